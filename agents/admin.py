@@ -1,0 +1,67 @@
+from django.contrib import admin
+from django.db.models import Count
+
+from .models import Agent, Tool
+
+
+@admin.register(Tool)
+class ToolAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "is_active", "url", "timeout_seconds")
+    list_filter = ("kind", "is_active")
+    search_fields = ("name", "description", "url")
+    fieldsets = (
+        (None, {"fields": ("name", "kind", "description", "is_active")}),
+        ("Arguments", {"fields": ("parameters",)}),
+        ("HTTP webhook", {"fields": ("url", "secret", "timeout_seconds"), "classes": ("collapse",)}),
+    )
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "model",
+        "voice",
+        "language",
+        "barge_in",
+        "record_calls",
+        "bound_numbers",
+        "is_active",
+    )
+    list_filter = ("is_active", "model", "voice", "record_calls", "barge_in")
+    search_fields = ("name", "system_prompt", "greeting")
+    filter_horizontal = ("tools",)
+    fieldsets = (
+        (None, {"fields": ("name", "is_active")}),
+        (
+            "What the agent says",
+            {"fields": ("system_prompt", "greeting", "consent_announcement", "language")},
+        ),
+        ("Model and voice", {"fields": ("model", "voice", "temperature")}),
+        (
+            "Turn taking (voice activity detection)",
+            {
+                "fields": (
+                    "start_sensitivity",
+                    "end_sensitivity",
+                    "prefix_padding_ms",
+                    "silence_duration_ms",
+                    "barge_in",
+                ),
+                "description": "How quickly the agent decides the caller started or stopped speaking.",
+            },
+        ),
+        ("Limits and recording", {"fields": ("max_call_seconds", "max_concurrent_calls", "record_calls")}),
+        ("Tools", {"fields": ("tools",)}),
+        (
+            "Per-call configuration",
+            {"fields": ("config_webhook_url", "config_webhook_secret"), "classes": ("collapse",)},
+        ),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_numbers=Count("numbers", distinct=True))
+
+    @admin.display(description="Numbers", ordering="_numbers")
+    def bound_numbers(self, obj: Agent) -> int:
+        return obj._numbers

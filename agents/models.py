@@ -1,0 +1,165 @@
+"""Voice agents and the tools they may call, as edited in the admin.
+
+An edit applies to the next call: the engine works from a snapshot (`agents.snapshot`) taken when
+a call starts, never from these rows.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from . import gemini_catalog as catalog
+from .schema import SchemaError, validate_gemini_schema
+
+FUNCTION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+class Tool(models.Model):
+    """A function the model may call during a call: a built-in action or an HTTP webhook."""
+
+    class Kind(models.TextChoices):
+        END_CALL = "end_call", "End the call"
+        TRANSFER = "transfer_call", "Transfer to a number or SIP URI"
+        SEND_SMS = "send_sms", "Send an SMS"
+        SCHEDULE_CALLBACK = "schedule_callback", "Schedule a callback"
+        WEBHOOK = "webhook", "HTTP webhook"
+
+    name = models.CharField(
+        max_length=64,
+        unique=True,
+        help_text="The function name the model sees, e.g. lookup_order. Letters, digits and underscores.",
+    )
+    kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.WEBHOOK)
+    description = models.TextField(
+        help_text="Tell the model when to call this tool and what it does. The model reads this."
+    )
+    parameters = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Arguments as a Gemini schema, e.g. {"type": "OBJECT", "properties": {"order_id": '
+        '{"type": "STRING"}}, "required": ["order_id"]}. Leave empty for no arguments '
+        "(built-in tools get their standard arguments).",
+    )
+    url = models.URLField(blank=True, help_text="Webhook tools: the URL that receives a signed POST.")
+    secret = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Webhook tools: shared secret for the X-Signature HMAC-SHA256 header.",
+    )
+    timeout_seconds = models.FloatField(
+        default=5.0,
+        validators=[MinValueValidator(0.5), MaxValueValidator(30)],
+        help_text="Webhook tools: give up after this many seconds and tell the model it failed.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if not FUNCTION_NAME_RE.match(self.name or ""):
+            errors["name"] = (
+                "Use 1 to 64 letters, digits or underscores, starting with a letter or underscore "
+                "(Gemini refuses other function names)."
+            )
+        if self.parameters:
+            try:
+                validate_gemini_schema(self.parameters)
+            except SchemaError as exc:
+                errors["parameters"] = str(exc)
+        if self.kind == self.Kind.WEBHOOK and not self.url:
+            errors["url"] = "A webhook tool needs the URL to POST to."
+        if errors:
+            raise ValidationError(errors)
+
+
+class Agent(models.Model):
+    """A voice agent: who answers, how it sounds, and what it may do."""
+
+    name = models.CharField(max_length=100, unique=True)
+    system_prompt = models.TextField(
+        help_text="Instructions for the model: role, tone, what to do and not do. "
+        "May use {caller_number}, {dialled_number} and campaign fields."
+    )
+    greeting = models.TextField(
+        blank=True,
+        help_text="What the agent says first when the call connects. Empty: the caller speaks first.",
+    )
+    consent_announcement = models.TextField(
+        blank=True,
+        help_text="Spoken before the greeting when calls are recorded, e.g. 'This call may be recorded.'",
+    )
+    model = models.CharField(max_length=100, choices=catalog.LIVE_MODELS, default=catalog.DEFAULT_MODEL)
+    voice = models.CharField(
+        max_length=40, choices=[(v, v) for v in catalog.VOICES], default=catalog.DEFAULT_VOICE
+    )
+    language = models.CharField(
+        max_length=20,
+        blank=True,
+        default="en-US",
+        help_text="Language the agent should speak (e.g. en-US, de-DE). A hint in the prompt: native-audio "
+        "models pick the language themselves.",
+    )
+    temperature = models.FloatField(default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
+    start_sensitivity = models.CharField(
+        "start-of-speech sensitivity",
+        max_length=40,
+        choices=catalog.START_SENSITIVITY,
+        default="START_SENSITIVITY_HIGH",
+    )
+    end_sensitivity = models.CharField(
+        "end-of-speech sensitivity",
+        max_length=40,
+        choices=catalog.END_SENSITIVITY,
+        default="END_SENSITIVITY_HIGH",
+    )
+    prefix_padding_ms = models.PositiveIntegerField(
+        default=20,
+        validators=[MaxValueValidator(2000)],
+        help_text="Speech needed before the start of a turn is confirmed (ms).",
+    )
+    silence_duration_ms = models.PositiveIntegerField(
+        default=500,
+        validators=[MinValueValidator(100), MaxValueValidator(5000)],
+        help_text="Silence that ends the caller's turn (ms). 500 to 800 is usual.",
+    )
+    barge_in = models.BooleanField(default=True, help_text="Let the caller interrupt the agent.")
+    max_call_seconds = models.PositiveIntegerField(
+        "max call duration (s)",
+        default=600,
+        validators=[MinValueValidator(10), MaxValueValidator(4 * 3600)],
+        help_text="The agent says goodbye and hangs up at this limit.",
+    )
+    max_concurrent_calls = models.PositiveIntegerField(
+        default=10, validators=[MinValueValidator(1)], help_text="Further callers hear a polite refusal."
+    )
+    record_calls = models.BooleanField(default=True, help_text="Keep a recording of both sides.")
+    tools = models.ManyToManyField(Tool, blank=True, related_name="agents")
+    config_webhook_url = models.URLField(
+        "per-call configuration webhook",
+        blank=True,
+        help_text="Optional. POSTed the caller and dialled number at call start; may answer with JSON "
+        "overriding system_prompt, greeting, voice or language for that call.",
+    )
+    config_webhook_secret = models.CharField(
+        max_length=200, blank=True, help_text="Signs the configuration webhook request (X-Signature)."
+    )
+    is_active = models.BooleanField(default=True, help_text="Inactive agents answer no calls.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

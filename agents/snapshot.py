@@ -1,0 +1,149 @@
+"""`AgentConfig`: the plain snapshot of an Agent the engine works from.
+
+Taken when a call starts and stored on the `Call`, so an admin edit applies to the next call and
+the engine never touches the ORM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from .schema import to_gemini_schema
+
+# Arguments of the built-in tools when the admin leaves `parameters` empty.
+BUILTIN_PARAMETERS: dict[str, dict[str, Any]] = {
+    "end_call": {
+        "type": "OBJECT",
+        "properties": {"reason": {"type": "STRING", "description": "Why the call ends."}},
+    },
+    "transfer_call": {
+        "type": "OBJECT",
+        "properties": {
+            "destination": {"type": "STRING", "description": "Phone number (E.164) or SIP URI."},
+            "reason": {"type": "STRING"},
+        },
+        "required": ["destination"],
+    },
+    "send_sms": {
+        "type": "OBJECT",
+        "properties": {
+            "to": {"type": "STRING", "description": "E.164 number; empty means the caller."},
+            "body": {"type": "STRING", "description": "The text message."},
+        },
+        "required": ["body"],
+    },
+    "schedule_callback": {
+        "type": "OBJECT",
+        "properties": {
+            "when": {"type": "STRING", "description": "ISO 8601 date and time, or minutes from now."},
+            "number": {"type": "STRING", "description": "E.164 number; empty means the caller."},
+            "note": {"type": "STRING"},
+        },
+        "required": ["when"],
+    },
+}
+
+
+@dataclass(frozen=True)
+class ToolConfig:
+    name: str
+    kind: str
+    description: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    url: str = ""
+    secret: str = ""
+    timeout_seconds: float = 5.0
+    tool_id: int | None = None
+
+    def declaration(self) -> dict[str, Any]:
+        """The function declaration sent to Gemini in `setup.tools`."""
+        decl: dict[str, Any] = {"name": self.name, "description": self.description}
+        params = self.parameters or BUILTIN_PARAMETERS.get(self.kind)
+        if params:
+            decl["parameters"] = to_gemini_schema(params)
+        return decl
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    name: str
+    system_prompt: str
+    greeting: str = ""
+    consent_announcement: str = ""
+    model: str = ""
+    voice: str = "Puck"
+    language: str = ""
+    temperature: float = 0.8
+    start_sensitivity: str = "START_SENSITIVITY_HIGH"
+    end_sensitivity: str = "END_SENSITIVITY_HIGH"
+    prefix_padding_ms: int = 20
+    silence_duration_ms: int = 500
+    barge_in: bool = True
+    max_call_seconds: int = 600
+    max_concurrent_calls: int = 10
+    record_calls: bool = True
+    config_webhook_url: str = ""
+    config_webhook_secret: str = ""
+    tools: tuple[ToolConfig, ...] = ()
+    agent_id: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON for `Call.agent_snapshot` (secrets left out: the snapshot is shown to staff)."""
+        data = asdict(self)
+        data.pop("config_webhook_secret")
+        for tool in data["tools"]:
+            tool.pop("secret")
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AgentConfig:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["tools"] = tuple(ToolConfig(**t) for t in data.get("tools", ()))
+        return cls(**values)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> AgentConfig:
+        """A copy with the per-call overrides a configuration webhook may set."""
+        allowed = {"system_prompt", "greeting", "voice", "language", "temperature", "consent_announcement"}
+        data = {k: v for k, v in overrides.items() if k in allowed and v is not None}
+        return AgentConfig(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **data})
+
+
+def snapshot(agent) -> AgentConfig:
+    """Build an AgentConfig from an `agents.models.Agent` row (sync ORM; call off the event loop)."""
+    tools = tuple(
+        ToolConfig(
+            name=t.name,
+            kind=t.kind,
+            description=t.description,
+            parameters=t.parameters or {},
+            url=t.url,
+            secret=t.secret,
+            timeout_seconds=t.timeout_seconds,
+            tool_id=t.pk,
+        )
+        for t in agent.tools.filter(is_active=True).order_by("name")
+    )
+    return AgentConfig(
+        name=agent.name,
+        system_prompt=agent.system_prompt,
+        greeting=agent.greeting,
+        consent_announcement=agent.consent_announcement,
+        model=agent.model,
+        voice=agent.voice,
+        language=agent.language,
+        temperature=agent.temperature,
+        start_sensitivity=agent.start_sensitivity,
+        end_sensitivity=agent.end_sensitivity,
+        prefix_padding_ms=agent.prefix_padding_ms,
+        silence_duration_ms=agent.silence_duration_ms,
+        barge_in=agent.barge_in,
+        max_call_seconds=agent.max_call_seconds,
+        max_concurrent_calls=agent.max_concurrent_calls,
+        record_calls=agent.record_calls,
+        config_webhook_url=agent.config_webhook_url,
+        config_webhook_secret=agent.config_webhook_secret,
+        tools=tools,
+        agent_id=agent.pk,
+    )

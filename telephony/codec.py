@@ -1,0 +1,154 @@
+"""The one audio codec module: G.711 u-law / A-law and streaming resampling.
+
+Transports call these at their boundary; the engine only sees 16-bit little-endian linear PCM
+(16 kHz towards Gemini, 24 kHz from it). The G.711 tables are built once with the reference
+algorithm (ITU-T G.711, as in Sun's g711.c and CPython's audioop) and checked against `audioop`
+in the tests for every input value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import soxr
+
+# ---------------------------------------------------------------------------------------------------
+# G.711 tables
+_BIAS = 0x84
+_CLIP = 32635
+_SEG_END = (0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF, 0x3FFF, 0x7FFF)
+
+
+def _ulaw_encode_one(sample: int) -> int:
+    sample >>= 2  # audioop works on 14-bit magnitudes
+    if sample < 0:
+        sample, mask = -sample, 0x7F
+    else:
+        mask = 0xFF
+    sample = min(sample, 8159) + (_BIAS >> 2)
+    seg = next(
+        (i for i, end in enumerate((0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF)) if sample <= end),
+        8,
+    )
+    if seg >= 8:
+        return 0x7F ^ mask
+    return ((seg << 4) | ((sample >> (seg + 1)) & 0xF)) ^ mask
+
+
+def _ulaw_decode_one(byte: int) -> int:
+    u = ~byte & 0xFF
+    t = ((u & 0x0F) << 3) + _BIAS
+    t <<= (u & 0x70) >> 4
+    return (_BIAS - t) if (u & 0x80) else (t - _BIAS)
+
+
+def _alaw_encode_one(sample: int) -> int:
+    sample >>= 3  # 13-bit magnitudes
+    if sample >= 0:
+        mask = 0xD5
+    else:
+        mask = 0x55
+        sample = -sample - 1
+    seg = next(
+        (i for i, end in enumerate((0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF)) if sample <= end), 8
+    )
+    if seg >= 8:
+        return 0x7F ^ mask
+    aval = seg << 4
+    aval |= (sample >> 1) & 0xF if seg < 2 else (sample >> seg) & 0xF
+    return aval ^ mask
+
+
+def _alaw_decode_one(byte: int) -> int:
+    a = byte ^ 0x55
+    t = (a & 0x0F) << 4
+    seg = (a & 0x70) >> 4
+    if seg == 0:
+        t += 8
+    elif seg == 1:
+        t += 0x108
+    else:
+        t += 0x108
+        t <<= seg - 1
+    return t if (a & 0x80) else -t
+
+
+_ALL_SAMPLES = np.arange(-32768, 32768, dtype=np.int32)
+# Encoding tables are indexed by the int16 sample reinterpreted as uint16.
+_ULAW_ENC = np.zeros(65536, dtype=np.uint8)
+_ALAW_ENC = np.zeros(65536, dtype=np.uint8)
+for _s in _ALL_SAMPLES.tolist():
+    _ULAW_ENC[_s & 0xFFFF] = _ulaw_encode_one(_s)
+    _ALAW_ENC[_s & 0xFFFF] = _alaw_encode_one(_s)
+_ULAW_DEC = np.array([_ulaw_decode_one(b) for b in range(256)], dtype="<i2")
+_ALAW_DEC = np.array([_alaw_decode_one(b) for b in range(256)], dtype="<i2")
+del _s
+
+
+def ulaw_to_pcm(data: bytes) -> bytes:
+    """Decode u-law bytes to 16-bit little-endian PCM (twice as many bytes)."""
+    return _ULAW_DEC[np.frombuffer(data, dtype=np.uint8)].tobytes()
+
+
+def pcm_to_ulaw(pcm: bytes) -> bytes:
+    """Encode 16-bit little-endian PCM to u-law. A trailing odd byte is ignored."""
+    return _ULAW_ENC[np.frombuffer(pcm, dtype="<u2", count=len(pcm) // 2)].tobytes()
+
+
+def alaw_to_pcm(data: bytes) -> bytes:
+    return _ALAW_DEC[np.frombuffer(data, dtype=np.uint8)].tobytes()
+
+
+def pcm_to_alaw(pcm: bytes) -> bytes:
+    return _ALAW_ENC[np.frombuffer(pcm, dtype="<u2", count=len(pcm) // 2)].tobytes()
+
+
+DECODERS = {"ulaw": ulaw_to_pcm, "alaw": alaw_to_pcm, "pcm": bytes}
+ENCODERS = {"ulaw": pcm_to_ulaw, "alaw": pcm_to_alaw, "pcm": bytes}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Streaming resampling
+class StreamResampler:
+    """Resample a stream of 16-bit PCM chunks, carrying filter state across chunks.
+
+    One instance per direction per call: resampling each 20 ms frame on its own would restart the
+    filter at every frame edge and click 50 times a second.
+    """
+
+    def __init__(self, in_rate: int, out_rate: int, quality: str = "HQ") -> None:
+        self.in_rate = in_rate
+        self.out_rate = out_rate
+        self._passthrough = in_rate == out_rate
+        self._stream = (
+            None
+            if self._passthrough
+            else soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality=quality)
+        )
+        self._odd = b""
+
+    def process(self, pcm: bytes, last: bool = False) -> bytes:
+        """Feed a chunk; return whatever output is ready (its length varies a little per chunk)."""
+        if self._odd:
+            pcm = self._odd + pcm
+            self._odd = b""
+        if len(pcm) % 2:
+            pcm, self._odd = pcm[:-1], pcm[-1:]
+        if self._passthrough:
+            return pcm
+        samples = np.frombuffer(pcm, dtype="<i2")
+        return self._stream.resample_chunk(samples, last=last).astype("<i2", copy=False).tobytes()
+
+    def flush(self) -> bytes:
+        """Return the samples still held in the filter (end of stream)."""
+        return self.process(b"", last=True)
+
+    def reset(self) -> None:
+        """Forget buffered audio (after a barge-in, the rest of the old reply must not leak out)."""
+        if not self._passthrough:
+            self._stream.clear()
+        self._odd = b""
+
+
+def frame_bytes(rate: int, ms: int = 20, sample_width: int = 2) -> int:
+    """Bytes in one frame of `ms` milliseconds at `rate` Hz."""
+    return rate * ms // 1000 * sample_width

@@ -1,0 +1,23 @@
+"""The transport-agnostic conversation engine: one call, any carrier, on the google-genai SDK.
+
+A transport builds a `MediaPort` (its wire encoding and commands) and calls `start_call`; it then
+pushes caller audio, DTMF and playback confirmations into the returned `CallHandle`. The engine
+does everything else: routing, the Call row, Gemini Live, pacing, barge-in, tools, transcripts,
+recording, metrics, limits, reconnects, and handing the records to Celery at the end.
+
+Modules, one concern each: `port` (the contract with transports), `call` (one call's lifecycle),
+`live` (the Gemini Live session with reconnects), `playout` (the one pacer), `uplink` (caller audio
+to Gemini), `tools` (tool dispatch), `record` (transcript and recording), `metrics`, `setup`
+(agent → Live config, configuration webhook), `store` (database work, off the event loop).
+"""
+
+from .port import CallRequest, MediaPort, WireFormat
+
+__all__ = ["CallRequest", "MediaPort", "WireFormat", "start_call"]
+
+
+async def start_call(request: CallRequest, port: MediaPort):
+    """Route and start a call; returns its `CallHandle` (see `agents.engine.call`)."""
+    from .call import start_call as _start
+
+    return await _start(request, port)

@@ -1,0 +1,84 @@
+"""What a call leaves behind, collected in memory during the call: transcript and recording.
+
+Nothing here touches the disk or the database: `payload()` and `wav_bytes()` are used at the end,
+and the WAV is written by `store.save_recording` in a worker thread.
+"""
+
+from __future__ import annotations
+
+import io
+import wave
+
+import numpy as np
+
+
+class Transcript:
+    """Caller and agent turns from Gemini's input and output transcriptions."""
+
+    def __init__(self) -> None:
+        self.segments: list[dict] = []
+        self._open: dict[str, dict] = {}
+
+    def add(self, speaker: str, text: str, at_ms: int) -> None:
+        if not text:
+            return
+        seg = self._open.get(speaker)
+        if seg is None:
+            # A new turn of one side closes the other side's open turn.
+            other = "agent" if speaker == "caller" else "caller"
+            self.close(other, at_ms)
+            seg = self._open[speaker] = {"speaker": speaker, "text": "", "start_ms": at_ms, "end_ms": at_ms}
+        seg["text"] += text
+        seg["end_ms"] = at_ms
+
+    def close(self, speaker: str, at_ms: int) -> None:
+        seg = self._open.pop(speaker, None)
+        if seg and seg["text"].strip():
+            seg["text"] = " ".join(seg["text"].split())
+            seg["end_ms"] = max(seg["end_ms"], at_ms)
+            self.segments.append(seg)
+
+    def close_all(self, at_ms: int) -> None:
+        for speaker in list(self._open):
+            self.close(speaker, at_ms)
+        self.segments.sort(key=lambda s: s["start_ms"])
+
+    def text(self, speaker: str | None = None) -> str:
+        return " ".join(s["text"] for s in self.segments if speaker in (None, s["speaker"]))
+
+
+class Recorder:
+    """Two tracks at the wire rate, caller left and agent right, aligned on the call clock."""
+
+    def __init__(self, rate: int, enabled: bool) -> None:
+        self.rate = rate
+        self.enabled = enabled
+        self._tracks = {"caller": bytearray(), "agent": bytearray()}
+
+    def add(self, side: str, pcm: bytes, at_seconds: float) -> None:
+        if not self.enabled:
+            return
+        track = self._tracks[side]
+        position = int(at_seconds * self.rate) * 2
+        if position > len(track):
+            track += b"\x00" * (position - len(track))  # silence until this audio started
+        track += pcm
+
+    @property
+    def duration_seconds(self) -> float:
+        return max(len(t) for t in self._tracks.values()) / 2 / self.rate
+
+    def wav_bytes(self) -> bytes:
+        caller = np.frombuffer(bytes(self._tracks["caller"]), dtype="<i2")
+        agent = np.frombuffer(bytes(self._tracks["agent"]), dtype="<i2")
+        n = max(len(caller), len(agent))
+        stereo = np.zeros((n, 2), dtype="<i2")
+        stereo[: len(caller), 0] = caller
+        stereo[: len(agent), 1] = agent
+        out = io.BytesIO()
+        with wave.open(out, "wb") as wav:
+            wav.setnchannels(2)
+            wav.setsampwidth(2)
+            wav.setframerate(self.rate)
+            wav.writeframes(stereo.tobytes())
+        return out.getvalue()

@@ -2,4 +2,7 @@
 
 from django.urls import path  # noqa: F401  (used by the carrier route lists)
 
+from telephony.dashboard.routing import websocket_urlpatterns as dashboard_ws
+
 websocket_urlpatterns: list = []
+websocket_urlpatterns += dashboard_ws

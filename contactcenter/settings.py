@@ -231,3 +231,17 @@ LOGGING = {
     },
 }
 FORMS_URLFIELD_ASSUME_HTTPS = True
+
+# --- Dashboard / persistence ----------------------------------------------------------------------------
+# Celery jobs the broker could not take (it was down) wait here and are resent when it is back.
+SPOOL_DIR = Path(os.environ.get("SPOOL_DIR", DATA_DIR / "spool"))
+CELERY_IMPORTS = ["telephony.retention"]
+CELERY_BEAT_SCHEDULE = {
+    "retention": {"task": "telephony.retention.purge_expired", "schedule": 3600.0},
+    "spool-resend": {"task": "telephony.spool.resend", "schedule": 30.0},
+}
+# Calls per page in the dashboard history and the JSON API.
+DASHBOARD_PAGE_SIZE = int(os.environ.get("DASHBOARD_PAGE_SIZE", "50"))
+# Template filters of the dashboard ({% load dashboard %}), kept beside its views.
+TEMPLATES[0]["OPTIONS"]["libraries"] = {"dashboard": "telephony.dashboard.templatetags"}
+# --- end Dashboard / persistence

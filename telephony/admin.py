@@ -75,3 +75,5 @@ class CallMetricsAdmin(admin.ModelAdmin):
         "frames_out",
         "frames_dropped",
     )
+
+from telephony.api import admin as _api_admin  # noqa: E402,F401  (registers ApiToken)

@@ -211,3 +211,30 @@ class ToolInvocation(models.Model):
 
     class Meta:
         ordering = ["call", "created_at", "id"]
+
+
+class ApiToken(models.Model):
+    """A bearer token for the JSON API and /metrics, created and revoked by staff in the admin.
+
+    Only a SHA-256 of the token is stored; the token itself is shown once, when it is created.
+    """
+
+    name = models.CharField(max_length=100, help_text="Who or what uses it, e.g. prometheus.")
+    prefix = models.CharField(max_length=12, editable=False, help_text="The token's first characters.")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

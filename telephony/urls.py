@@ -1,5 +1,10 @@
 """HTTP routes of the telephony side. Each carrier package adds its own `urls.py` here."""
 
-from django.urls import path  # noqa: F401
+from django.urls import include, path
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("", include("telephony.dashboard.urls")),
+    path("", include("telephony.api.urls")),
+    path("twilio/", include("telephony.twilio.urls")),
+    path("plivo/", include("telephony.plivo.urls")),
+]

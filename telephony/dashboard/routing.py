@@ -1,0 +1,11 @@
+"""WebSocket route of the dashboard, with session auth (the project's router adds none)."""
+
+from channels.auth import AuthMiddlewareStack
+from channels.security.websocket import AllowedHostsOriginValidator
+from django.urls import path
+
+from .consumers import LiveCallsConsumer
+
+websocket_urlpatterns = [
+    path("ws/live/", AllowedHostsOriginValidator(AuthMiddlewareStack(LiveCallsConsumer.as_asgi()))),
+]

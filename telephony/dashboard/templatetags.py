@@ -1,0 +1,45 @@
+"""Small formatting filters for the dashboard templates."""
+
+from __future__ import annotations
+
+import json
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def mmss(milliseconds) -> str:
+    """12345 → "0:12": a transcript timestamp from the call's answer."""
+    if milliseconds in (None, ""):
+        return ""
+    seconds = int(milliseconds) // 1000
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+@register.filter
+def ms(value) -> str:
+    if value in (None, ""):
+        return "—"
+    return f"{float(value):.0f} ms"
+
+
+@register.filter
+def pretty_json(value) -> str:
+    if value is None:
+        return "—"
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+@register.filter
+def percent(value) -> str:
+    if value is None:
+        return "—"
+    return f"{float(value) * 100:.0f}%"
+
+
+@register.filter
+def make_list_of_days(value: str) -> list[int]:
+    """ "7 14 30" → [7, 14, 30] (the overview's period choices)."""
+    return [int(part) for part in value.split()]

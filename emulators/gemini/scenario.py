@@ -1,0 +1,98 @@
+"""Scenarios: what the emulated model says, chosen per turn number first, then per recognised keyword.
+
+A scenario is a small JSON file (default: default_scenario.json next to this module):
+  turns:       {"<n>": rule}      rule for the caller's n-th turn (1-based; survives resumption)
+  keywords:    [rule + {"keywords": [...], "phrases": [...]}]   first rule whose keyword is heard wins
+  default_reply: text when nothing matches
+  phrases:     extra phrases for the recognition grammar
+  faults:      initial fault settings (see faults.Faults)
+  live_models / text_models: optional allow-lists replacing the defaults
+A rule: {"reply": text, "call": {"name", "args"}, "after_tool": text, "fallback": text}. When the call's
+function was not declared by the session, the emulator says `fallback` (or `reply`, or `after_tool`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from .speech import normalise_words
+
+DEFAULT_PATH = Path(__file__).with_name("default_scenario.json")
+
+
+@dataclasses.dataclass
+class Plan:
+    """What to do for one caller turn."""
+
+    reply: str | None = None
+    call_name: str | None = None
+    call_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    after_tool: str | None = None
+
+
+class Scenario:
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.turns: dict[str, dict[str, Any]] = {
+            str(k): (v if isinstance(v, dict) else {"reply": v}) for k, v in data.get("turns", {}).items()
+        }
+        self.keywords: list[dict[str, Any]] = list(data.get("keywords", []))
+        self.default_reply: str = data.get("default_reply", "I see. Could you tell me more about that?")
+        self.faults: dict[str, Any] = dict(data.get("faults", {}))
+        self.live_models: list[str] | None = data.get("live_models")
+        self.text_models: list[str] | None = data.get("text_models")
+
+    @classmethod
+    def load(cls, source: str | Path | dict[str, Any] | None = None) -> Scenario:
+        """Load from a dict, a JSON file path, or the default scenario."""
+        if isinstance(source, dict):
+            return cls(source)
+        return cls(json.loads(Path(source or DEFAULT_PATH).read_text()))
+
+    def phrases(self) -> list[str]:
+        """Every phrase the grammar should know: keyword phrases, the keywords themselves, extras."""
+        out: list[str] = list(self.data.get("phrases", []))
+        for rule in self.keywords:
+            out += rule.get("phrases", []) + rule.get("keywords", [])
+        for rule in self.turns.values():
+            out += rule.get("phrases", [])
+        return out
+
+    def texts(self) -> list[str]:
+        """Every sentence the scenario can say (pre-synthesised by the bench profile)."""
+        out = [self.default_reply]
+        for rule in [*self.keywords, *self.turns.values()]:
+            out += [rule[k] for k in ("reply", "after_tool", "fallback") if rule.get(k)]
+        return out
+
+    def plan(self, turn: int, heard: str, declared: set[str]) -> Plan:
+        """Choose the reply for the caller's turn `turn` that was heard as `heard`."""
+        rule = self.turns.get(str(turn))
+        if rule is None:
+            words = f" {normalise_words(heard)} "
+            for candidate in self.keywords:
+                if any(f" {normalise_words(k)} " in words for k in candidate.get("keywords", [])):
+                    rule = candidate
+                    break
+        if rule is None:
+            return Plan(reply=self.default_reply)
+        call = rule.get("call")
+        if call and call.get("name") in declared:
+            return Plan(
+                reply=rule.get("reply"),
+                call_name=call["name"],
+                call_args=dict(call.get("args", {})),
+                after_tool=rule.get("after_tool"),
+            )
+        text = rule.get("fallback") or rule.get("reply") or rule.get("after_tool") or self.default_reply
+        return Plan(reply=text)
+
+
+def fill(template: str, response: Any) -> str:
+    """Fill {placeholders} in after_tool text from the tool response's top-level fields."""
+    values = response if isinstance(response, dict) else {}
+    return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), "unknown")), template)

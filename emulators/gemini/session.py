@@ -1,0 +1,591 @@
+"""One BidiGenerateContent connection: setup checks, input handling, VAD, and the model's turns.
+
+The reader coroutine handles client frames in order; a single turn worker produces model turns one at a
+time (so turnComplete of one turn always precedes the next turn), and barge-in cancels the worker's
+current job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import re
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from . import protocol as p
+from . import speech
+from .scenario import Plan, fill
+from .vad import EnergyVad
+
+if TYPE_CHECKING:
+    from .server import EmulatorServer
+
+log = logging.getLogger("emulators.gemini")
+
+SAY_EXACTLY = re.compile(r"say exactly:?\s*[\"“]([^\"”]+)[\"”]", re.IGNORECASE)
+VOICES = set(
+    "Zephyr Puck Charon Kore Fenrir Leda Orus Aoede Callirrhoe Autonoe Enceladus Iapetus Umbriel Algieba "
+    "Despina Erinome Algenib Rasalgethi Laomedeia Achernar Alnilam Schedar Gacrux Pulcherrima Achird "
+    "Zubenelgenubi Vindemiatrix Sadachbia Sadaltager Sulafat".split()
+)
+ENUMS = {
+    ("realtime_input_config", "activity_handling"): {
+        "ACTIVITY_HANDLING_UNSPECIFIED",
+        "START_OF_ACTIVITY_INTERRUPTS",
+        "NO_INTERRUPTION",
+    },
+    ("realtime_input_config", "turn_coverage"): {
+        "TURN_COVERAGE_UNSPECIFIED",
+        "TURN_INCLUDES_ONLY_ACTIVITY",
+        "TURN_INCLUDES_ALL_INPUT",
+        "TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO",
+    },
+    ("automatic_activity_detection", "start_of_speech_sensitivity"): {
+        "START_SENSITIVITY_UNSPECIFIED",
+        "START_SENSITIVITY_HIGH",
+        "START_SENSITIVITY_LOW",
+    },
+    ("automatic_activity_detection", "end_of_speech_sensitivity"): {
+        "END_SENSITIVITY_UNSPECIFIED",
+        "END_SENSITIVITY_HIGH",
+        "END_SENSITIVITY_LOW",
+    },
+}
+OUT_RATE = 24000
+CHUNK_UNIT = OUT_RATE * 2 * 40 // 1000  # 40 ms of 24 kHz PCM16 = 1920 bytes
+CHUNK_PATTERN = [1, 4, 8, 12, 19, 6, 15, 10]  # x 40 ms: 40-760 ms per message, like the real service
+AUDIO_TOKENS_PER_S = 25
+
+
+@dataclasses.dataclass
+class PendingCall:
+    id: str
+    name: str
+    after_tool: str | None
+    batch: str
+
+
+@dataclasses.dataclass
+class Conversation:
+    """What survives a resumption: the turn counter, history, pending tool calls."""
+
+    turn: int = 0
+    history: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    pending: dict[str, PendingCall] = dataclasses.field(default_factory=dict)
+    prompt_tokens: int = 0
+    handles: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class SessionRecord:
+    """Introspection for tests: what the client sent and what the emulator did."""
+
+    path: str
+    headers: dict[str, str]
+    api_version: str = ""
+    setup: dict[str, Any] | None = None  # the raw setup object as received
+    messages: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # raw frames after setup
+    frame_types: list[str] = dataclasses.field(default_factory=list)  # "text" | "binary", every frame
+    heard: list[str] = dataclasses.field(default_factory=list)  # input transcriptions
+    said: list[str] = dataclasses.field(default_factory=list)  # model turns (full text)
+    tool_calls: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    tool_responses: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    resumed_from: str | None = None
+    close_code: int | None = None
+    close_reason: str | None = None
+    conversation: Conversation | None = None
+
+
+class Dropped(Exception):
+    """The drop_mid_turn fault aborted the transport."""
+
+
+class Session:
+    def __init__(self, server: EmulatorServer, ws: ServerConnection, record: SessionRecord) -> None:
+        self.server = server
+        self.ws = ws
+        self.record = record
+        self.profile = server.profile
+        self.conv = Conversation()
+        self.setup: dict[str, Any] = {}
+        self.key: str | None = None
+        self.jobs: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        self.current: asyncio.Task[None] | None = None
+        self.turn_open = False
+        self.turn_gen = 0
+        self.turn_first_audio: float | None = None
+        self.turn_audio_s = 0.0
+        self.turn_text: list[str] = []
+        self.turn_calls: list[str] = []
+        self.vad: EnergyVad | None = None
+        self.manual = False
+        self.manual_active = False
+        self.manual_audio: list[bytes] = []
+        self.resamplers: dict[int, speech.StreamResampler] = {}
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.counted = False
+        self.closing = False
+        self.declared: set[str] = set()
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Binary frame of compact UTF-8 JSON, camelCase top-level keys (reference §4)."""
+        await self.ws.send(json.dumps(message, separators=(",", ":")).encode("utf-8"))
+
+    async def close(self, close: tuple[int, str]) -> None:
+        code, reason = close
+        reason = p.truncate_reason(reason)
+        self.record.close_code, self.record.close_reason = code, reason
+        self.closing = True
+        with contextlib.suppress(Exception):
+            await self.ws.close(code, reason)
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    async def run(self, api_version: str, key: str | None) -> None:
+        self.record.api_version = api_version
+        self.key = key
+        try:
+            await self._serve(api_version)
+        except p.ProtocolError as exc:
+            await self.close((exc.code, exc.reason))
+        except (ConnectionClosed, Dropped):
+            pass
+        finally:
+            self.closing = True
+            for task in [*self.tasks, *([self.current] if self.current else [])]:
+                task.cancel()
+            if self.counted and self.key is not None:
+                self.server.active[self.key] -= 1
+            if self.record.close_code is None and self.ws.close_code is not None:
+                self.record.close_code = self.ws.close_code
+                self.record.close_reason = self.ws.close_reason
+
+    async def _recv(self) -> dict[str, Any]:
+        frame = await self.ws.recv()
+        self.record.frame_types.append("text" if isinstance(frame, str) else "binary")
+        try:
+            obj = json.loads(frame)
+        except (ValueError, UnicodeDecodeError):
+            raise p.ProtocolError((1007, "Invalid JSON payload received. Unexpected token.")) from None
+        if not isinstance(obj, dict):
+            raise p.ProtocolError((1007, "Invalid JSON payload received. Unexpected token."))
+        return obj
+
+    async def _serve(self, api_version: str) -> None:
+        first = await self._recv()
+        if len(first) != 1 or p.snake(next(iter(first))) != "setup":
+            raise p.ProtocolError(p.NOT_FIRST)
+        self.record.setup = next(iter(first.values()))
+        if not self.key:
+            raise p.ProtocolError(p.NO_KEY)
+        if self.key != self.server.api_key:
+            raise p.ProtocolError(p.BAD_KEY)
+        _, setup = p.parse_client_message(first, api_version)
+        self._check_setup(setup, api_version)
+        # quota: simultaneous sessions per key
+        active = self.server.active.get(self.key, 0)
+        if active >= self.server.max_sessions:
+            raise p.ProtocolError(p.QUOTA)
+        self.server.active[self.key] = active + 1
+        self.counted = True
+        handle = (setup.get("session_resumption") or {}).get("handle")
+        if handle:
+            if self.server.faults.refuse_resumption_once:
+                self.server.faults.refuse_resumption_once = False
+                raise p.ProtocolError(p.INTERNAL)
+            conv = self.server.conversations.get(handle)
+            if conv is None:
+                raise p.ProtocolError(p.SESSION_NOT_FOUND)
+            self.conv = conv
+            self.record.resumed_from = handle
+        self.record.conversation = self.conv
+        self.setup = setup
+        self._configure()
+        if self.profile.setup_delay_s:
+            await asyncio.sleep(self.profile.setup_delay_s)
+        await self.send({"setupComplete": {}})
+        await self._resumption_update()
+        self.tasks.append(asyncio.create_task(self._worker()))
+        self.tasks.append(asyncio.create_task(self._lifecycle()))
+        while True:
+            obj = await self._recv()
+            self.record.messages.append(obj)
+            field, body = p.parse_client_message(obj, api_version)
+            if field == "setup":
+                raise p.ProtocolError(p.SECOND_SETUP)
+            if field == "realtime_input":
+                await self._realtime_input(body)
+            elif field == "client_content":
+                await self._client_content(body)
+            elif field == "tool_response":
+                await self._tool_response(body)
+            # context_update: accepted, ignored
+
+    def _check_setup(self, setup: dict[str, Any], api_version: str) -> None:
+        """Everything the real service refuses in an otherwise well-formed setup."""
+        model = str(setup.get("model") or "")
+        model_id = model.removeprefix("models/")
+        if model_id not in self.server.live_models:
+            raise p.ProtocolError(
+                p.model_not_found(model if model.startswith("models/") else f"models/{model}", api_version)
+            )
+        gen = setup.get("generation_config") or {}
+        if "response_modalities" in gen:
+            modalities = gen["response_modalities"]
+            if not isinstance(modalities, list) or len(modalities) != 1:
+                raise p.ProtocolError(p.INVALID_ARGUMENT)
+            if str(modalities[0]).upper() != "AUDIO":
+                raise p.ProtocolError(p.NON_AUDIO)
+        voice = (
+            ((gen.get("speech_config") or {}).get("voice_config") or {}).get("prebuilt_voice_config") or {}
+        ).get("voice_name")
+        if voice is not None and voice not in VOICES:
+            raise p.ProtocolError(p.INVALID_ARGUMENT)
+        ric = setup.get("realtime_input_config") or {}
+        aad = ric.get("automatic_activity_detection") or {}
+        for (parent, field), allowed in ENUMS.items():
+            source = ric if parent == "realtime_input_config" else aad
+            value = source.get(field)
+            if value is not None and value not in allowed:
+                path = "setup.realtime_input_config." + (
+                    field if parent == "realtime_input_config" else f"automatic_activity_detection.{field}"
+                )
+                raise p.ProtocolError((1007, f"Invalid value at '{path}', \"{value}\""))
+        for tool in setup.get("tools") or []:
+            for decl in tool.get("function_declarations") or []:
+                if decl.get("name"):
+                    self.declared.add(decl["name"])
+
+    def _configure(self) -> None:
+        ric = self.setup.get("realtime_input_config") or {}
+        aad = ric.get("automatic_activity_detection") or {}
+        self.manual = bool(aad.get("disabled"))
+        self.interrupts = ric.get("activity_handling", "START_OF_ACTIVITY_INTERRUPTS") != "NO_INTERRUPTION"
+        if not self.manual:
+            self.vad = EnergyVad(
+                start_sensitivity=aad.get("start_of_speech_sensitivity"),
+                end_sensitivity=aad.get("end_of_speech_sensitivity"),
+                prefix_padding_ms=aad.get("prefix_padding_ms"),
+                silence_duration_ms=aad.get("silence_duration_ms"),
+                default_silence_ms=self.profile.silence_ms,
+            )
+        system = self.setup.get("system_instruction") or {}
+        words = sum(len(str(part.get("text", "")).split()) for part in system.get("parts", []))
+        if not self.conv.prompt_tokens:
+            self.conv.prompt_tokens = 40 + int(words * 1.3)
+
+    async def _resumption_update(self) -> None:
+        if "session_resumption" not in self.setup:
+            return
+        handle = str(uuid.uuid4())
+        self.server.conversations[handle] = self.conv
+        self.conv.handles.append(handle)
+        await self.send({"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}})
+
+    async def _lifecycle(self) -> None:
+        """goAway before the connection cap (or early, as a fault), then 1008 if the client stays."""
+        faults = self.server.faults
+        if faults.goaway_after_s is not None:
+            at, left = faults.goaway_after_s, faults.goaway_time_left_s
+        else:
+            at = self.profile.connection_cap_s - self.profile.goaway_before_s
+            left = self.profile.goaway_before_s
+        await asyncio.sleep(max(0.0, at))
+        await self.send({"goAway": {"timeLeft": p.duration(left)}})
+        await asyncio.sleep(left)
+        self.closing = True
+        if self.current:
+            self.current.cancel()
+        await self.close(p.GOAWAY_IGNORED)
+
+    # --- input ------------------------------------------------------------------------------------
+
+    def _to_16k(self, blob: dict[str, Any], path: str) -> bytes | None:
+        rate = p.pcm_rate(blob.get("mime_type"))
+        data = p.b64decode(blob.get("data", ""), f"{path}.data")
+        if rate is None:
+            return None
+        if rate not in self.resamplers:
+            self.resamplers[rate] = speech.StreamResampler(rate)
+        return self.resamplers[rate].feed(data)
+
+    async def _realtime_input(self, body: dict[str, Any]) -> None:
+        if "audio" in body:
+            blob = body["audio"]
+            if p.pcm_rate(blob.get("mime_type")) is None:
+                raise p.ProtocolError(p.INVALID_ARGUMENT)
+            await self._audio(self._to_16k(blob, "realtime_input.audio") or b"")
+        for i, blob in enumerate(body.get("media_chunks") or []):
+            pcm = self._to_16k(blob, f"realtime_input.media_chunks[{i}]")
+            if pcm is not None:
+                await self._audio(pcm)
+        if "video" in body:
+            p.b64decode(body["video"].get("data", ""), "realtime_input.video.data")
+        if body.get("audio_stream_end") and self.vad is not None:
+            for event in self.vad.flush():
+                await self._vad_event(event.kind, event.audio)
+        if "activity_start" in body:
+            if not self.manual:
+                raise p.ProtocolError(p.ACTIVITY_WITH_AUTO_VAD)
+            if self.interrupts:
+                await self._interrupt()
+            self.manual_active = True
+            self.manual_audio = []
+        if "activity_end" in body:
+            if not self.manual:
+                raise p.ProtocolError(p.ACTIVITY_WITH_AUTO_VAD)
+            if self.manual_active:
+                self.manual_active = False
+                audio = b"".join(self.manual_audio)
+                self.manual_audio = []
+                if not audio:
+                    await self.send({"serverContent": {"turnComplete": True}, "usageMetadata": {}})
+                    raise p.ProtocolError(p.PRECONDITION)
+                self.conv.prompt_tokens += int(len(audio) / 32000 * AUDIO_TOKENS_PER_S)
+                await self.jobs.put(("audio", audio))
+        if "text" in body and body["text"]:
+            text = str(body["text"])
+            match = SAY_EXACTLY.search(text)
+            if self.interrupts:
+                await self._interrupt()
+            if match:
+                await self.jobs.put(("say", match.group(1).strip()))
+            else:
+                await self.jobs.put(("text", text))
+
+    async def _audio(self, pcm16k: bytes) -> None:
+        if self.manual:
+            if self.manual_active:
+                self.manual_audio.append(pcm16k)
+            return
+        assert self.vad is not None
+        for event in self.vad.feed(pcm16k):
+            await self._vad_event(event.kind, event.audio)
+
+    async def _vad_event(self, kind: str, audio: bytes) -> None:
+        if kind == "start":
+            if self.interrupts:
+                await self._interrupt()
+        else:
+            self.conv.prompt_tokens += int(len(audio) / 32000 * AUDIO_TOKENS_PER_S)
+            await self.jobs.put(("audio", audio))
+
+    async def _client_content(self, body: dict[str, Any]) -> None:
+        audio: list[bytes] = []
+        for i, content in enumerate(body.get("turns") or []):
+            role = content.get("role", "user")
+            for j, part in enumerate(content.get("parts") or []):
+                if "text" in part:
+                    self.conv.history.append((role, str(part["text"])))
+                    self.conv.prompt_tokens += int(len(str(part["text"]).split()) * 1.3)
+                if "inline_data" in part:
+                    pcm = self._to_16k(
+                        part["inline_data"], f"client_content.turns[{i}].parts[{j}].inline_data"
+                    )
+                    if pcm:
+                        audio.append(pcm)
+        if self.turn_open:
+            await self._interrupt()
+        if body.get("turn_complete"):
+            if not audio:
+                # Observed on native-audio models: a text-only turn cannot be voiced (reference §3).
+                raise p.ProtocolError(p.NON_AUDIO)
+            await self.jobs.put(("audio", b"".join(audio)))
+
+    async def _tool_response(self, body: dict[str, Any]) -> None:
+        """Answers for ids never issued (or already cancelled) are ignored."""
+        for response in body.get("function_responses") or []:
+            self.record.tool_responses.append(response)
+            call = self.conv.pending.pop(str(response.get("id")), None)
+            if call is None:
+                continue
+            if not any(c.batch == call.batch for c in self.conv.pending.values()):
+                text = fill(call.after_tool, response.get("response")) if call.after_tool else None
+                await self.jobs.put(("after_tool", text, self.turn_gen))
+
+    # --- model turns ------------------------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        while True:
+            job = await self.jobs.get()
+            if job[0] == "after_tool" and job[2] != self.turn_gen:
+                continue  # the turn that asked for this tool was interrupted
+            self.current = asyncio.create_task(self._run(job))
+            await asyncio.wait({self.current})
+            task, self.current = self.current, None
+            if not task.cancelled() and task.exception() is not None:
+                exc = task.exception()
+                if isinstance(exc, Dropped | ConnectionClosed):
+                    return
+                log.error("gemini emulator turn failed", exc_info=exc)
+
+    async def _run(self, job: tuple[Any, ...]) -> None:
+        kind = job[0]
+        if kind == "say":
+            await self._speak(job[1], complete=True)
+        elif kind == "after_tool":
+            if job[1]:
+                await self._speak(job[1], complete=True)
+            else:
+                await self._finish_turn()
+        elif kind == "text":
+            self.conv.turn += 1
+            self.conv.history.append(("user", job[1]))
+            self.conv.prompt_tokens += int(len(job[1].split()) * 1.3)
+            await self._follow(self.server.scenario.plan(self.conv.turn, job[1], self.declared))
+        elif kind == "audio":
+            heard = ""
+            if self.profile.recognize:
+                heard = await speech.recognise_async(job[1], self.server.phrases)
+            self.conv.turn += 1
+            self.conv.history.append(("user", heard))
+            self.record.heard.append(heard)
+            if heard and "input_audio_transcription" in self.setup:
+                await self.send({"serverContent": {"inputTranscription": {"text": heard, "finished": True}}})
+            await self._follow(self.server.scenario.plan(self.conv.turn, heard, self.declared))
+
+    async def _follow(self, plan: Plan) -> None:
+        if plan.call_name is None:
+            await self._speak(plan.reply or "", complete=True)
+            return
+        if plan.reply:
+            await self._speak(plan.reply, complete=False)
+        self._open_turn()
+        call_id = f"call_{uuid.uuid4().int % 10**6:06d}"
+        batch = uuid.uuid4().hex
+        self.conv.pending[call_id] = PendingCall(call_id, plan.call_name, plan.after_tool, batch)
+        self.turn_calls.append(call_id)
+        call = {"id": call_id, "name": plan.call_name, "args": plan.call_args}
+        self.record.tool_calls.append(call)
+        await self.send({"toolCall": {"functionCalls": [call]}})
+
+    def _open_turn(self) -> None:
+        if not self.turn_open:
+            self.turn_open = True
+            self.turn_first_audio = None
+            self.turn_audio_s = 0.0
+            self.turn_text = []
+            self.turn_calls = []
+
+    async def _speak(self, text: str, *, complete: bool) -> None:
+        """Stream one reply as 24 kHz PCM chunks with interleaved output transcription."""
+        if not text:
+            if complete:
+                await self._finish_turn()
+            return
+        pcm = await speech.speak(text)
+        pcm += b"\0" * (-len(pcm) % CHUNK_UNIT)
+        delay = self.profile.first_audio_delay_s + self.server.faults.first_audio_delay_s
+        if delay:
+            await asyncio.sleep(delay)
+        self._open_turn()
+        self.record.said.append(text)
+        words = text.split()
+        said_words = 0
+        transcribe = "output_audio_transcription" in self.setup
+        offset, i = 0, 0
+        drop_at = len(pcm) // 2 if self.server.faults.drop_mid_turn else None
+        loop = asyncio.get_running_loop()
+        while offset < len(pcm):
+            if drop_at is not None and offset >= drop_at:
+                self.server.faults.drop_mid_turn = False
+                self.ws.transport.abort()
+                raise Dropped()
+            size = CHUNK_PATTERN[i % len(CHUNK_PATTERN)] * CHUNK_UNIT
+            chunk = pcm[offset : offset + size]
+            offset += len(chunk)
+            i += 1
+            if self.turn_first_audio is None:
+                self.turn_first_audio = loop.time()
+            seconds = len(chunk) / (OUT_RATE * 2)
+            self.turn_audio_s += seconds
+            await self.send(
+                {
+                    "serverContent": {
+                        "modelTurn": {
+                            "parts": [
+                                {
+                                    "inlineData": {
+                                        "mimeType": "audio/pcm;rate=24000",
+                                        "data": p.b64encode(chunk),
+                                    }
+                                }
+                            ]
+                        }
+                    }
+                }
+            )
+            target = round(len(words) * offset / len(pcm))
+            if target > said_words:
+                piece = " ".join(words[said_words:target])
+                if said_words:
+                    piece = " " + piece
+                self.turn_text.append(piece)
+                if transcribe:
+                    await self.send({"serverContent": {"outputTranscription": {"text": piece}}})
+                said_words = target
+            if self.profile.send_speed > 0:
+                await asyncio.sleep(seconds / self.profile.send_speed)
+            else:
+                await asyncio.sleep(0)
+        self.conv.history.append(("model", text))
+        if complete:
+            await self._finish_turn()
+
+    async def _finish_turn(self) -> None:
+        """generationComplete now; turnComplete once the reply would have finished playing."""
+        self._open_turn()
+        await self.send({"serverContent": {"generationComplete": True}})
+        if self.turn_first_audio is not None:
+            end = self.turn_first_audio + self.turn_audio_s * self.profile.hold_factor
+            remaining = end - asyncio.get_running_loop().time()
+            if remaining > 0:
+                await asyncio.sleep(remaining)
+        await self._complete(interrupted=False)
+
+    def _usage(self) -> dict[str, Any]:
+        audio_tokens = int(self.turn_audio_s * AUDIO_TOKENS_PER_S)
+        text_tokens = int(len(" ".join(self.turn_text).split()) * 1.3)
+        response = audio_tokens + text_tokens
+        prompt = self.conv.prompt_tokens
+        self.conv.prompt_tokens += response
+        return {
+            "promptTokenCount": prompt,
+            "responseTokenCount": response,
+            "totalTokenCount": prompt + response,
+            "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": prompt}],
+            "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": response}],
+        }
+
+    async def _complete(self, *, interrupted: bool) -> None:
+        usage = self._usage()
+        self.turn_open = False
+        await self.send({"serverContent": {"turnComplete": True}, "usageMetadata": usage})
+        if not interrupted:
+            await self._resumption_update()
+
+    async def _interrupt(self) -> None:
+        """Barge-in: cancel the turn being played, then interrupted, turnComplete (reference §5)."""
+        if not self.turn_open:
+            return
+        self.turn_gen += 1
+        if self.current is not None:
+            self.current.cancel()
+        cancelled = [cid for cid in self.turn_calls if cid in self.conv.pending]
+        for cid in cancelled:
+            self.conv.pending.pop(cid, None)
+        if cancelled:
+            await self.send({"toolCallCancellation": {"ids": cancelled}})
+        if self.turn_text:
+            self.conv.history.append(("model", "".join(self.turn_text)))
+        await self.send({"serverContent": {"interrupted": True}})
+        await self._complete(interrupted=True)

@@ -1,0 +1,147 @@
+"""Spoken conversations through the real google-genai SDK: transcripts both ways, barge-in, VAD modes."""
+
+from __future__ import annotations
+
+import asyncio
+
+from google.genai import types
+
+from emulators.gemini.testing import start_in_thread
+
+from .conftest import AUDIO_CONFIG, MODEL, caller_audio, collect_turn, stream_speech
+
+
+async def test_greeting_and_two_spoken_turns(emulator):
+    client = emulator.client()
+    async with client.aio.live.connect(model=MODEL, config=AUDIO_CONFIG) as session:
+        await session.send_realtime_input(
+            text='Greet the caller. Say exactly: "Hello, thanks for calling Example Corp."'
+        )
+        greeting = await collect_turn(session)
+        assert greeting.said == "Hello, thanks for calling Example Corp."
+        assert greeting.events[-2:] == ["generation_complete", "turn_complete"]
+        assert len(greeting.audio) > 24000  # more than half a second of 24 kHz PCM16
+        assert all(n % 1920 == 0 and 1920 <= n <= 36480 for n in greeting.audio_chunks)
+        assert greeting.usage.total_token_count > greeting.usage.prompt_token_count > 0
+
+        sender = asyncio.create_task(stream_speech(session, "hello"))
+        first = await collect_turn(session)
+        await sender
+        assert first.heard == "hello"
+        assert first.said == "Hello! How can I help you today?"
+        assert first.events.index("input_transcription") < first.events.index("audio")
+
+        sender = asyncio.create_task(stream_speech(session, "i would like to check the status of my order"))
+        second = await collect_turn(session)
+        await sender
+        assert second.heard == "i would like to check the status of my order"
+        # lookup_order was not declared by this session, so the scenario answers in words
+        assert second.said == "Your order A12345 has shipped and should arrive tomorrow."
+        assert second.tool_calls == []
+    record = emulator.sessions[-1]
+    assert record.heard == ["hello", "i would like to check the status of my order"]
+    assert record.conversation.turn == 2
+
+
+async def test_caller_audio_at_8khz_is_resampled_and_recognised(emulator):
+    client = emulator.client()
+    async with client.aio.live.connect(model=MODEL, config=AUDIO_CONFIG) as session:
+        sender = asyncio.create_task(stream_speech(session, "thank you goodbye", rate=8000))
+        turn = await collect_turn(session)
+        await sender
+    assert turn.heard == "thank you goodbye"
+    assert turn.said == "Goodbye, and thank you for calling."
+
+
+async def test_barge_in_interrupts_the_reply():
+    emu = start_in_thread(profile="fast", send_speed=8.0, hold_factor=1.0)
+    try:
+        client = emu.client()
+        async with client.aio.live.connect(model=MODEL, config=AUDIO_CONFIG) as session:
+            await session.send_realtime_input(text="can you tell me a long story")
+            barge: list[asyncio.Task] = []
+
+            async def interrupt_once(turn):
+                if not barge:
+                    barge.append(asyncio.create_task(stream_speech(session, "hello")))
+
+            story = await collect_turn(session, on_audio=interrupt_once)
+            after_interrupt = story.events[story.events.index("interrupted") + 1 :]
+            assert after_interrupt == ["turn_complete"]
+            assert "generation_complete" not in story.events
+            assert len(story.audio) < 24000 * 2 * 20  # the story is much longer than what was played
+            await barge[0]
+            answer = await collect_turn(session)  # the interrupting speech is answered next
+            assert answer.heard == "hello"
+            assert answer.said == "Hello! How can I help you today?"
+    finally:
+        emu.close()
+
+
+async def test_no_interruption_keeps_talking():
+    emu = start_in_thread(profile="fast", send_speed=8.0)
+    try:
+        client = emu.client()
+        config = {
+            **AUDIO_CONFIG,
+            "realtime_input_config": {"activity_handling": "NO_INTERRUPTION"},
+        }
+        async with client.aio.live.connect(model=MODEL, config=config) as session:
+            await session.send_realtime_input(
+                text='Say exactly: "Please hold while I look at your account details."'
+            )
+            talk: list[asyncio.Task] = []
+
+            async def speak_over(turn):
+                if not talk:
+                    talk.append(asyncio.create_task(stream_speech(session, "hello")))
+
+            reply = await collect_turn(session, on_audio=speak_over)
+            assert "interrupted" not in reply.events
+            assert reply.said == "Please hold while I look at your account details."
+            await talk[0]
+            answer = await collect_turn(session)
+            assert answer.heard == "hello"
+    finally:
+        emu.close()
+
+
+async def test_manual_activity_detection(emulator):
+    client = emulator.client()
+    config = {
+        **AUDIO_CONFIG,
+        "realtime_input_config": {"automatic_activity_detection": {"disabled": True}},
+    }
+    async with client.aio.live.connect(model=MODEL, config=config) as session:
+        await session.send_realtime_input(activity_start=types.ActivityStart())
+        pcm = caller_audio("hello")
+        for i in range(0, len(pcm), 1280):
+            await session.send_realtime_input(
+                audio=types.Blob(data=pcm[i : i + 1280], mime_type="audio/pcm;rate=16000")
+            )
+        await session.send_realtime_input(activity_end=types.ActivityEnd())
+        turn = await collect_turn(session)
+    assert turn.heard == "hello"
+    assert turn.said == "Hello! How can I help you today?"
+
+
+async def test_vad_settings_are_honoured(emulator):
+    """Low start sensitivity, padding and a long silence still yield one turn for one utterance."""
+    client = emulator.client()
+    config = {
+        **AUDIO_CONFIG,
+        "realtime_input_config": {
+            "automatic_activity_detection": {
+                "start_of_speech_sensitivity": "START_SENSITIVITY_LOW",
+                "end_of_speech_sensitivity": "END_SENSITIVITY_LOW",
+                "prefix_padding_ms": 100,
+                "silence_duration_ms": 500,
+            }
+        },
+    }
+    async with client.aio.live.connect(model=MODEL, config=config) as session:
+        sender = asyncio.create_task(stream_speech(session, "hello", silence_s=1.0))
+        turn = await collect_turn(session)
+        await sender
+    assert turn.heard == "hello"
+    assert emulator.sessions[-1].heard == ["hello"]

@@ -9,6 +9,25 @@ class PhoneNumberAdmin(admin.ModelAdmin):
     list_filter = ("carrier", "is_active", "agent")
     search_fields = ("number", "label", "agent__name")
     list_select_related = ("agent",)
+    readonly_fields = ("webhook_urls",)
+
+    @admin.display(description="Webhook URLs for the carrier console")
+    def webhook_urls(self, obj: PhoneNumber) -> str:
+        """Twilio/Plivo: the exact URLs to paste into the carrier's console (from PUBLIC_BASE_URL)."""
+        from django.conf import settings
+        from django.utils.html import format_html, format_html_join
+
+        carrier = getattr(obj, "carrier", "")
+        if carrier == "twilio":
+            from .twilio.views import webhook_urls
+        elif carrier == "plivo":
+            from .plivo.views import webhook_urls
+        else:
+            return "-"
+        rows = format_html_join("", "<div>{}: <code>{}</code></div>", webhook_urls().items())
+        if settings.PUBLIC_BASE_URL:
+            return rows
+        return format_html("<p>Set PUBLIC_BASE_URL to this server's public https address.</p>{}", rows)
 
 
 @admin.register(Extension)

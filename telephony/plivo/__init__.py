@@ -1,0 +1,1 @@
+"""Plivo: answer/hangup webhooks, the Audio Streams consumer, its wire translation and REST calls."""

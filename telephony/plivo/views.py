@@ -1,0 +1,133 @@
+"""Plivo webhooks: answer (a bidirectional `<Stream>`), hangup, and the XML a transfer fetches."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from telephony import media_token
+from telephony.models import Call, Carrier
+from telephony.routing import normalise_number, route_number
+
+from . import signature, xml
+
+log = logging.getLogger(__name__)
+
+FINAL_STATUSES = {
+    "completed": Call.Status.COMPLETED,
+    "busy": Call.Status.BUSY,
+    "failed": Call.Status.FAILED,
+    "timeout": Call.Status.NO_ANSWER,
+    "no-answer": Call.Status.NO_ANSWER,
+    "cancel": Call.Status.NO_ANSWER,
+}
+
+
+def _xml(body: str) -> HttpResponse:
+    return HttpResponse(body, content_type="application/xml")
+
+
+def public_base(request: HttpRequest) -> str:
+    return settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
+
+
+def stream_url(request: HttpRequest) -> str:
+    scheme, rest = public_base(request).split("://", 1)
+    return ("wss" if scheme == "https" else "ws") + "://" + rest + "/ws/plivo/"
+
+
+@csrf_exempt
+@require_POST
+def answer(request: HttpRequest) -> HttpResponse:
+    """A call arrived (or an outbound call was answered): bind it to its agent and open the stream."""
+    data = signature.params(request)
+    if not signature.is_valid(request, data):
+        return HttpResponseForbidden("invalid signature")
+    call_uuid = str(data.get("CallUUID", ""))
+    outbound = data.get("Direction", "inbound") == "outbound"
+    ours = str(data.get("From" if outbound else "To", ""))
+    route = route_number(Carrier.PLIVO, ours)
+    if not route.found:
+        log.warning("plivo: call %s to %s refused (%s): apology", call_uuid, ours, route.reason)
+        return _xml(xml.apology())
+    call = None
+    if call_uuid:
+        call = Call.objects.filter(
+            carrier=Carrier.PLIVO, carrier_call_id=call_uuid, status__in=Call.LIVE_STATUSES
+        ).first()
+    if call is None:
+        call = Call.objects.create(
+            carrier=Carrier.PLIVO,
+            direction=Call.Direction.OUTBOUND if outbound else Call.Direction.INBOUND,
+            from_number=normalise_number(Carrier.PLIVO, str(data.get("From", ""))),
+            to_number=normalise_number(Carrier.PLIVO, str(data.get("To", ""))),
+            agent=route.agent,
+            carrier_call_id=call_uuid,
+            status=Call.Status.RINGING,
+        )
+    token = media_token.issue(call)
+    log.info(
+        "plivo: call %s (%s) for agent %r: stream to %s",
+        call_uuid,
+        call.id,
+        route.agent.name,
+        stream_url(request),
+    )
+    return _xml(xml.stream(stream_url(request), token))
+
+
+@csrf_exempt
+@require_POST
+def hangup(request: HttpRequest) -> HttpResponse:
+    """The call ended at Plivo. The engine owns live calls; this closes calls whose stream never came."""
+    data = signature.params(request)
+    if not signature.is_valid(request, data):
+        return HttpResponseForbidden("invalid signature")
+    call_uuid = str(data.get("CallUUID", ""))
+    call_status = str(data.get("CallStatus", "completed"))
+    log.info(
+        "plivo: hangup callback %s: %s (%s, %ss)",
+        call_uuid,
+        call_status,
+        data.get("HangupCause", "-"),
+        data.get("Duration", "-"),
+    )
+    final = FINAL_STATUSES.get(call_status, Call.Status.COMPLETED)
+    if call_uuid:
+        Call.objects.filter(
+            carrier=Carrier.PLIVO, carrier_call_id=call_uuid, status=Call.Status.RINGING
+        ).update(
+            status=final,
+            ended_at=timezone.now(),
+            end_reason=f"plivo: {call_status} before the stream started",
+        )
+    return HttpResponse(status=204)
+
+
+@csrf_exempt
+@require_POST
+def transfer(request: HttpRequest) -> HttpResponse:
+    """XML for a transfer: Plivo fetches it from the `aleg_url` the port gave (`?to=<destination>`)."""
+    data = signature.params(request)
+    if not signature.is_valid(request, data):
+        return HttpResponseForbidden("invalid signature")
+    destination = request.GET.get("to", "")
+    if not destination:
+        return HttpResponseBadRequest("no destination")
+    log.info("plivo: transferring %s to %s", data.get("CallUUID", "-"), destination)
+    return _xml(xml.dial(destination))
+
+
+def webhook_urls() -> dict[str, str]:
+    """What to paste into the Plivo Application of a number."""
+    base = settings.PUBLIC_BASE_URL
+    return {
+        "Answer URL (POST)": base + reverse("plivo-answer"),
+        "Hangup URL (POST)": base + reverse("plivo-hangup"),
+    }

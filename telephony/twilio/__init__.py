@@ -1,0 +1,1 @@
+"""Twilio: voice/status webhooks, the Media Streams consumer, its wire translation and REST calls."""

@@ -1,0 +1,13 @@
+"""Twilio routes: HTTP webhooks (mounted at /twilio/) and the media WebSocket (`ws_routes`)."""
+
+from django.urls import path
+
+from . import views
+from .consumer import TwilioMediaConsumer
+
+urlpatterns = [
+    path("voice/", views.voice, name="twilio-voice"),
+    path("status/", views.status, name="twilio-status"),
+]
+
+ws_routes = [path("ws/twilio/", TwilioMediaConsumer.as_asgi())]

@@ -1,0 +1,110 @@
+"""Twilio webhooks: the voice URL (answers with `<Connect><Stream>`) and the status callback."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from telephony import media_token
+from telephony.models import Call, Carrier
+from telephony.routing import normalise_number, route_number
+
+from . import signature, twiml
+
+log = logging.getLogger(__name__)
+
+# Final CallStatus values and what they mean for a call whose stream never started.
+FINAL_STATUSES = {
+    "completed": Call.Status.COMPLETED,
+    "busy": Call.Status.BUSY,
+    "failed": Call.Status.FAILED,
+    "no-answer": Call.Status.NO_ANSWER,
+    "canceled": Call.Status.NO_ANSWER,
+}
+
+
+def _xml(body: str) -> HttpResponse:
+    return HttpResponse(body, content_type="text/xml")
+
+
+def stream_url(request: HttpRequest) -> str:
+    """ws(s):// URL of the media consumer, on the public host."""
+    base = settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
+    scheme, rest = base.split("://", 1)
+    return ("wss" if scheme == "https" else "ws") + "://" + rest + "/ws/twilio/"
+
+
+@csrf_exempt
+@require_POST
+def voice(request: HttpRequest) -> HttpResponse:
+    """A call arrived (or an outbound call was answered): bind it to its agent and open the stream."""
+    if not signature.is_valid(request):
+        return HttpResponseForbidden("invalid signature")
+    data = request.POST
+    call_sid = data.get("CallSid", "")
+    outbound = data.get("Direction", "inbound").startswith("outbound")
+    ours = data.get("From", "") if outbound else data.get("To", "")
+    route = route_number(Carrier.TWILIO, ours)
+    if not route.found:
+        log.warning("twilio: call %s to %s refused (%s): apology", call_sid, ours, route.reason)
+        return _xml(twiml.apology())
+    call = Call.objects.filter(
+        carrier=Carrier.TWILIO, carrier_call_id=call_sid, status__in=Call.LIVE_STATUSES
+    ).first()
+    if call is None or not call_sid:
+        call = Call.objects.create(
+            carrier=Carrier.TWILIO,
+            direction=Call.Direction.OUTBOUND if outbound else Call.Direction.INBOUND,
+            from_number=normalise_number(Carrier.TWILIO, data.get("From", "")),
+            to_number=normalise_number(Carrier.TWILIO, data.get("To", "")),
+            agent=route.agent,
+            carrier_call_id=call_sid,
+            status=Call.Status.RINGING,
+        )
+    token = media_token.issue(call)
+    log.info(
+        "twilio: call %s (%s) for agent %r: stream to %s",
+        call_sid,
+        call.id,
+        route.agent.name,
+        stream_url(request),
+    )
+    return _xml(twiml.connect_stream(stream_url(request), token))
+
+
+@csrf_exempt
+@require_POST
+def status(request: HttpRequest) -> HttpResponse:
+    """Call progress from Twilio. The engine owns live calls; this closes calls whose stream never came."""
+    if not signature.is_valid(request):
+        return HttpResponseForbidden("invalid signature")
+    call_sid = request.POST.get("CallSid", "")
+    call_status = request.POST.get("CallStatus", "")
+    log.info(
+        "twilio: status callback %s: %s (%ss)", call_sid, call_status, request.POST.get("CallDuration", "-")
+    )
+    final = FINAL_STATUSES.get(call_status)
+    if final and call_sid:
+        Call.objects.filter(
+            carrier=Carrier.TWILIO, carrier_call_id=call_sid, status=Call.Status.RINGING
+        ).update(
+            status=final,
+            ended_at=timezone.now(),
+            end_reason=f"twilio: {call_status} before the stream started",
+        )
+    return HttpResponse(status=204)
+
+
+def webhook_urls() -> dict[str, str]:
+    """What to paste into the Twilio console for a number."""
+    base = settings.PUBLIC_BASE_URL
+    return {
+        "A call comes in (Webhook, HTTP POST)": base + reverse("twilio-voice"),
+        "Call status changes (HTTP POST)": base + reverse("twilio-status"),
+    }

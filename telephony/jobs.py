@@ -19,10 +19,11 @@ def send(task: Any, *args: Any, **kwargs: Any) -> Any:
     """Queue `task` from sync code; spool it on disk if the broker is unreachable.
 
     Returns the AsyncResult, or None when the job was spooled. After a successful send, older
-    spooled jobs are resent too (the broker is evidently back).
+    spooled jobs are resent too (the broker is evidently back). Results are not kept: a hand-off is
+    fire-and-forget, and subscribing to the result store would make a Redis outage fatal to the app.
     """
     try:
-        result = task.apply_async(args=args, kwargs=kwargs)
+        result = task.apply_async(args=args, kwargs=kwargs, ignore_result=True)
     except spool.BROKER_ERRORS:
         if task.app.conf.task_always_eager:
             raise  # an eager task failed on its own: not a broker outage

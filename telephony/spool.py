@@ -78,7 +78,7 @@ def publish(task_name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
 
     app.loader.import_default_modules()
     task = app.tasks[task_name]
-    return task.apply_async(args=args, kwargs=kwargs)
+    return task.apply_async(args=args, kwargs=kwargs, ignore_result=True)
 
 
 def resend(limit: int | None = None) -> int:

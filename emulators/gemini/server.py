@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -110,7 +110,7 @@ def _google_error(code: int, status: str, message: str) -> Response:
 
 
 def _credentials(request: Request) -> str | None:
-    query = parse_qs(urlsplit(request.path).query)
+    query = parse_qs(request.path.partition("?")[2])
     key = request.headers.get("x-goog-api-key") or (query.get("key") or [None])[0]
     if not key:
         key = (query.get("access_token") or [None])[0]
@@ -195,7 +195,8 @@ class EmulatorServer:
     # --- HTTP ---------------------------------------------------------------------------------------
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        path = re.sub(r"/{2,}", "/", urlsplit(request.path).path)
+        # Not urlsplit(): it would read "//ws/..." as a network location.
+        path = re.sub(r"/{2,}", "/", request.path.split("?", 1)[0])
         if request.method == "POST":
             match = REST_PATH.match(path)
             if not match:

@@ -245,3 +245,41 @@ DASHBOARD_PAGE_SIZE = int(os.environ.get("DASHBOARD_PAGE_SIZE", "50"))
 # Template filters of the dashboard ({% load dashboard %}), kept beside its views.
 TEMPLATES[0]["OPTIONS"]["libraries"] = {"dashboard": "telephony.dashboard.templatetags"}
 # --- end Dashboard / persistence
+
+# --- Asterisk (telephony/asterisk) ---------------------------------------------------------------------
+# Where ARI answers (http.conf + ari.conf). Credentials go in ARI_USERNAME / ARI_PASSWORD, never the URL.
+ARI_URL = os.environ.get("ARI_URL", "http://127.0.0.1:8088/ari")
+ARI_USERNAME = os.environ.get("ARI_USERNAME", "contactcenter")
+ARI_PASSWORD = os.environ.get("ARI_PASSWORD", "")
+ARI_APP = os.environ.get("ARI_APP", "contactcenter")  # the name in the dialplan's Stasis(...)
+# runasterisk binds its media sockets (RTP, AudioSocket) here ...
+MEDIA_BIND_HOST = os.environ.get("MEDIA_BIND_HOST", "0.0.0.0")
+# ... and tells Asterisk to send to this address: it must be reachable from Asterisk (NAT, containers).
+MEDIA_ADVERTISE_HOST = os.environ.get("MEDIA_ADVERTISE_HOST", "")
+RTP_PORT_RANGE = os.environ.get("RTP_PORT_RANGE", "20000-29999")
+AUDIOSOCKET_PORT = int(os.environ.get("AUDIOSOCKET_PORT", "9092"))
+# Media leg when an extension does not choose one: rtp (u-law), rtp:alaw, audiosocket (slin16),
+# audiosocket:slin (8 kHz), websocket (slin16), websocket:ulaw.
+ASTERISK_MEDIA_TRANSPORT = os.environ.get("ASTERISK_MEDIA_TRANSPORT", "rtp")
+# --- end Asterisk
+
+# --- SIP trunk (telephony/sip) -------------------------------------------------------------------------
+# `manage.py runsip` listens here (UDP and TCP) for calls from a SIP trunk or Twilio <Dial><Sip>.
+SIP_BIND_HOST = os.environ.get("SIP_BIND_HOST", "0.0.0.0")
+SIP_PORT = int(os.environ.get("SIP_PORT", "5060"))
+# The address callers must reach (Contact and SDP): the public IP behind NAT. Empty: the bind address,
+# or when binding 0.0.0.0 the local address facing each caller (fine on a LAN, wrong behind NAT).
+SIP_ADVERTISE_HOST = os.environ.get("SIP_ADVERTISE_HOST", "")
+# UDP ports for RTP, one even port per call ("low-high", inclusive); open them in the firewall.
+SIP_RTP_PORT_RANGE = os.environ.get("SIP_RTP_PORT_RANGE", "10000-20000")
+# Digest authentication of incoming INVITEs (both set: challenge with 401; empty: accept any caller,
+# so restrict the SIP port to your carrier's addresses in the firewall).
+SIP_AUTH_USERNAME = os.environ.get("SIP_AUTH_USERNAME", "")
+SIP_AUTH_PASSWORD = os.environ.get("SIP_AUTH_PASSWORD", "")
+SIP_REALM = os.environ.get("SIP_REALM", "contactcenter")
+# A call to a user part bound to no agent (and no FALLBACK_AGENT): "404" rejects it, "apology" answers
+# and plays the pre-rendered apology, then hangs up.
+SIP_UNKNOWN_NUMBER = os.environ.get("SIP_UNKNOWN_NUMBER", "404")
+# Ring (180) this long before answering; 0 answers at once.
+SIP_ANSWER_DELAY_MS = int(os.environ.get("SIP_ANSWER_DELAY_MS", "0"))
+# --- end SIP trunk

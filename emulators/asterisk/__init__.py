@@ -1,0 +1,1 @@
+"""Asterisk emulator: ARI REST + events, externalMedia legs (RTP, AudioSocket, WebSocket), a phone."""

@@ -1,0 +1,342 @@
+"""One inbound SIP call: its dialog (RFC 3261 §12), its RTP leg and its link to the engine.
+
+The call answers with SDP, retransmits the 200 OK on UDP until the ACK (§13.3.1.4), hands caller
+audio and RFC 4733 digits to the engine, and turns the engine's hangup into a BYE. `SipMediaPort`
+is what the engine sees: G.711 at 8 kHz, frames sent as RTP the moment the engine paces them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import random
+from typing import TYPE_CHECKING, Any
+
+from agents.engine.port import CallRequest, WireFormat
+from contactcenter.logging import call_context
+from telephony.rtp import RtpEndpoint
+
+from .message import NameAddr, SipRequest, SipResponse, parse_name_addr, parse_uri, response_for
+from .sdp import Negotiated, build_answer, new_session_id
+from .transactions import T1, T2, ServerTransaction, new_branch, new_tag
+from .transport import Flow
+
+if TYPE_CHECKING:
+    from .server import SipServer
+
+log = logging.getLogger(__name__)
+
+
+class SipMediaPort:
+    """The engine's view of a SIP call: encode nothing, time nothing, send RTP."""
+
+    supports_marks = False
+
+    def __init__(self, call: SipCall, encoding: str) -> None:
+        self.call = call
+        self.wire = WireFormat(encoding, 8000)
+
+    async def send_audio(self, payload: bytes) -> None:
+        self.call.send_audio(payload)
+
+    async def clear(self) -> None:
+        """Nothing to flush: RTP frames leave as the engine paces them, none are queued here."""
+
+    async def mark(self, name: str) -> None:
+        """Not used (supports_marks is False): a sent RTP frame is as good as played."""
+
+    async def hangup(self, reason: str) -> None:
+        self.call.hangup(reason)
+
+    async def transfer(self, destination: str) -> dict[str, Any]:
+        return {"ok": False, "error": "transfer over SIP (REFER) is not supported yet"}
+
+
+class SipCall:
+    def __init__(self, server: SipServer, invite: SipRequest, flow: Flow, tx: ServerTransaction) -> None:
+        self.server = server
+        self.invite = invite
+        self.flow = flow
+        self.tx = tx
+        self.call_id = invite.call_id
+        self.local_tag = new_tag()
+        self.remote: NameAddr = invite.from_
+        self.remote_tag = self.remote.tag
+        self.local_to = invite.get("To")
+        contact = invite.get_all("Contact")
+        self.remote_target = parse_name_addr(contact[0]).uri if contact else self.remote.uri
+        self.route_set = invite.get_all("Record-Route")  # UAS: in the order received
+        self.local_cseq = random.randint(1, 2**16)
+        self.remote_cseq = invite.cseq[0]
+        uri = parse_uri(invite.uri)
+        self.number = uri.user or parse_uri(invite.to.uri).user
+        self.from_number = parse_uri(self.remote.uri).user if ":" in self.remote.uri else ""
+        self.state = "early"  # early -> confirmed -> terminated
+        self.answered = False
+        self.negotiated: Negotiated | None = None
+        self.rtp: RtpEndpoint | None = None
+        self.media_host = ""
+        self.session_id = new_session_id()
+        self.sdp_version = 1
+        self.handle: Any = None
+        self.port: SipMediaPort | None = None
+        self.acked = asyncio.Event()
+        self.ended = asyncio.Event()
+        self.hangup_reason = ""
+        self._pending_2xx: dict[int, asyncio.Task] = {}
+        self._bye_task: asyncio.Task | None = None
+        self.task: asyncio.Task | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.call_id, self.local_tag)
+
+    # -- responses -------------------------------------------------------------------------------
+    def response(self, request: SipRequest, status: int, reason: str) -> SipResponse:
+        response = response_for(request, status, reason, to_tag=self.local_tag if status > 100 else "")
+        if 100 < status < 300 and request.method == "INVITE":
+            response.add("Contact", self.server.contact_for(self.flow, self.media_host))
+        response.add("Server", self.server.config.user_agent)
+        return response
+
+    def answer_sdp(self) -> bytes:
+        assert self.negotiated and self.rtp
+        host, port = self.rtp.advertised_address
+        return build_answer(self.negotiated, host, port, self.session_id, self.sdp_version)
+
+    def send_2xx(self, tx: ServerTransaction, body: bytes) -> None:
+        """Send a 200 OK to an INVITE and retransmit it on UDP until its ACK (timer T1..T2)."""
+        response = self.response(tx.request, 200, "OK")
+        response.add("Allow", self.server.ALLOW)
+        response.add("Content-Type", "application/sdp")
+        response.body = body
+        tx.respond(response)
+        data = tx.last_response or b""
+        cseq = tx.request.cseq[0]
+        self._pending_2xx[cseq] = asyncio.get_running_loop().create_task(self._retransmit_2xx(cseq, data))
+
+    async def _retransmit_2xx(self, cseq: int, data: bytes) -> None:
+        interval, waited = T1, 0.0
+        try:
+            while waited < 64 * T1:
+                await asyncio.sleep(interval if not self.flow.reliable else 64 * T1)
+                waited += interval if not self.flow.reliable else 64 * T1
+                if waited >= 64 * T1:
+                    break
+                self.flow.send(data)
+                interval = min(interval * 2, T2)
+        except asyncio.CancelledError:
+            return
+        self._pending_2xx.pop(cseq, None)
+        if cseq == self.remote_cseq and not self.acked.is_set() and self.state != "terminated":
+            log.warning("sip: no ACK for the 200 OK of %s within 32 s; hanging up", self.call_id)
+            self.acked.set()  # RFC 3261 §13.3.1.4: confirm, then end the session with a BYE
+            self.remote_hangup("no ACK")
+            self.hangup("no ACK for 200 OK")
+
+    # -- in-dialog requests from the caller -------------------------------------------------------
+    def on_ack(self, request: SipRequest) -> None:
+        cseq = request.cseq[0]
+        task = self._pending_2xx.pop(cseq, None)
+        if task:
+            task.cancel()
+        if cseq == self.invite.cseq[0] and not self.acked.is_set():
+            self.state = "confirmed" if self.state != "terminated" else self.state
+            self.acked.set()
+            log.info("sip: call %s to %s confirmed", self.call_id, self.number)
+
+    def on_bye(self, request: SipRequest, tx: ServerTransaction) -> None:
+        tx.respond(self.response(request, 200, "OK"))
+        log.info("sip: caller hung up %s", self.call_id)
+        self.acked.set()
+        self.remote_hangup("caller hung up")
+
+    def on_cancel(self) -> bool:
+        """CANCEL before the 200: 487 to the INVITE. False once answered (no effect)."""
+        if self.answered or self.tx.final_sent:
+            return False
+        self.tx.respond(self.response(self.invite, 487, "Request Terminated"))
+        log.info("sip: caller cancelled %s before answer", self.call_id)
+        self.state = "terminated"
+        if self.task:
+            self.task.cancel()
+        self.ended.set()
+        return True
+
+    def on_reinvite(self, request: SipRequest, tx: ServerTransaction, negotiated: Negotiated | None) -> None:
+        """A re-INVITE (hold, refresh, new address): keep the codec, follow the new address."""
+        if negotiated is not None and self.negotiated is not None:
+            if negotiated.payload_type != self.negotiated.payload_type:
+                tx.respond(self.response(request, 488, "Not Acceptable Here (codec change)"))
+                return
+            if (negotiated.remote_host, negotiated.remote_port, negotiated.direction) != (
+                self.negotiated.remote_host,
+                self.negotiated.remote_port,
+                self.negotiated.direction,
+            ):
+                self.sdp_version += 1
+            self.negotiated = negotiated
+            if self.rtp is not None and negotiated.remote_port and not negotiated.on_hold:
+                self.rtp.remote = (negotiated.remote_host, negotiated.remote_port)
+        self.remote_cseq = request.cseq[0]
+        self.send_2xx(tx, self.answer_sdp())
+
+    # -- audio -----------------------------------------------------------------------------------
+    def send_audio(self, payload: bytes) -> None:
+        if self.rtp is not None and self.state != "terminated":
+            self.rtp.send_audio(payload)
+
+    def _on_audio(self, payload: bytes, packet) -> None:
+        if self.handle is not None:
+            self.handle.push_audio(payload)
+
+    def _on_dtmf(self, digit: str) -> None:
+        log.info("sip: DTMF %s on %s", digit, self.call_id)
+        if self.handle is not None:
+            self.handle.push_dtmf(digit)
+
+    def on_info_dtmf(self, digit: str) -> None:
+        self._on_dtmf(digit)
+
+    # -- ending ----------------------------------------------------------------------------------
+    def remote_hangup(self, reason: str) -> None:
+        """The caller's side ended the call (BYE, no ACK)."""
+        if self.state == "terminated":
+            return
+        self.state = "terminated"
+        self.hangup_reason = reason
+        if self.handle is not None:
+            self.handle.remote_hangup(reason)
+        self.ended.set()
+
+    def hangup(self, reason: str) -> None:
+        """Our side ends the call: BYE once answered (after the ACK), nothing sent twice."""
+        if self._bye_task is not None:
+            return
+        if self.state == "terminated" and self.hangup_reason:
+            self.ended.set()
+            return
+        self.hangup_reason = reason
+        self._bye_task = asyncio.get_running_loop().create_task(self._send_bye(reason))
+
+    async def _send_bye(self, reason: str) -> None:
+        if not self.answered:
+            if not self.tx.final_sent:
+                self.tx.respond(self.response(self.invite, 480, "Temporarily Unavailable"))
+            self.state = "terminated"
+            self.ended.set()
+            return
+        await self.acked.wait()
+        self.state = "terminated"
+        self.ended.set()
+        log.info("sip: hanging up %s (%s)", self.call_id, reason)
+        response = await self.server.send_in_dialog(
+            self, "BYE", extra=[("Reason", f'Q.850;cause=16;text="{reason[:60]}"')]
+        )
+        if response is None:
+            log.warning("sip: no answer to our BYE for %s", self.call_id)
+
+    # -- the call's life -------------------------------------------------------------------------
+    async def run(self, negotiated: Negotiated) -> None:
+        with call_context(self.call_id):
+            try:
+                await self._run(negotiated)
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("sip: call %s failed", self.call_id)
+                if not self.answered and not self.tx.final_sent:
+                    self.tx.respond(self.response(self.invite, 500, "Server Internal Error"))
+                else:
+                    self.hangup("internal error")
+            finally:
+                await self._cleanup()
+
+    async def _run(self, negotiated: Negotiated) -> None:
+        from asgiref.sync import sync_to_async
+
+        from telephony.routing import route_number
+
+        route = await sync_to_async(route_number, thread_sensitive=False)("sip", self.number)
+        config = self.server.config
+        if not route.found and config.unknown_number == "404":
+            self.tx.respond(self.response(self.invite, 404, "Not Found"))
+            self.ended.set()
+            return
+        self.negotiated = negotiated
+        self.media_host = config.media_host_for(self.flow.addr[0])
+        self.rtp = await RtpEndpoint.open(
+            bind_host=config.bind_host,
+            ports=config.rtp_ports,
+            advertise_host=self.media_host,
+            remote=None if negotiated.on_hold else (negotiated.remote_host, negotiated.remote_port),
+            latch=True,
+            on_audio=self._on_audio,
+            on_dtmf=self._on_dtmf,
+            payload_types=frozenset({negotiated.payload_type}),
+            telephone_event_pt=negotiated.telephone_event_pt or 101,
+            payload_type=negotiated.payload_type,
+        )
+        if config.answer_delay > 0:
+            self.tx.respond(self.response(self.invite, 180, "Ringing"))
+            await asyncio.sleep(config.answer_delay)
+        if self.state == "terminated":
+            return
+        self.answered = True
+        self.send_2xx(self.tx, self.answer_sdp())
+        log.info(
+            "sip: answered %s from %s to %s (%s, RTP %s:%s -> %s:%s)",
+            self.call_id,
+            self.from_number,
+            self.number,
+            negotiated.encoding,
+            *self.rtp.advertised_address,
+            negotiated.remote_host,
+            negotiated.remote_port,
+        )
+        # An unknown number in "apology" mode goes to the engine too: it refuses the call, plays
+        # telephony.prompts' apology through the port, records the refused call and hangs up.
+        await self._run_engine(negotiated)
+        await self.ended.wait()
+        if self._bye_task is not None:
+            await self._bye_task
+
+    async def _run_engine(self, negotiated: Negotiated) -> None:
+        from agents.engine import start_call
+
+        self.port = SipMediaPort(self, negotiated.encoding)
+        request = CallRequest(
+            carrier="sip",
+            from_number=self.from_number,
+            to_number=self.number,
+            carrier_call_id=self.call_id,
+            variables=self.server.call_variables(self.invite),
+        )
+        self.handle = await start_call(request, self.port)
+        if self.state == "terminated":  # the caller hung up while the engine started
+            self.handle.remote_hangup(self.hangup_reason or "caller hung up")
+        with call_context(str(self.handle.call_id)):
+            await self.handle.wait()
+        if self.state != "terminated":
+            self.hangup("call ended")
+
+    async def _cleanup(self) -> None:
+        for task in self._pending_2xx.values():
+            task.cancel()
+        self._pending_2xx.clear()
+        if self.rtp is not None:
+            self.rtp.close()
+        self.state = "terminated"
+        self.ended.set()
+        self.server.forget(self)
+
+
+def is_private(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_private
+    except ValueError:
+        return False
+
+
+__all__ = ["SipCall", "SipMediaPort", "is_private", "new_branch"]

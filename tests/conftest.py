@@ -22,9 +22,42 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def live_server_env() -> dict[str, str]:
-    """Extra environment for the live server process (areas add emulator endpoints here)."""
-    return {}
+def gemini_emulator():
+    """The Gemini Live emulator (fast profile) on its own thread, shared by the whole session."""
+    from emulators.gemini.testing import start_in_thread
+
+    emulator = start_in_thread(profile="fast")
+    yield emulator
+    emulator.close()
+
+
+def gemini_env(emulator) -> dict[str, str]:
+    """Environment that points a child process (daphne, runasterisk, runsip) at the emulator."""
+    return {
+        "GEMINI_API_KEY": emulator.api_key,
+        "GEMINI_BASE_URL": emulator.base_url,
+        "GEMINI_CA_FILE": str(emulator.ca_file),
+    }
+
+
+@pytest.fixture
+def gemini(settings, gemini_emulator):
+    """Point this process's engine at the emulator (per test: settings are restored after)."""
+    for key, value in gemini_env(gemini_emulator).items():
+        setattr(settings, key, value)
+    return gemini_emulator
+
+
+@pytest.fixture(scope="session")
+def live_server_env(gemini_emulator) -> dict[str, str]:
+    """Extra environment for the live server process: the Gemini emulator, test carrier credentials."""
+    return {
+        **gemini_env(gemini_emulator),
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "TWILIO_AUTH_TOKEN": "test-twilio-auth-token",
+        "PLIVO_AUTH_ID": "MA" + "0" * 18,
+        "PLIVO_AUTH_TOKEN": "test-plivo-auth-token",
+    }
 
 
 @pytest.fixture(scope="session")

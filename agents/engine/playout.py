@@ -34,6 +34,7 @@ class Playout:
         self._idle.set()
         self._closed = False
         self._pending_mark: str | None = None
+        self._tail = False  # True when a short last piece may be padded and sent (end of a turn)
         self._marks_sent: list[str] = []
         self._marks_played: set[str] = set()
         self._mark_event = asyncio.Event()
@@ -45,10 +46,16 @@ class Playout:
     # --- feeding ------------------------------------------------------------------------------
     def add_model_audio(self, pcm24k: bytes) -> None:
         """Queue agent audio as Gemini sent it (24 kHz PCM)."""
-        self.add_pcm(self._resampler.process(pcm24k))
+        self._tail = False
+        pcm = self._resampler.process(pcm24k)
+        if pcm:
+            self._buffer += pcm
+            self._idle.clear()
+            self._wake.set()
 
     def add_pcm(self, pcm: bytes) -> None:
-        """Queue linear PCM already at the wire rate (pre-rendered prompts)."""
+        """Queue complete linear PCM already at the wire rate (pre-rendered prompts, turn tails)."""
+        self._tail = True
         if pcm:
             self._buffer += pcm
             self._idle.clear()
@@ -132,6 +139,14 @@ class Playout:
                 self._wake.clear()
                 await self._wake.wait()
                 deadline = None  # a new burst starts its own clock
+                continue
+            if len(self._buffer) < self._pcm_frame and not self._tail:
+                # Mid-turn, a short piece: padding it would insert a gap. Wait one period for more.
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), period)
+                except TimeoutError:
+                    self._tail = True
                 continue
             now = loop.time()
             if deadline is None:

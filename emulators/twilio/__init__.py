@@ -1,0 +1,1 @@
+"""A Twilio stand-in: signed voice webhooks, Media Streams, playout with marks, and the REST API."""

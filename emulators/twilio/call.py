@@ -1,0 +1,435 @@
+"""One emulated Twilio call: the signed voice webhook, TwiML execution, and the Media Stream.
+
+It behaves toward the app as Twilio does (reference §1-§4, §8): form-encoded signed webhooks,
+`<Connect><Stream>` over a plain RFC 6455 WebSocket, `connected` then `start` then one `media`
+every 20 ms (string sequence numbers), a playout FIFO that echoes marks when reached and returns
+every pending mark on `clear`, `stop` on caller hangup, and a signed status callback at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import secrets
+import time
+import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit
+
+import websockets
+from twilio.request_validator import RequestValidator
+
+from .phone import FRAME_BYTES, CarrierPlayout, Handset, RealTimeClock
+
+if TYPE_CHECKING:
+    from .emulator import TwilioEmulator
+
+log = logging.getLogger(__name__)
+
+
+def new_sid(prefix: str) -> str:
+    return prefix + secrets.token_hex(16)
+
+
+class TwilioCall:
+    def __init__(
+        self,
+        emulator: TwilioEmulator,
+        to: str,
+        from_: str,
+        direction: str = "inbound",
+        voice_url: str = "",
+        status_callback: str = "",
+        status_events: tuple[str, ...] = ("completed",),
+    ) -> None:
+        self.emulator = emulator
+        self.sid = new_sid("CA")
+        self.to = to
+        self.from_ = from_
+        self.direction = direction
+        self.voice_url = voice_url
+        self.preset_twiml = ""  # REST create with Twiml= instead of Url=
+        self.status_callback = status_callback
+        self.status_events = status_events
+        self.status = "queued" if direction != "inbound" else "ringing"
+        self.created = time.time()
+        self.answered_at: float | None = None
+        self.handset = Handset()
+        self.playout = CarrierPlayout(marks_on_clear=True, jitter_ms=emulator.jitter_ms)
+        # What happened, for tests and the demo command.
+        self.webhook_status: int | None = None
+        self.twiml = ""
+        self.said: list[str] = []  # <Say> texts
+        self.dialed: list[str] = []  # <Dial> destinations
+        self.errors: list[str] = []  # protocol violations by the app (Twilio error codes)
+        self.app_events: list[str] = []  # event names the app sent, in order
+        self.marks_returned: list[str] = []
+        self.callbacks: list[tuple[str, int]] = []  # (CallStatus, HTTP status) of status callbacks
+        self.close_code: int | None = None  # close code when the app closed the stream
+        self.stream_sid = ""
+        self.stream_started = asyncio.Event()
+        self.stream_ended = asyncio.Event()
+        self.ended = asyncio.Event()  # call over and the status callback posted
+        self.end_reason = ""
+        self._ws = None
+        self._seq = 0
+        self._chunk = 0
+        self._hangup = asyncio.Event()  # the caller (or the REST API) wants the stream stopped
+        self._redirect: tuple[str, str] | None = None  # TwiML to run after the stream stops
+        self._task: asyncio.Task | None = None
+        self.clock: RealTimeClock | None = None
+        # Caller payload sizes to cycle through (bad-input tests); None: 160-byte frames as Twilio sends.
+        self.payload_sizes: list[int] | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"twilio-call-{self.sid}")
+
+    async def answered(self, timeout: float = 10.0) -> None:
+        """Wait until the webhook answered and (if it asked for one) the stream started."""
+        stream = asyncio.ensure_future(self.stream_started.wait())
+        ended = asyncio.ensure_future(self.ended.wait())
+        try:
+            await asyncio.wait({stream, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stream.cancel()
+            ended.cancel()
+
+    async def _run(self) -> None:
+        try:
+            if self.direction != "inbound":
+                await self._status_callback("initiated")
+                await self._status_callback("ringing")
+                self.status = "in-progress"
+                self.answered_at = time.time()
+                await self._status_callback("answered")
+            twiml = self.preset_twiml or await self._fetch_twiml(self.voice_url)
+            while twiml is not None:
+                twiml = await self._execute(twiml)
+        except Exception as exc:  # noqa: BLE001 - an emulated call ends, the emulator lives on
+            log.exception("twilio emulator: call %s failed", self.sid)
+            self.errors.append(f"emulator: {exc}")
+        finally:
+            if self.status not in ("completed", "busy", "failed", "no-answer", "canceled"):
+                self.status = "completed"
+            self.end_reason = self.end_reason or "twiml finished"
+            self.stream_ended.set()
+            await self._status_callback("completed")
+            self.ended.set()
+
+    # --- webhooks ---------------------------------------------------------------------------------
+    def params(self, **extra: str) -> dict[str, str]:
+        data = {
+            "CallSid": self.sid,
+            "AccountSid": self.emulator.account_sid,
+            "From": self.from_,
+            "To": self.to,
+            "Caller": self.from_,
+            "Called": self.to,
+            "CallStatus": self.status,
+            "Direction": self.direction,
+            "ApiVersion": "2010-04-01",
+        }
+        data.update(extra)
+        return data
+
+    async def post_signed(self, url: str, data: dict[str, str]):
+        """POST a form signed as Twilio does, over the URL the app is configured with."""
+        signature = RequestValidator(self.emulator.auth_token).compute_signature(
+            self.emulator.signed_url(url), data
+        )
+        headers = {"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1"}
+        return await self.emulator.http.post(url, data=data, headers=headers)
+
+    async def _fetch_twiml(self, url: str) -> str | None:
+        response = await self.post_signed(url, self.params())
+        self.webhook_status = response.status_code
+        if response.status_code != 200:
+            self.errors.append(f"11200: voice webhook answered HTTP {response.status_code}")
+            self.end_reason = "application error (webhook)"
+            self.status = "failed"
+            return None
+        self.twiml = response.text
+        return response.text
+
+    async def _status_callback(self, event: str) -> None:
+        if not self.status_callback or event not in self.status_events:
+            return
+        status = {"answered": "in-progress", "initiated": "queued"}.get(event, event)
+        if event == "completed":
+            status = self.status
+        extra = {
+            "CallStatus": status,
+            "CallbackSource": "call-progress-events",
+            "SequenceNumber": str(len(self.callbacks)),
+        }
+        if event == "completed":
+            extra["CallDuration"] = str(int(time.time() - (self.answered_at or self.created)))
+        try:
+            response = await self.post_signed(self.status_callback, self.params(**extra))
+            self.callbacks.append((status, response.status_code))
+        except Exception as exc:  # noqa: BLE001 - Twilio logs a failed callback and moves on
+            self.callbacks.append((status, 0))
+            log.warning("twilio emulator: status callback to %s failed: %s", self.status_callback, exc)
+
+    # --- TwiML ------------------------------------------------------------------------------------
+    async def _execute(self, twiml: str) -> str | None:
+        """Run a TwiML document; returns the next document to run (redirect/action) or None."""
+        try:
+            root = ET.fromstring(twiml)
+        except ET.ParseError as exc:
+            self.errors.append(f"12100: TwiML does not parse: {exc}")
+            self.end_reason = "application error (twiml)"
+            return None
+        if root.tag != "Response":
+            self.errors.append("12100: root element is not <Response>")
+            return None
+        for verb in root:
+            if verb.tag == "Say":
+                self.said.append((verb.text or "").strip())
+            elif verb.tag == "Hangup":
+                self.end_reason = "twiml hangup"
+                return None
+            elif verb.tag == "Pause":
+                await asyncio.sleep(min(float(verb.get("length", "1")), 5.0))
+            elif verb.tag == "Dial":
+                numbers = [(child.text or "").strip() for child in verb] or [(verb.text or "").strip()]
+                self.dialed.extend(numbers)
+                self.end_reason = f"dialed {', '.join(numbers)}"
+                return None
+            elif verb.tag == "Redirect":
+                return await self._fetch_twiml(urljoin(self.voice_url, (verb.text or "").strip()))
+            elif verb.tag == "Connect":
+                stream = verb.find("Stream")
+                if stream is None:
+                    self.errors.append("12100: <Connect> without <Stream>")
+                    continue
+                await self._stream(stream)
+                if self._redirect is not None:
+                    kind, value = self._redirect
+                    self._redirect = None
+                    self._hangup.clear()
+                    return value if kind == "twiml" else await self._fetch_twiml(value)
+                if self._hangup.is_set():
+                    return None
+                action = verb.get("action")
+                if action:
+                    return await self._fetch_twiml(urljoin(self.voice_url, action))
+            else:
+                self.errors.append(f"12100: verb <{verb.tag}> not emulated")
+        return None
+
+    # --- the Media Stream -------------------------------------------------------------------------
+    async def _stream(self, element: ET.Element) -> None:
+        url = element.get("url", "")
+        if not url.startswith(("ws://", "wss://")) or urlsplit(url).query:
+            self.errors.append(f"31920: stream URL {url!r} must be ws(s):// without a query string")
+            self.end_reason = "stream handshake error"
+            return
+        params = {p.get("name", ""): p.get("value", "") for p in element.findall("Parameter")}
+        self.stream_sid = new_sid("MZ")
+        if self.status == "ringing":
+            self.status = "in-progress"
+            self.answered_at = time.time()
+        try:
+            async with websockets.connect(url, open_timeout=10, max_size=2**20) as ws:
+                self._ws = ws
+                await self._send(
+                    {"event": "connected", "protocol": "Call", "version": "1.0.0"}, numbered=False
+                )
+                await self._send(
+                    {
+                        "event": "start",
+                        "streamSid": self.stream_sid,
+                        "start": {
+                            "accountSid": self.emulator.account_sid,
+                            "streamSid": self.stream_sid,
+                            "callSid": self.sid,
+                            "tracks": ["inbound"],
+                            "customParameters": params,
+                            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                        },
+                    }
+                )
+                self.stream_started.set()
+                reader = asyncio.create_task(self._read(ws))
+                try:
+                    await self._pump(ws, reader)
+                finally:
+                    reader.cancel()
+                    self.close_code = ws.close_code if self.close_code is None else self.close_code
+        except (OSError, websockets.InvalidHandshake, TimeoutError) as exc:
+            self.errors.append(f"31920: stream handshake failed: {exc}")
+            self.end_reason = "stream handshake error"
+        finally:
+            self._ws = None
+            self.handset.closed = True
+            self.stream_ended.set()
+
+    async def _pump(self, ws, reader: asyncio.Task) -> None:
+        """Every 20 ms: send a caller frame, play one frame of app audio, echo reached marks."""
+        self.clock = RealTimeClock()
+        started = time.monotonic()
+        while not reader.done():
+            if self._hangup.is_set():
+                await self._send(
+                    {
+                        "event": "stop",
+                        "streamSid": self.stream_sid,
+                        "stop": {"accountSid": self.emulator.account_sid, "callSid": self.sid},
+                    }
+                )
+                await ws.close()
+                return
+            self._chunk += 1
+            size = (
+                self.payload_sizes[self._chunk % len(self.payload_sizes)]
+                if self.payload_sizes
+                else FRAME_BYTES
+            )
+            payload = base64.b64encode(self.handset.next_frame(size)).decode()
+            media = {
+                "track": "inbound",
+                "chunk": str(self._chunk),
+                "timestamp": str(int((time.monotonic() - started) * 1000)),
+                "payload": payload,
+            }
+            try:
+                await self._send({"event": "media", "streamSid": self.stream_sid, "media": media})
+            except websockets.ConnectionClosed:
+                break
+            played, marks = self.playout.tick()
+            self.handset.hear(played)
+            for name in marks:
+                await self._send_mark(name)
+            await self.clock.wait()
+        await asyncio.gather(reader, return_exceptions=True)
+        if self.end_reason == "":
+            self.end_reason = "app closed the stream"
+
+    async def _send(self, message: dict, numbered: bool = True) -> None:
+        if numbered:
+            self._seq += 1
+            message = {"event": message["event"], "sequenceNumber": str(self._seq), **message}
+        await self._ws.send(json.dumps(message))
+
+    async def _send_mark(self, name: str) -> None:
+        self.marks_returned.append(name)
+        try:
+            await self._send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
+        except websockets.ConnectionClosed:
+            pass
+
+    async def _read(self, ws) -> None:
+        try:
+            async for message in ws:
+                await self._on_app_message(message)
+        except websockets.ConnectionClosed:
+            pass
+        self.close_code = ws.close_code
+
+    async def _on_app_message(self, message: str | bytes) -> None:
+        if isinstance(message, bytes):
+            self.errors.append("31950: binary frame")
+            return
+        try:
+            msg = json.loads(message)
+            event = msg["event"]
+        except (ValueError, KeyError, TypeError):
+            self.errors.append("31951: not JSON or no event")
+            return
+        self.app_events.append(event)
+        if event not in ("media", "mark", "clear"):
+            self.errors.append(f"31951: unknown event {event!r}")
+            return
+        if msg.get("streamSid") != self.stream_sid:
+            self.errors.append(f"31951: wrong streamSid in {event}")
+            return
+        if event == "media":
+            try:
+                audio = base64.b64decode(msg["media"]["payload"], validate=True)
+            except (KeyError, TypeError, binascii.Error):
+                self.errors.append("31951: media without a base64 payload")
+                return
+            self.playout.add_audio(audio, time.monotonic())
+        elif event == "mark":
+            name = (msg.get("mark") or {}).get("name") if isinstance(msg.get("mark"), dict) else None
+            if not name:
+                self.errors.append("31951: mark without mark.name")
+                return
+            for ready in self.playout.add_mark(name):
+                await self._send_mark(ready)
+        elif event == "clear":
+            for name in self.playout.clear():
+                await self._send_mark(name)
+
+    # --- what the caller (or the REST API) does ---------------------------------------------------
+    async def say(self, text: str) -> float:
+        """Speak flite speech into the call (queued after anything still being said)."""
+        return await self.handset.say(text)
+
+    def play_pcm(self, pcm8k: bytes) -> float:
+        return self.handset.queue_pcm(pcm8k)
+
+    async def send_dtmf(self, digit: str) -> None:
+        await self._send(
+            {
+                "event": "dtmf",
+                "streamSid": self.stream_sid,
+                "dtmf": {"track": "inbound_track", "digit": digit},
+            }
+        )
+
+    async def send_raw(self, text: str | bytes) -> None:
+        """Send anything on the stream (bad-input tests)."""
+        await self._ws.send(text)
+
+    async def hangup(self, reason: str = "caller hung up") -> None:
+        """The caller hangs up: `stop`, close, status callback."""
+        self.end_reason = self.end_reason or reason
+        self._hangup.set()
+        if not self.stream_started.is_set():
+            self.status = "canceled" if self.status in ("queued", "ringing") else self.status
+        await self.ended.wait()
+
+    async def drop(self) -> None:
+        """The network drops the socket: no `stop`, just gone."""
+        self.end_reason = "socket dropped"
+        if self._ws is not None:
+            self._ws.transport.abort()
+        await self.ended.wait()
+
+    def end_by_api(self, status: str) -> None:
+        """REST Status=completed / canceled."""
+        self.end_reason = self.end_reason or "ended by REST API"
+        if status == "canceled" and not self.stream_started.is_set():
+            self.status = "canceled"
+        self._hangup.set()
+
+    def redirect(self, twiml: str = "", url: str = "") -> None:
+        """REST Twiml=/Url=: stop the stream, then run the new TwiML."""
+        self._redirect = ("twiml", twiml) if twiml else ("url", url)
+        self._hangup.set()
+
+    async def wait_until(self, predicate, timeout: float = 15.0, what: str = "condition") -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate():
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"twilio call {self.sid}: {what} not reached within {timeout} s")
+            await asyncio.sleep(0.02)
+
+    def to_json(self) -> dict:
+        uri = f"/2010-04-01/Accounts/{self.emulator.account_sid}/Calls/{self.sid}.json"
+        return {
+            "sid": self.sid,
+            "account_sid": self.emulator.account_sid,
+            "to": self.to,
+            "from": self.from_,
+            "status": self.status,
+            "direction": self.direction,
+            "api_version": "2010-04-01",
+            "uri": uri,
+        }

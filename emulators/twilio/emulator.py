@@ -1,0 +1,176 @@
+"""The Twilio emulator: places calls into the app and serves the REST API the `twilio` package calls.
+
+REST (reference §5, §8.6), under `/2010-04-01/Accounts/{AccountSid}/`, HTTP Basic `AccountSid:AuthToken`:
+- `POST Calls.json` (To, From, Url | Twiml, StatusCallback, StatusCallbackEvent...) -> 201 + Call JSON,
+  then the call is "answered" and its TwiML runs (`Direction=outbound-api`);
+- `POST Calls/{CallSid}.json` with `Status=completed|canceled` (hang up) or `Twiml`/`Url` (redirect) -> 200;
+- `GET Calls/{CallSid}.json` -> 200.
+Errors as Twilio sends them: 401 code 20003 (authentication), 404 code 20404 (unknown call).
+Point the package at it with `client.api.base_url = emulator.rest_url` (or TWILIO_API_BASE_URL in the app).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+
+import httpx
+from aiohttp import web
+
+from .call import TwilioCall
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
+
+
+class TwilioEmulator:
+    def __init__(
+        self,
+        app_url: str,
+        account_sid: str = DEFAULT_ACCOUNT_SID,
+        auth_token: str = "",
+        public_url: str = "",
+        voice_path: str = "/twilio/voice/",
+        status_path: str = "/twilio/status/",
+        jitter_ms: int = 60,
+    ) -> None:
+        self.app_url = app_url.rstrip("/")
+        # The address the app is configured with (PUBLIC_BASE_URL): what signatures cover.
+        self.public_url = (public_url or app_url).rstrip("/")
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.voice_url = self.app_url + voice_path
+        self.status_url = self.app_url + status_path
+        self.jitter_ms = jitter_ms
+        self.calls: dict[str, TwilioCall] = {}
+        self.rest_requests: list[tuple[str, str, dict]] = []  # (method, path, params) as received
+        self.http = httpx.AsyncClient(timeout=15, trust_env=False)
+        self.rest_url = ""
+        self._runner: web.AppRunner | None = None
+
+    def signed_url(self, url: str) -> str:
+        """The URL the app will rebuild from its PUBLIC_BASE_URL for a request we send to `url`."""
+        if url.startswith(self.app_url):
+            return self.public_url + url[len(self.app_url) :]
+        return url
+
+    # --- calls into the app -----------------------------------------------------------------------
+    def place_call(
+        self,
+        to: str,
+        from_: str = "+15005550006",
+        voice_url: str = "",
+        status_callback: str | None = None,
+    ) -> TwilioCall:
+        """An inbound call: Twilio posts the voice webhook and runs the TwiML it gets back."""
+        call = TwilioCall(
+            self,
+            to=to,
+            from_=from_,
+            voice_url=voice_url or self.voice_url,
+            status_callback=self.status_url if status_callback is None else status_callback,
+        )
+        self.calls[call.sid] = call
+        call.start()
+        return call
+
+    async def close(self) -> None:
+        for call in list(self.calls.values()):
+            if not call.ended.is_set():
+                call.end_by_api("completed")
+        await asyncio.gather(*(c.ended.wait() for c in self.calls.values()), return_exceptions=True)
+        if self._runner:
+            await self._runner.cleanup()
+        await self.http.aclose()
+
+    # --- REST -------------------------------------------------------------------------------------
+    async def start_rest(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        app = web.Application(middlewares=[self._auth])
+        base = "/2010-04-01/Accounts/{account}"
+        app.router.add_post(base + "/Calls.json", self._create)
+        app.router.add_post(base + "/Calls/{sid}.json", self._update)
+        app.router.add_get(base + "/Calls/{sid}.json", self._fetch)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = site._server.sockets[0].getsockname()
+        self.rest_url = f"http://{bound[0]}:{bound[1]}"
+        return self.rest_url
+
+    @staticmethod
+    def _error(status: int, code: int, message: str) -> web.Response:
+        return web.json_response(
+            {
+                "code": code,
+                "message": message,
+                "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                "status": status,
+            },
+            status=status,
+        )
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler):
+        header = request.headers.get("Authorization", "")
+        ok = False
+        if header.startswith("Basic "):
+            try:
+                user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+                ok = user == self.account_sid and password == self.auth_token
+            except (ValueError, UnicodeDecodeError):
+                ok = False
+        if not ok or request.match_info.get("account") != self.account_sid:
+            return self._error(401, 20003, "Authentication Error - invalid username")
+        params = await request.post()
+        self.rest_requests.append((request.method, request.path, {k: params.getall(k) for k in params}))
+        return await handler(request)
+
+    def _call_or_404(self, request: web.Request) -> TwilioCall | web.Response:
+        call = self.calls.get(request.match_info["sid"])
+        if call is None:
+            return self._error(404, 20404, f"The requested resource {request.path} was not found")
+        return call
+
+    async def _create(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        to, from_ = form.get("To", ""), form.get("From", "")
+        if not to or not from_:
+            return self._error(400, 21201 if not to else 21213, "To and From are required")
+        url, twiml = form.get("Url", ""), form.get("Twiml", "")
+        if not url and not twiml and not form.get("ApplicationSid"):
+            return self._error(400, 21205, "Url, Twiml or ApplicationSid is required")
+        events = tuple(form.getall("StatusCallbackEvent", [])) or ("completed",)
+        call = TwilioCall(
+            self,
+            to=to,
+            from_=from_,
+            direction="outbound-api",
+            voice_url=url,
+            status_callback=form.get("StatusCallback", ""),
+            status_events=events,
+        )
+        if twiml:
+            call.voice_url = ""
+            call.preset_twiml = twiml
+        self.calls[call.sid] = call
+        call.start()
+        return web.json_response(call.to_json(), status=201)
+
+    async def _update(self, request: web.Request) -> web.Response:
+        call = self._call_or_404(request)
+        if isinstance(call, web.Response):
+            return call
+        form = await request.post()
+        status = form.get("Status", "")
+        if status in ("completed", "canceled"):
+            call.end_by_api(status)
+        elif form.get("Twiml") or form.get("Url"):
+            call.redirect(twiml=form.get("Twiml", ""), url=form.get("Url", ""))
+        return web.json_response(call.to_json())
+
+    async def _fetch(self, request: web.Request) -> web.Response:
+        call = self._call_or_404(request)
+        return call if isinstance(call, web.Response) else web.json_response(call.to_json())

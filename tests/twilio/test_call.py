@@ -1,0 +1,134 @@
+"""Inbound Twilio calls end to end: the Twilio emulator -> real daphne -> engine -> Gemini emulator.
+
+The emulator behaves as Twilio does (signed webhook, `<Connect><Stream>`, real-time 20 ms media, a
+playout queue with marks); the caller speaks flite speech and pocketsphinx listens to what the
+caller heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from telephony.models import Call
+
+from .conftest import TWILIO_NUMBER
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+async def stored(call_sid: str, timeout: float = 20.0) -> Call:
+    """The Call once the engine handed its records to Celery and they were stored."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        call = await sync_to_async(
+            lambda: (
+                Call.objects.select_related("metrics")
+                .filter(carrier_call_id=call_sid, metrics__isnull=False)
+                .first()
+            )
+        )()
+        if call:
+            return call
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"call {call_sid} was never stored")
+
+
+@sync_to_async
+def segments(call: Call) -> list[tuple[str, str]]:
+    return list(call.segments.values_list("speaker", "text"))
+
+
+@sync_to_async
+def recording_seconds(call: Call) -> float:
+    return call.recording.duration_seconds
+
+
+async def heard(emu, call, timeout: float = 20.0) -> str:
+    """Wait for the agent's next reply to finish playing; return what pocketsphinx heard in it."""
+    start, end = await emu.run(call.handset.next_reply(timeout=timeout))
+    return await emu.run(call.handset.transcribe(start, end + 0.2))
+
+
+async def test_inbound_call_greeting_two_turns_barge_in_dtmf_and_caller_hangup(
+    twilio_server, twilio_emulator, twilio_agent
+):
+    emu = twilio_emulator
+    call = await emu.place(to=TWILIO_NUMBER)
+    await emu.run(call.answered())
+    assert call.webhook_status == 200, call.errors  # the signed webhook was accepted
+    assert call.stream_started.is_set(), call.errors
+
+    greeting = await heard(emu, call)
+    assert {"calling", "help"} & set(greeting.split()), greeting
+
+    await emu.run(call.say("hello"))
+    reply = await heard(emu, call)
+    assert {"help", "today"} & set(reply.split()), reply
+
+    await emu.run(call.say("i would like to check the status of my order"))
+    reply = await heard(emu, call)
+    assert {"order", "shipped", "tomorrow", "check"} & set(reply.split()), reply
+
+    # Barge-in: interrupt a long story; the app must send `clear` and the story must stop.
+    await emu.run(call.say("can you tell me a long story"))
+    story_start = await emu.run(_speech_starts(call))
+    await asyncio.sleep(1.5)
+    await emu.run(call.say("hello"))
+    await emu.run(call.wait_until(lambda: "clear" in call.app_events, what="clear after barge-in"))
+    cleared_at = call.handset.heard_seconds
+    await heard(emu, call)  # the answer to the interruption
+    assert call.playout.stats.clears >= 1
+    story_played = cleared_at - story_start
+    assert story_played < 10, f"the story kept playing for {story_played:.1f} s after the barge-in"
+
+    await emu.run(call.send_dtmf("5"))
+    await asyncio.sleep(0.5)
+    await emu.run(call.hangup())
+
+    assert call.errors == [], call.errors  # the app never broke the Media Streams protocol
+    assert call.marks_returned, "the app never asked for a mark"
+    assert ("completed", 204) in call.callbacks  # signed status callback accepted
+    row = await stored(call.sid)
+    assert row.status == "completed" and row.end_reason == "caller hung up"
+    said = await segments(row)
+    speakers = [s for s, _ in said]
+    assert speakers.count("caller") >= 2 and speakers.count("agent") >= 3, said
+    assert ("system", "Caller pressed 5") in said
+    assert await recording_seconds(row) > 5
+    assert row.metrics.turns >= 2 and row.metrics.barge_ins >= 1 and row.metrics.frames_out > 100
+
+
+async def _speech_starts(call, timeout: float = 20.0) -> float:
+    since = call.handset.heard_seconds
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (start := call.handset.first_speech_after(since)) is None:
+        if loop.time() > deadline:
+            raise TimeoutError("the agent did not speak")
+        await asyncio.sleep(0.05)
+    return start
+
+
+async def test_agent_hangs_up_through_the_rest_api_after_goodbye(
+    twilio_server, twilio_emulator, twilio_agent
+):
+    emu = twilio_emulator
+    call = await emu.place(to=TWILIO_NUMBER)
+    await emu.run(call.answered())
+    await heard(emu, call)
+    await emu.run(call.say("thank you goodbye"))
+    goodbye = await heard(emu, call)
+    assert {"goodbye", "bye", "thank", "calling"} & set(goodbye.split()), goodbye
+    await emu.run(call.ended.wait())
+
+    hangups = [r for r in emu.emulator.rest_requests if r[1].endswith(f"/Calls/{call.sid}.json")]
+    assert hangups and hangups[0][2].get("Status") == ["completed"], emu.emulator.rest_requests
+    assert call.end_reason == "ended by REST API"
+    assert call.callbacks[-1] == ("completed", 204)
+    row = await stored(call.sid)
+    assert row.status == "completed"
+    assert any(s == "caller" and "goodbye" in t.lower() for s, t in await segments(row))

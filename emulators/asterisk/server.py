@@ -201,7 +201,7 @@ class AsteriskEmulator:
         self.playbacks: dict[str, Playback] = {}
         self.apps: dict[str, list[web.WebSocketResponse]] = {}
         self.ws_legs: dict[str, WebSocketLeg] = {}
-        self.faults: list[tuple[str, re.Pattern, int, str, list[int]]] = []
+        self.faults: list[tuple[str, re.Pattern, int, str, list[int], str]] = []
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status) of every ARI request
         self.events_sent: list[dict] = []
         self.ari_down_until = 0.0
@@ -277,9 +277,18 @@ class AsteriskEmulator:
         return any(not ws.closed for ws in self.apps.get(app, []))
 
     # --- faults and restarts (test hooks) -------------------------------------------------------
-    def fail_next(self, method: str, path_regex: str, status: int, message: str, times: int = 1) -> None:
-        """Answer the next `times` matching requests with `status` / `{"message": message}`."""
-        self.faults.append((method.upper(), re.compile(path_regex), status, message, [times]))
+    def fail_next(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        message: str,
+        times: int = 1,
+        param_contains: str = "",
+    ) -> None:
+        """Answer the next `times` matching requests (a param value containing `param_contains`, if
+        given) with `status` / `{"message": message}`."""
+        self.faults.append((method.upper(), re.compile(path_regex), status, message, [times], param_contains))
 
     async def restart_ari(self, down_for: float = 1.0, drop_calls: bool = False) -> None:
         """ARI goes away (events sockets drop, HTTP answers 503) and comes back after `down_for`.
@@ -597,8 +606,10 @@ class AsteriskEmulator:
             return self._unauthorised()
         if len(path) > 1 and path.endswith("/"):
             raise AriHttpError(404, f"ARI URLs do not end with a slash. Try /ari{path.rstrip('/')}")
-        for method, regex, status, message, left in self.faults:
+        for method, regex, status, message, left, needle in self.faults:
             if method == request.method and regex.fullmatch(path) and left[0] > 0:
+                if needle and not any(needle in str(v) for v in (await self._params(request)).values()):
+                    continue
                 left[0] -= 1
                 raise AriHttpError(status, message)
         path_matched = False

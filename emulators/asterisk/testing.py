@@ -60,8 +60,16 @@ class RunningAsterisk:
     def restart_ari(self, down_for: float = 1.0, drop_calls: bool = False) -> None:
         self.call(self.emulator.restart_ari, down_for, drop_calls)
 
-    def fail_next(self, method: str, path_regex: str, status: int, message: str, times: int = 1) -> None:
-        self.call(self.emulator.fail_next, method, path_regex, status, message, times)
+    def fail_next(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        message: str,
+        times: int = 1,
+        param_contains: str = "",
+    ) -> None:
+        self.call(self.emulator.fail_next, method, path_regex, status, message, times, param_contains)
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
         """Poll `predicate` (run on the emulator loop) until truthy."""

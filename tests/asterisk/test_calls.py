@@ -1,0 +1,144 @@
+"""Asterisk calls end to end: emulator phone -> ARI + media leg -> runasterisk -> engine -> Gemini emulator.
+
+The phone speaks flite speech in real time into the emulator's mixing bridge; pocketsphinx listens
+to what the phone heard. runasterisk is a real child process per default media transport.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from emulators.gemini.speech import flite_pcm, recognise
+from telephony.models import Call, Extension
+
+from .conftest import FRAME, utterances
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CONTEXT = "from-test"
+_exten = [1000]
+
+
+def bind_extension(agent, transport: str = "") -> str:
+    _exten[0] += 1
+    Extension.objects.create(
+        context=CONTEXT, extension=str(_exten[0]), agent=agent, media_transport=transport
+    )
+    return str(_exten[0])
+
+
+def next_reply(asterisk, chan, since: int, timeout: float = 25.0) -> tuple[int, int, str]:
+    """Wait for the next utterance the phone hears after byte `since` to finish; recognise it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        heard = asterisk.heard(chan)
+        for start, end in utterances(heard[since:]):
+            if len(heard) - since - end >= 45 * FRAME:  # 0.9 s of quiet after it
+                pcm = heard[since + start : since + end]
+                return since + start, since + end, recognise(pcm)
+        time.sleep(0.1)
+    raise AssertionError(
+        f"no reply heard after {since / 32000:.1f} s (heard {len(asterisk.heard(chan)) / 32000:.1f} s)"
+    )
+
+
+def speech_started(asterisk, chan, since: int, timeout: float = 25.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        heard = asterisk.heard(chan)
+        runs = utterances(heard[since:])
+        if runs:
+            return since + runs[0][0]
+        time.sleep(0.05)
+    raise AssertionError("the agent did not start speaking")
+
+
+def stored(chan_id: str, timeout: float = 20.0) -> Call:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        call = (
+            Call.objects.select_related("metrics")
+            .filter(carrier_call_id=chan_id, metrics__isnull=False)
+            .first()
+        )
+        if call:
+            return call
+        time.sleep(0.1)
+    raise AssertionError(f"call {chan_id} was never stored")
+
+
+def call_resources_gone(asterisk, chan) -> bool:
+    """No channel or bridge of this call is left on the emulator."""
+    emu = asterisk.emulator
+
+    def check():
+        legs = [c for c in emu.channels.values() if c.id.startswith("cc-leg-")]
+        return chan.id not in emu.channels and not legs and not emu.bridges
+
+    return asterisk.wait_for(check, what="call resources released")
+
+
+def say(asterisk, chan, text: str) -> None:
+    asterisk.say(chan, flite_pcm(text, 16000))
+
+
+def test_unknown_extension_hears_the_apology_then_is_hung_up(asterisk, runasterisk, asterisk_agent):
+    """Thrown at it: a StasisStart for an extension bound to no agent. Survives: the caller hears the
+    pre-rendered apology through ARI play, is hung up with cause 1, and nothing is left behind."""
+    run = runasterisk("rtp")
+    chan = asterisk.place_call(CONTEXT, "9999", app=run.app)
+    asterisk.wait_for(lambda: chan.phone.ended.is_set(), 30, "hangup after the apology")
+    text = recognise(asterisk.heard(chan))
+    assert "sorry" in text and "available" in text, text
+    assert chan.phone.end_cause == 1  # reason=unallocated
+    plays = [r for r in asterisk.emulator.requests if r[1] == f"/channels/{chan.id}/play"]
+    assert plays and plays[0][2] == 201
+    assert call_resources_gone(asterisk, chan)
+
+
+TRANSPORTS = ["rtp", "rtp:alaw", "audiosocket:slin", "audiosocket", "websocket", "websocket:ulaw"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_call_greeting_two_turns_barge_in_dtmf_and_caller_hangup(
+    asterisk, runasterisk, asterisk_agent, transport
+):
+    run = runasterisk(transport)
+    exten = bind_extension(asterisk_agent)
+    chan = asterisk.place_call(CONTEXT, exten, app=run.app)
+
+    _, end, greeting = next_reply(asterisk, chan, 0)
+    assert {"calling", "help"} & set(greeting.split()), greeting
+
+    say(asterisk, chan, "hello")
+    _, end, reply = next_reply(asterisk, chan, end)
+    assert {"help", "today"} & set(reply.split()), reply
+
+    say(asterisk, chan, "i would like to check the status of my order")
+    _, end, reply = next_reply(asterisk, chan, end)
+    assert {"order", "shipped", "tomorrow", "check"} & set(reply.split()), reply
+
+    # Barge-in: interrupt a long story; it must stop soon after the caller talks over it.
+    say(asterisk, chan, "can you tell me a long story")
+    story = speech_started(asterisk, chan, end)
+    asterisk.wait_for(lambda: len(chan.phone.heard) > story + 3 * 32000, what="3 s of story")
+    say(asterisk, chan, "hello")
+    asterisk.wait_for(lambda: not chan.phone.speaking, what="caller finished talking")
+    interrupted_at = len(asterisk.heard(chan))
+    _, end, _ = next_reply(asterisk, chan, interrupted_at)
+
+    asterisk.send_dtmf(chan, "5")
+    time.sleep(0.5)
+    asterisk.hangup(chan)
+
+    row = stored(chan.id)
+    assert row.status == "completed" and row.end_reason == "caller hung up", row.end_reason
+    said = list(row.segments.values_list("speaker", "text"))
+    speakers = [s for s, _ in said]
+    assert speakers.count("caller") >= 2 and speakers.count("agent") >= 3, said
+    assert ("system", "Caller pressed 5") in said
+    assert row.recording.duration_seconds > 5
+    assert row.metrics.turns >= 2 and row.metrics.barge_ins >= 1
+    assert call_resources_gone(asterisk, chan)

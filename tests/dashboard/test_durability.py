@@ -197,3 +197,119 @@ def test_broker_down_at_the_end_of_a_call_then_back_stores_the_records_once(agen
     assert ToolInvocation.objects.filter(call=call).count() == 1
     assert Recording.objects.get(call=call).file.name == name
     assert Call.objects.filter(pk=call.pk).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redis_stopped_during_a_real_call_loses_nothing(agent, gemini_emulator, tmp_path):
+    """A real call (the engine, the Gemini emulator, a simulated caller: `manage.py democall`) in a
+    production-mode process; the test stops its Redis while the call is in progress. The records
+    wait on disk, and once Redis is back they are stored once, even if the job is delivered twice."""
+    from agents.models import Tool
+    from telephony.models import PhoneNumber
+    from tests.conftest import gemini_env
+
+    PhoneNumber.objects.create(number="durable", carrier="sip", agent=agent)
+    agent.tools.add(
+        Tool.objects.create(name="end_call", kind="end_call", description="End the call after goodbye.")
+    )
+    own = OwnRedis()
+    own.start()
+    spool_dir = tmp_path / "spool"
+    env = {
+        **os.environ,
+        **gemini_env(gemini_emulator),
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "REDIS_URL": own.url,
+        "SPOOL_DIR": str(spool_dir),
+        "PYTHONUNBUFFERED": "1",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    log_dir = ARTIFACTS / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    worker_log = log_dir / f"durability-call-worker-{own.port}.log"
+    call_log = log_dir / f"durability-call-{own.port}.log"
+    worker = democall = None
+    try:
+        democall = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "democall",
+                "--to",
+                "durable",
+                "--wait",
+                "1",
+                "--say",
+                "thank you goodbye",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=open(call_log, "wb"),
+            stderr=subprocess.STDOUT,  # noqa: SIM115
+        )
+        call = wait_for(
+            lambda: Call.objects.filter(to_number="durable", status="in_progress").first(),
+            "the call to be answered",
+        )
+        own.stop()  # the broker goes away mid-call
+        assert democall.wait(60) == 0, call_log.read_text()
+        spooled = wait_for(lambda: sorted(spool_dir.glob("*.json")), "the job on disk")
+        assert len(spooled) == 1
+        job = json.loads(spooled[0].read_text())
+        assert job["task"] == "telephony.tasks.store_call" and job["args"][0]["call_id"] == str(call.pk)
+        assert not CallMetrics.objects.filter(call=call).exists()
+        # A second copy of the job, as a resender that crashed after publishing would leave.
+        shutil.copy(spooled[0], spool_dir / ("9" + spooled[0].name[1:]))
+
+        own.start()
+        done = subprocess.run(
+            [sys.executable, "manage.py", "housekeeping"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "resent 2 spooled job(s), 0 left" in done.stdout, done.stdout + done.stderr
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "contactcenter",
+                "worker",
+                "-P",
+                "solo",
+                "-c",
+                "1",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-l",
+                "info",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=open(worker_log, "wb"),
+            stderr=subprocess.STDOUT,  # noqa: SIM115
+        )
+        wait_for(
+            lambda: "'stored'" in worker_log.read_text() and "'duplicate'" in worker_log.read_text(),
+            "the worker to take both deliveries",
+        )
+    finally:
+        for process in (democall, worker):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(20)
+        own.stop()
+
+    call.refresh_from_db()
+    assert call.status == "completed" and call.ended_at is not None
+    texts = " ".join(TranscriptSegment.objects.filter(call=call).values_list("text", flat=True)).lower()
+    assert "goodbye" in texts
+    assert ToolInvocation.objects.filter(call=call, tool_name="end_call").count() == 1
+    assert CallMetrics.objects.filter(call=call).count() == 1
+    recording = Recording.objects.get(call=call)
+    assert default_storage.exists(recording.file.name) and recording.duration_seconds > 1

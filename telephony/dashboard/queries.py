@@ -11,8 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Avg, Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -102,16 +101,6 @@ def capped_count(qs: QuerySet[Call], cap: int = COUNT_CAP) -> tuple[int, bool]:
     return min(n, cap), n > cap
 
 
-def nearest_rank(qs: QuerySet, field: str, pct: float) -> float | None:
-    """The `pct` percentile of `field` over `qs` (nearest rank), in SQL on any database."""
-    values = qs.exclude(**{f"{field}__isnull": True})
-    n = values.count()
-    if not n:
-        return None
-    index = max(0, math.ceil(pct / 100 * n) - 1)
-    return values.order_by(field).values_list(field, flat=True)[index]
-
-
 def live_calls(limit: int = 200) -> list[dict]:
     """Calls ringing or in progress right now, in any process, as JSON-ready dicts."""
     rows = (
@@ -139,56 +128,66 @@ def call_summary(call: Call) -> dict:
     }
 
 
+def percentile(values: list[float], pct: float) -> float | None:
+    """Nearest-rank percentile of `values` (None when empty)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def overview(days: int, today: date | None = None) -> dict:
-    """Calls per day, answer rate, first-response latency, barge-ins: overall and per agent."""
+    """Calls per day, answer rate, first-response latency, barge-ins: overall and per agent.
+
+    Three queries whatever the period: day counts as one conditional aggregate (one pass over the
+    period's rows, no per-row date function), per-agent counts, and the period's metrics rows.
+    """
     today = today or timezone.localdate()
     start_day = today - timedelta(days=days - 1)
     calls = Call.objects.filter(started_at__gte=_day_start(start_day))
-    per_day_rows = {
-        row["day"]: row
-        for row in calls.annotate(day=TruncDate("started_at", tzinfo=timezone.get_current_timezone()))
-        .values("day")
-        .annotate(total=Count("pk"), answered=Count("answered_at"))
-        .order_by("day")
-    }
-    per_day = []
-    for offset in range(days):
-        day = start_day + timedelta(days=offset)
-        row = per_day_rows.get(day, {})
-        per_day.append(
-            {"day": day.isoformat(), "total": row.get("total", 0), "answered": row.get("answered", 0)}
+    day_list = [start_day + timedelta(days=offset) for offset in range(days)]
+    aggregates = {"total": Count("pk"), "answered": Count("answered_at")}
+    for i, day in enumerate(day_list):
+        window = Q(started_at__gte=_day_start(day), started_at__lt=_day_start(day + timedelta(days=1)))
+        aggregates[f"t{i}"] = Count("pk", filter=window)
+        aggregates[f"a{i}"] = Count("answered_at", filter=window)
+    counts = calls.aggregate(**aggregates)
+    per_day = [
+        {"day": day.isoformat(), "total": counts[f"t{i}"], "answered": counts[f"a{i}"]}
+        for i, day in enumerate(day_list)
+    ]
+    metric_rows = list(
+        CallMetrics.objects.filter(call__started_at__gte=_day_start(start_day)).values_list(
+            "call__agent_id", "first_response_ms", "mean_turn_latency_ms", "barge_ins", "tool_calls"
         )
-    totals = calls.aggregate(total=Count("pk"), answered=Count("answered_at"))
-    metrics = CallMetrics.objects.filter(call__in=calls)
-    latency = metrics.aggregate(
-        mean_first_response_ms=Avg("first_response_ms"),
-        mean_turn_latency_ms=Avg("mean_turn_latency_ms"),
-        barge_ins=Sum("barge_ins"),
-        tool_calls=Sum("tool_calls"),
     )
+    first: dict[int | None, list[float]] = {}
+    barge_ins: dict[int | None, int] = {}
+    for agent_id, first_ms, _, barges, _ in metric_rows:
+        barge_ins[agent_id] = barge_ins.get(agent_id, 0) + barges
+        if first_ms is not None:
+            first.setdefault(agent_id, []).append(first_ms)
+    all_first = [value for values in first.values() for value in values]
     agents = []
     for row in (
         calls.values("agent_id", "agent__name")
-        .annotate(
-            total=Count("pk"),
-            answered=Count("answered_at"),
-            mean_first_response_ms=Avg("metrics__first_response_ms"),
-            barge_ins=Sum("metrics__barge_ins"),
-        )
+        .annotate(total=Count("pk"), answered=Count("answered_at"))
         .order_by("-total")
     ):
-        agent_metrics = metrics.filter(call__agent_id=row["agent_id"])
-        if row["agent_id"] is None:
-            agent_metrics = metrics.filter(call__agent__isnull=True)
+        values = first.get(row["agent_id"], [])
         agents.append(
             {
                 "agent": row["agent__name"] or "(no agent)",
                 "total": row["total"],
                 "answered": row["answered"],
                 "answer_rate": row["answered"] / row["total"] if row["total"] else None,
-                "mean_first_response_ms": row["mean_first_response_ms"],
-                "p95_first_response_ms": nearest_rank(agent_metrics, "first_response_ms", 95),
-                "barge_ins": row["barge_ins"] or 0,
+                "mean_first_response_ms": _mean(values),
+                "p95_first_response_ms": percentile(values, 95),
+                "barge_ins": barge_ins.get(row["agent_id"], 0),
             }
         )
     return {
@@ -196,13 +195,13 @@ def overview(days: int, today: date | None = None) -> dict:
         "from": start_day.isoformat(),
         "to": today.isoformat(),
         "per_day": per_day,
-        "total": totals["total"],
-        "answered": totals["answered"],
-        "answer_rate": totals["answered"] / totals["total"] if totals["total"] else None,
-        "mean_first_response_ms": latency["mean_first_response_ms"],
-        "p95_first_response_ms": nearest_rank(metrics, "first_response_ms", 95),
-        "mean_turn_latency_ms": latency["mean_turn_latency_ms"],
-        "barge_ins": latency["barge_ins"] or 0,
-        "tool_calls": latency["tool_calls"] or 0,
+        "total": counts["total"],
+        "answered": counts["answered"],
+        "answer_rate": counts["answered"] / counts["total"] if counts["total"] else None,
+        "mean_first_response_ms": _mean(all_first),
+        "p95_first_response_ms": percentile(all_first, 95),
+        "mean_turn_latency_ms": _mean([r[2] for r in metric_rows if r[2] is not None]),
+        "barge_ins": sum(r[3] for r in metric_rows),
+        "tool_calls": sum(r[4] for r in metric_rows),
         "agents": agents,
     }

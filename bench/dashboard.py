@@ -1,0 +1,84 @@
+"""Dashboard at scale: page, deep page, filtered page, overview, CSV and metrics with 100,000 calls.
+
+`python -m bench.dashboard [--calls 100000]` on a throwaway SQLite database; prints milliseconds
+per request (median of 5) and the number of SQL queries each one makes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from bench.common import setup_django
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=100_000)
+    args = parser.parse_args()
+    setup_django()
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext, setup_test_environment
+
+    from agents.models import Agent
+    from telephony.api import tokens
+    from telephony.models import Call, CallMetrics
+    from tests.dashboard.test_views import BULK_SQL
+
+    setup_test_environment()  # response.context, and "testserver" as an allowed host
+    agent = Agent.objects.create(name="Bench", system_prompt="x", greeting="x")
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(BULK_SQL["sqlite"], [args.calls, agent.pk])
+    with connection.cursor() as cursor:  # metrics for every tenth call, for the overview
+        cursor.execute(
+            "INSERT INTO telephony_callmetrics (call_id, first_response_ms, turns, barge_ins, frames_in, "
+            "frames_out, frames_dropped, tool_calls, reconnects) SELECT id, 500 + abs(random() % 1000), 3, "
+            "abs(random() % 3), 0, 0, 0, 0, 0 FROM telephony_call WHERE rowid % 10 = 0"
+        )
+    print(
+        f"{Call.objects.count()} calls, {CallMetrics.objects.count()} metrics rows in {time.perf_counter() - started:.1f} s"
+    )
+
+    user = get_user_model().objects.create_superuser("bench", "b@example.com", "x" * 12)
+    client = Client()
+    client.force_login(user)
+    token = tokens.mint("bench")[1]
+    first = client.get("/calls/").context["page"]
+    deep = first.older
+    for _ in range(200):  # 200 pages in: the keyset cursor of page 201
+        deep = client.get("/calls/", {"before": deep}).context["page"].older
+
+    cases = {
+        "history, page 1": ("/calls/", {}),
+        "history, page 201": ("/calls/", {"before": deep}),
+        "history, carrier=plivo": ("/calls/", {"carrier": "plivo"}),
+        "history, search 12345": ("/calls/", {"q": "12345"}),
+        "overview, 30 days": ("/overview/", {"days": "30"}),
+        "api/calls": ("/api/calls", {}),
+        "metrics": ("/metrics", {}),
+        "calls.csv (all rows)": ("/calls.csv", {}),
+    }
+    print(f"{'request':28} {'median ms':>10} {'queries':>8}")
+    for label, (url, params) in cases.items():
+        timings = []
+        for _ in range(5 if "csv" not in label else 1):
+            with CaptureQueriesContext(connection) as queries:
+                t = time.perf_counter()
+                response = client.get(
+                    url,
+                    params,
+                    HTTP_AUTHORIZATION=f"Bearer {token}" if "api" in url or url == "/metrics" else "",
+                )
+                if response.streaming:
+                    b"".join(response.streaming_content)
+                timings.append((time.perf_counter() - t) * 1000)
+            assert response.status_code == 200, (label, response.status_code)
+        print(f"{label:28} {statistics.median(timings):10.1f} {len(queries):8d}")
+
+
+if __name__ == "__main__":
+    main()

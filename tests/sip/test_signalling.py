@@ -79,14 +79,22 @@ def test_malformed_invites_get_400_and_nothing_else_is_disturbed(runsip, sip_num
             "SDP": invite("2000", runsip.addr, client.port, body="this is not sdp\r\n")[0],
             "header line": invite("2000", runsip.addr, client.port, extra="Broken header line\r\n")[0],
         }
+        answered_400 = set()
         for reason, text in broken.items():
             client.send(text, runsip.addr)
-            reply = client.recv_until(lambda m: status_of(m) >= 200 and good_call_id not in m)[-1]
+            reply = client.recv_until(
+                lambda m: (
+                    status_of(m) >= 200 and good_call_id not in m and header(m, "Via") not in answered_400
+                )
+            )[-1]
             assert status_of(reply) == 400, (reason, reply)
             assert reason.lower() in reply.split("\r\n", 1)[0].lower(), (reason, reply)
+            answered_400.add(header(reply, "Via"))
         client.send(b"\x00\xff\x13garbage" * 20, runsip.addr)
-        late = client.recv(timeout=0.5)
-        assert late is None or good_call_id in late, late  # garbage gets no answer
+        # Garbage gets no answer; what may still arrive are retransmissions of the 400s above (a
+        # final INVITE response is repeated until ACKed, and this raw client never ACKs them).
+        while (late := client.recv(timeout=0.7)) is not None:
+            assert good_call_id in late or header(late, "Via") in answered_400, late
 
         # The call answered before the garbage is intact: hang it up normally.
         bye = (

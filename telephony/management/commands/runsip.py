@@ -37,6 +37,10 @@ class Command(BaseCommand):
         asyncio.run(self.serve(config))
 
     async def serve(self, config: SipConfig) -> None:
+        # Import the engine (and google-genai under it) now: importing it during the first call
+        # would stall the event loop, and with it every RTP stream, for about a second.
+        import agents.engine.call  # noqa: F401
+
         server = SipServer(config)
         await server.start()
         self.stdout.write(f"runsip: listening on {config.bind_host}:{server.port} (udp, tcp)")

@@ -22,18 +22,27 @@ class GeminiNotConfigured(RuntimeError):
 def _client(
     api_key: str, base_url: str, api_version: str, ca_file: str, vertex: bool, project: str, location: str
 ):
+    # Passed through to websockets.connect by the SDK: no permessage-deflate (compressing base64
+    # audio costs more CPU than the bytes it saves on a call), and a patient keepalive (a 20 s pong
+    # timeout caused self-inflicted 1011 closes for a peer, reference peers.md §3).
+    ws_args: dict = {"compression": None, "ping_interval": 20, "ping_timeout": 60}
+    if ca_file:
+        ws_args["ssl"] = ssl.create_default_context(cafile=ca_file)
     if vertex:
-        return genai.Client(vertexai=True, project=project, location=location)
+        return genai.Client(
+            vertexai=True,
+            project=project,
+            location=location,
+            http_options=types.HttpOptions(async_client_args=ws_args),
+        )
     if not api_key:
         raise GeminiNotConfigured(
             "GEMINI_API_KEY is not set. Set it, or configure Vertex AI (GOOGLE_GENAI_USE_VERTEXAI=1, "
             "GOOGLE_CLOUD_PROJECT, GOOGLE_APPLICATION_CREDENTIALS), or start the local emulator (./run does)."
         )
-    options: dict = {"api_version": api_version}
+    options: dict = {"api_version": api_version, "async_client_args": ws_args}
     if base_url:
         options["base_url"] = base_url
-    if ca_file:
-        options["async_client_args"] = {"ssl": ssl.create_default_context(cafile=ca_file)}
     return genai.Client(api_key=api_key, http_options=types.HttpOptions(**options))
 
 

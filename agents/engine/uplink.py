@@ -21,7 +21,7 @@ from .port import WireFormat
 log = logging.getLogger(__name__)
 
 GEMINI_INPUT_RATE = 16000
-VOICE_RMS = 500.0  # rough speech threshold, for latency metrics only (Gemini does the real VAD)
+VOICE_PEAK = 1500  # rough speech threshold, for latency metrics only (Gemini does the real VAD)
 
 
 class Uplink:
@@ -57,7 +57,7 @@ class Uplink:
         self.frames_in += 1
         self._on_caller_pcm(pcm)
         samples = np.frombuffer(pcm, dtype="<i2")
-        if samples.size and float(np.sqrt(np.mean(samples.astype(np.float32) ** 2))) > VOICE_RMS:
+        if samples.size and (int(samples.max()) > VOICE_PEAK or int(samples.min()) < -VOICE_PEAK):
             self.last_voice_at = asyncio.get_running_loop().time()
         self._pending += self._resampler.process(pcm)
         while len(self._pending) >= self._batch_bytes:

@@ -1,5 +1,7 @@
 from django.contrib import admin
 from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html
 
 from .models import Agent, Tool
 
@@ -31,8 +33,9 @@ class AgentAdmin(admin.ModelAdmin):
     list_filter = ("is_active", "model", "voice", "record_calls", "barge_in")
     search_fields = ("name", "system_prompt", "greeting")
     filter_horizontal = ("tools",)
+    readonly_fields = ("test_call",)
     fieldsets = (
-        (None, {"fields": ("name", "is_active")}),
+        (None, {"fields": ("name", "is_active", "test_call")}),
         (
             "What the agent says",
             {"fields": ("system_prompt", "greeting", "consent_announcement", "language")},
@@ -65,3 +68,12 @@ class AgentAdmin(admin.ModelAdmin):
     @admin.display(description="Numbers", ordering="_numbers")
     def bound_numbers(self, obj: Agent) -> int:
         return obj._numbers
+
+    @admin.display(description="Test call")
+    def test_call(self, obj: Agent) -> str:
+        """Talk to the agent from the browser (microphone), before any number is bound to it."""
+        if not obj.pk:
+            return "Save the agent first."
+        return format_html(
+            '<a href="{}" class="test-call">Test call</a>', reverse("browser:call", args=[obj.pk])
+        )

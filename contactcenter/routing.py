@@ -10,3 +10,6 @@ from telephony.plivo.urls import ws_routes as plivo_ws  # noqa: E402
 from telephony.twilio.urls import ws_routes as twilio_ws  # noqa: E402
 
 websocket_urlpatterns += twilio_ws + plivo_ws
+from telephony.browser.urls import ws_routes as browser_ws  # noqa: E402
+
+websocket_urlpatterns += browser_ws

@@ -7,4 +7,5 @@ urlpatterns: list = [
     path("", include("telephony.api.urls")),
     path("twilio/", include("telephony.twilio.urls")),
     path("plivo/", include("telephony.plivo.urls")),
+    path("browser/", include("telephony.browser.urls")),
 ]

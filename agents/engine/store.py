@@ -34,6 +34,13 @@ def _prepare(request: CallRequest) -> Prepared:
     call = Call.objects.filter(pk=request.call_id).first() if request.call_id else None
     if request.carrier == "asterisk":
         route = route_extension(request.context, request.extension)
+    elif request.carrier == "browser":  # a staff test call names its agent: no number to route by
+        from agents.models import Agent
+        from telephony.routing import Route
+
+        agent_id = str(request.variables.get("agent_id", ""))
+        found = Agent.objects.filter(pk=agent_id, is_active=True).first() if agent_id.isdigit() else None
+        route = Route(found, "direct" if found else "unknown")
     else:
         route = route_number(request.carrier, request.to_number or (call.to_number if call else ""))
     if call is None:

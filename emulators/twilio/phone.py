@@ -258,6 +258,18 @@ class Handset:
                 return i / 2 / RATE
         return None
 
+    async def next_speech_start(self, timeout: float = 20.0, threshold: float = 300.0) -> float:
+        """Wait until the agent starts speaking after now (after the caller finished); returns its time."""
+        await self.finished_speaking()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        since = self.heard_seconds
+        while (start := self.first_speech_after(since, threshold)) is None:
+            if self.closed or loop.time() > deadline:
+                raise TimeoutError("the agent did not speak")
+            await asyncio.sleep(0.05)
+        return start
+
     async def next_reply(
         self, quiet: float = 0.8, timeout: float = 20.0, threshold: float = 300.0
     ) -> tuple[float, float]:

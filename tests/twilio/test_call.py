@@ -75,7 +75,7 @@ async def test_inbound_call_greeting_two_turns_barge_in_dtmf_and_caller_hangup(
 
     # Barge-in: interrupt a long story; the app must send `clear` and the story must stop.
     await emu.run(call.say("can you tell me a long story"))
-    story_start = await emu.run(_speech_starts(call))
+    story_start = await emu.run(call.handset.next_speech_start())
     await asyncio.sleep(1.5)
     await emu.run(call.say("hello"))
     await emu.run(call.wait_until(lambda: "clear" in call.app_events, what="clear after barge-in"))
@@ -100,17 +100,6 @@ async def test_inbound_call_greeting_two_turns_barge_in_dtmf_and_caller_hangup(
     assert ("system", "Caller pressed 5") in said
     assert await recording_seconds(row) > 5
     assert row.metrics.turns >= 2 and row.metrics.barge_ins >= 1 and row.metrics.frames_out > 100
-
-
-async def _speech_starts(call, timeout: float = 20.0) -> float:
-    since = call.handset.heard_seconds
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while (start := call.handset.first_speech_after(since)) is None:
-        if loop.time() > deadline:
-            raise TimeoutError("the agent did not speak")
-        await asyncio.sleep(0.05)
-    return start
 
 
 async def test_agent_hangs_up_through_the_rest_api_after_goodbye(

@@ -1,0 +1,184 @@
+"""The Plivo emulator: places calls into the app and serves the REST API the `plivo` package calls.
+
+REST (reference §5, §8.5), under `/v1/Account/{auth_id}/`, HTTP Basic `auth_id:auth_token`, JSON bodies:
+- `POST Call/` (from, to, answer_url, hangup_url...) -> 201 `{"message": "call fired", "request_uuid"}`,
+  then the call is answered and `answer_url` is fetched with `Direction=outbound`;
+- `DELETE Call/{uuid}/` -> 204 (hang up: the stream socket closes, the hangup callback follows);
+- `POST Call/{uuid}/` with `legs=aleg`, `aleg_url` -> 202 (transfer: the stream closes, aleg_url's XML runs);
+- `GET Call/{uuid}/` -> 200.
+Errors: 401 `{"error": "..."}` for bad credentials, 404 for unknown calls.
+Point the package at it by setting the base URI constants in `plivo.rest.client` (see telephony.plivo.rest).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import uuid
+
+import httpx
+from aiohttp import web
+
+from .call import PlivoCall
+
+log = logging.getLogger(__name__)
+
+DEFAULT_AUTH_ID = "MA" + "0" * 18
+BODY = web.RequestKey("body", dict)
+
+
+class PlivoEmulator:
+    def __init__(
+        self,
+        app_url: str,
+        auth_id: str = DEFAULT_AUTH_ID,
+        auth_token: str = "",
+        public_url: str = "",
+        answer_path: str = "/plivo/answer/",
+        hangup_path: str = "/plivo/hangup/",
+        max_frame_bytes: int = 160,
+        jitter_ms: int = 60,
+    ) -> None:
+        self.app_url = app_url.rstrip("/")
+        self.public_url = (public_url or app_url).rstrip("/")
+        self.auth_id = auth_id
+        self.auth_token = auth_token
+        self.answer_path = answer_path
+        self.hangup_path = hangup_path
+        self.max_frame_bytes = max_frame_bytes  # playAudio payloads above this are refused (seed 004)
+        self.jitter_ms = jitter_ms
+        self.calls: dict[str, PlivoCall] = {}
+        self.rest_requests: list[tuple[str, str, dict]] = []
+        self.http = httpx.AsyncClient(timeout=15, trust_env=False)
+        self.rest_url = ""
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def answer_url(self) -> str:
+        return self.app_url + self.answer_path
+
+    @property
+    def hangup_url(self) -> str:
+        return self.app_url + self.hangup_path
+
+    def signed_url(self, url: str) -> str:
+        if url.startswith(self.app_url):
+            return self.public_url + url[len(self.app_url) :]
+        return url
+
+    def place_call(
+        self, to: str, from_: str = "+14155550100", answer_url: str = "", hangup_url: str | None = None
+    ) -> PlivoCall:
+        """An inbound call: Plivo posts the answer_url and runs the XML it gets back."""
+        call = PlivoCall(
+            self,
+            to=to,
+            from_=from_,
+            answer_url=answer_url or self.answer_url,
+            hangup_url=self.hangup_url if hangup_url is None else hangup_url,
+        )
+        self.calls[call.uuid] = call
+        call.start()
+        return call
+
+    async def close(self) -> None:
+        for call in list(self.calls.values()):
+            if not call.ended.is_set():
+                call.end_by_api()
+        await asyncio.gather(*(c.ended.wait() for c in self.calls.values()), return_exceptions=True)
+        if self._runner:
+            await self._runner.cleanup()
+        await self.http.aclose()
+
+    # --- REST -------------------------------------------------------------------------------------
+    async def start_rest(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        app = web.Application(middlewares=[self._auth])
+        base = "/v1/Account/{account}"
+        app.router.add_post(base + "/Call/", self._create)
+        app.router.add_get(base + "/Call/{uuid}/", self._fetch)
+        app.router.add_delete(base + "/Call/{uuid}/", self._hangup)
+        app.router.add_post(base + "/Call/{uuid}/", self._transfer)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = site._server.sockets[0].getsockname()
+        self.rest_url = f"http://{bound[0]}:{bound[1]}"
+        return self.rest_url
+
+    @staticmethod
+    def _api_id() -> str:
+        return str(uuid.uuid4())
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler):
+        header = request.headers.get("Authorization", "")
+        ok = False
+        if header.startswith("Basic "):
+            try:
+                user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+                ok = user == self.auth_id and password == self.auth_token
+            except (ValueError, UnicodeDecodeError):
+                ok = False
+        if not ok or request.match_info.get("account") != self.auth_id:
+            return web.json_response({"api_id": self._api_id(), "error": "authentication failed"}, status=401)
+        try:
+            body = json.loads(await request.text() or "{}")
+        except ValueError:
+            return web.json_response({"api_id": self._api_id(), "error": "invalid JSON body"}, status=400)
+        request[BODY] = body if isinstance(body, dict) else {}
+        self.rest_requests.append((request.method, request.path, request[BODY]))
+        return await handler(request)
+
+    def _call_or_404(self, request: web.Request) -> PlivoCall | web.Response:
+        call = self.calls.get(request.match_info["uuid"])
+        if call is None or call.ended.is_set():
+            return web.json_response({"api_id": self._api_id(), "error": "not found"}, status=404)
+        return call
+
+    async def _create(self, request: web.Request) -> web.Response:
+        body = request[BODY]
+        if not body.get("from") or not body.get("to") or not body.get("answer_url"):
+            return web.json_response(
+                {"api_id": self._api_id(), "error": "from, to and answer_url are required"}, status=400
+            )
+        call = PlivoCall(
+            self,
+            to=str(body["to"]),
+            from_=str(body["from"]),
+            direction="outbound",
+            answer_url=str(body["answer_url"]),
+            hangup_url=str(body.get("hangup_url") or ""),
+        )
+        self.calls[call.uuid] = call
+        call.start()
+        return web.json_response(
+            {"message": "call fired", "request_uuid": call.request_uuid, "api_id": self._api_id()}, status=201
+        )
+
+    async def _fetch(self, request: web.Request) -> web.Response:
+        call = self.calls.get(request.match_info["uuid"])
+        if call is None:
+            return web.json_response({"api_id": self._api_id(), "error": "not found"}, status=404)
+        return web.json_response({"api_id": self._api_id(), **call.to_json()})
+
+    async def _hangup(self, request: web.Request) -> web.Response:
+        call = self._call_or_404(request)
+        if isinstance(call, web.Response):
+            return call
+        call.end_by_api()
+        return web.Response(status=204)
+
+    async def _transfer(self, request: web.Request) -> web.Response:
+        call = self._call_or_404(request)
+        if isinstance(call, web.Response):
+            return call
+        url = request[BODY].get("aleg_url")
+        if request[BODY].get("legs") not in ("aleg", "both") or not url:
+            return web.json_response(
+                {"api_id": self._api_id(), "error": "legs=aleg and aleg_url are required"}, status=400
+            )
+        call.transfer(str(url))
+        return web.json_response({"message": "call transfered", "api_id": self._api_id()}, status=202)

@@ -1,0 +1,107 @@
+"""Plivo webhooks through Django's request handling: V3 signatures, Plivo XML answers, the Call row."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
+
+from telephony.models import Call, PhoneNumber
+
+TOKEN = "unit-plivo-token"
+BASE = "https://cc.example.com"
+UUID = "3b1b0b7e-2f0a-4a54-9a5e-1f6f5d1c0a11"
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def plivo_settings(settings):
+    settings.PLIVO_AUTH_TOKEN = TOKEN
+    settings.PUBLIC_BASE_URL = BASE
+
+
+@pytest.fixture
+def number(agent):
+    return PhoneNumber.objects.create(number="+15005550106", carrier="plivo", agent=agent)
+
+
+def form(**extra):
+    data = {
+        "CallUUID": UUID,
+        "From": "14155550100",
+        "To": "15005550106",
+        "Direction": "inbound",
+        "CallStatus": "ringing",
+    }
+    data.update(extra)
+    return data
+
+
+def post_signed(client, path, data, url=None, token=TOKEN, nonce="12345678901234567890"):
+    base = construct_post_url(url or BASE + path, dict(data)).decode()
+    signature = get_signature_v3(token, base, nonce).decode()
+    return client.post(
+        path, data, HTTP_X_PLIVO_SIGNATURE_V3=f"bogus=,{signature}", HTTP_X_PLIVO_SIGNATURE_V3_NONCE=nonce
+    )
+
+
+def test_known_number_gets_a_bidirectional_ulaw_stream_with_a_token(client, number):
+    response = post_signed(client, "/plivo/answer/", form())
+    assert response.status_code == 200
+    stream = ET.fromstring(response.content).find("Stream")
+    assert stream.text == "wss://cc.example.com/ws/plivo/"
+    assert stream.get("bidirectional") == "true" and stream.get("keepCallAlive") == "true"
+    assert stream.get("audioTrack") == "inbound"
+    assert stream.get("contentType") == "audio/x-mulaw;rate=8000"
+    key, _, token = stream.get("extraHeaders").partition("=")
+    assert key == "token" and token.isalnum() and int(token, 16) >= 0
+    call = Call.objects.get(carrier_call_id=UUID)
+    assert call.status == "ringing" and call.carrier == "plivo"
+    assert call.from_number == "+14155550100" and call.to_number == "+15005550106"
+
+
+def test_forged_signature_is_refused_with_403_and_logged(client, number, caplog):
+    """Thrown: an answer callback signed with another token. Survives: 403, no Call, a log line."""
+    assert post_signed(client, "/plivo/answer/", form(), token="other").status_code == 403
+    assert not Call.objects.exists()
+    assert "bad X-Plivo-Signature-V3" in caplog.text
+
+
+def test_missing_signature_headers_are_refused(client, number, caplog):
+    """Thrown: no signature headers at all. Survives: 403, no Call, a log line."""
+    assert client.post("/plivo/answer/", form()).status_code == 403
+    assert not Call.objects.exists()
+    assert "without X-Plivo-Signature-V3" in caplog.text
+
+
+def test_signature_covers_the_public_url(client, number):
+    assert (
+        post_signed(client, "/plivo/answer/", form(), url="http://testserver/plivo/answer/").status_code
+        == 403
+    )
+    assert post_signed(client, "/plivo/answer/", form()).status_code == 200
+
+
+def test_unknown_number_hears_an_apology_and_is_hung_up(client, number):
+    """Thrown: a call to a number bound to no agent. Survives: <Speak> + <Hangup>, no Call row."""
+    response = post_signed(client, "/plivo/answer/", form(To="15005550999"))
+    root = ET.fromstring(response.content)
+    assert [child.tag for child in root] == ["Speak", "Hangup"]
+    assert "not in service" in root.find("Speak").text
+    assert not Call.objects.exists()
+
+
+def test_hangup_callback_closes_a_call_whose_stream_never_started(client, number):
+    post_signed(client, "/plivo/answer/", form())
+    response = post_signed(client, "/plivo/hangup/", form(Event="Hangup", CallStatus="completed"))
+    assert response.status_code == 204
+    assert Call.objects.get().status == "completed"
+
+
+def test_transfer_xml_dials_the_destination_and_needs_a_signature(client, number):
+    path = "/plivo/transfer/?to=%2B15551230000"
+    assert client.post(path, form()).status_code == 403
+    response = post_signed(client, path, form())
+    assert ET.fromstring(response.content).find("Dial/Number").text == "+15551230000"

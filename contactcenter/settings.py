@@ -184,6 +184,16 @@ GEMINI_CA_FILE = os.environ.get("GEMINI_CA_FILE", "")
 GEMINI_USE_VERTEX = env_bool("GOOGLE_GENAI_USE_VERTEXAI", False)
 GOOGLE_CLOUD_PROJECT = os.environ.get("GOOGLE_CLOUD_PROJECT", "")
 GOOGLE_CLOUD_LOCATION = os.environ.get("GOOGLE_CLOUD_LOCATION", "us-central1")
+# `./run` with no key starts the local Gemini emulator and leaves its address here, so every process
+# of this installation (daphne, democall, runasterisk, runsip) finds it.
+GEMINI_EMULATOR_FILE = DATA_DIR / "gemini-emulator.json"
+GEMINI_USING_EMULATOR = False
+if not GEMINI_API_KEY and not GEMINI_USE_VERTEX and GEMINI_EMULATOR_FILE.exists():
+    import json as _json
+
+    _emu = _json.loads(GEMINI_EMULATOR_FILE.read_text())
+    GEMINI_API_KEY, GEMINI_BASE_URL, GEMINI_CA_FILE = _emu["api_key"], _emu["base_url"], _emu["ca_file"]
+    GEMINI_USING_EMULATOR = True
 # Caller audio is sent to Gemini in batches of this many milliseconds.
 GEMINI_INPUT_BATCH_MS = int(os.environ.get("GEMINI_INPUT_BATCH_MS", "40"))
 

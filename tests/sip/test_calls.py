@@ -175,3 +175,24 @@ def test_twenty_simultaneous_calls(runsip, sipp, sip_number, gemini_emulator, tm
     assert result.statuses("BYE").count(200) == 20
     calls = wait_for_calls(20, timeout=60)
     assert all(c.status == "completed" for c in calls), [(c.status, c.end_reason) for c in calls]
+
+
+def test_call_over_tcp(runsip, sipp, sip_number, gemini_emulator, tmp_path):
+    """The same call over TCP (sipp -t t1): messages framed by Content-Length on one connection,
+    Contact with transport=tcp, the caller's BYE answered on that connection."""
+    script = CallerScript("ulaw").silence(2.0)
+    pcap = script.write(tmp_path / "call.pcap")
+    result = sipp(
+        runsip,
+        "uac_g711.xml",
+        keys=CODECS["ulaw"],
+        variables={"talk_ms": str(script.duration_ms)},
+        files={"call.pcap": pcap},
+        transport="t1",
+    )
+    assert result.ok, result.describe()
+    assert "TCP message received" in result.messages
+    assert ";transport=tcp" in result.messages
+    assert result.statuses("BYE") == [200]
+    (call,) = wait_for_calls(1)
+    assert call.status == "completed"

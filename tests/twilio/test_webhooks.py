@@ -120,3 +120,16 @@ def test_status_callback_needs_a_signature(client, number):
     post_signed(client, "/twilio/voice/", form())
     assert client.post("/twilio/status/", form(CallStatus="completed")).status_code == 403
     assert Call.objects.get().status == "ringing"
+
+
+def test_admin_shows_the_webhook_urls_to_paste_into_the_console(client, staff_user, number, agent):
+    from telephony.models import PhoneNumber
+
+    plivo = PhoneNumber.objects.create(number="+15005550106", carrier="plivo", agent=agent)
+    client.force_login(staff_user)
+    page = client.get(f"/admin/telephony/phonenumber/{number.pk}/change/").content.decode()
+    assert "https://cc.example.com/twilio/voice/" in page
+    assert "https://cc.example.com/twilio/status/" in page
+    page = client.get(f"/admin/telephony/phonenumber/{plivo.pk}/change/").content.decode()
+    assert "https://cc.example.com/plivo/answer/" in page
+    assert "https://cc.example.com/plivo/hangup/" in page

@@ -45,7 +45,7 @@ def speech_wav(tmp_path_factory) -> Path:
         pytest.skip("needs flite")
     rate = 16000
     speech = np.frombuffer(flite_pcm(PHRASE, rate), dtype="<i2")
-    lead, tail = np.zeros(int(rate * 6.0), "<i2"), np.zeros(int(rate * 6.0), "<i2")
+    lead, tail = np.zeros(int(rate * 5.0), "<i2"), np.zeros(int(rate * 5.0), "<i2")
     path = tmp_path_factory.mktemp("browser") / "caller.wav"
     with wave.open(str(path), "wb") as wav:
         wav.setnchannels(1)

@@ -90,6 +90,7 @@ class Phone:
     answered: asyncio.Event = field(default_factory=asyncio.Event)
     end_cause: int | None = None
     stasis_failed: bool = False
+    legs: list = field(default_factory=list)  # media legs ever bridged with this phone (their stats)
 
     def say(self, pcm16k: bytes) -> None:
         pcm16k += bytes(-len(pcm16k) % FRAME)
@@ -811,6 +812,10 @@ class AsteriskEmulator:
                 chan.bridge.channels.remove(chan)
             chan.bridge = bridge
             bridge.channels.append(chan)
+            for other in bridge.channels:
+                for phone_side, leg_side in ((other, chan), (chan, other)):
+                    if phone_side.phone and leg_side.leg and leg_side.leg not in phone_side.phone.legs:
+                        phone_side.phone.legs.append(leg_side.leg)
             self.emit(bridge.app, "ChannelEnteredBridge", bridge=bridge.json(), channel=chan.json())
 
     async def _op_remove_channel(self, params, id) -> None:

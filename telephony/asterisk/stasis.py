@@ -69,7 +69,9 @@ class StasisCall:
         self.context = dialplan.get("context", "")
         self.extension = dialplan.get("exten", "")
         self.caller_number = (channel.get("caller") or {}).get("number", "")
-        token = uuid.uuid4().hex[:20]
+        # Ids carry the app name: another runasterisk on the same PBX (another app) must be able to
+        # tell our legs and bridges from its own orphans when it resyncs.
+        token = f"{app.ari.app}-{uuid.uuid4().hex[:20]}"
         self.bridge_id = BRIDGE_PREFIX + token
         self.leg_id = LEG_PREFIX + token
         self.playback_id = PLAYBACK_PREFIX + token
@@ -413,9 +415,10 @@ class StasisApp:
                 call.end("caller hung up while ARI was away")
             elif call.leg_in_stasis.is_set() and call.leg_id not in alive:
                 call.end("media leg vanished while ARI was away")
+        mine = f"{LEG_PREFIX}{self.ari.app}-"
         for channel in channels:
             cid = channel["id"]
-            if cid.startswith(LEG_PREFIX) and cid not in self.legs:
+            if cid.startswith(mine) and cid not in self.legs:
                 log.warning("ari: hanging up orphan leg %s", cid)
                 try:
                     await self.ari.hangup(cid)
@@ -427,7 +430,7 @@ class StasisApp:
             return
         ours = {call.bridge_id for call in self.calls.values()}
         for bridge in bridges:
-            if bridge["id"].startswith(BRIDGE_PREFIX) and bridge["id"] not in ours:
+            if bridge["id"].startswith(f"{BRIDGE_PREFIX}{self.ari.app}-") and bridge["id"] not in ours:
                 log.warning("ari: destroying orphan bridge %s", bridge["id"])
                 try:
                     await self.ari.destroy_bridge(bridge["id"])
@@ -441,12 +444,14 @@ class StasisApp:
         if kind == "StasisStart":
             if cid in self.legs:
                 self.legs[cid].leg_in_stasis.set()
-            elif cid.startswith(LEG_PREFIX) or channel.get("name", "").startswith(LEG_NAMES):
+            elif cid.startswith(f"{LEG_PREFIX}{self.ari.app}-"):
                 log.warning("ari: StasisStart for leg %s of no live call: hanging it up", cid)
                 try:
                     await self.ari.hangup(cid)
                 except AriError:
                     pass
+            elif cid.startswith(LEG_PREFIX) or channel.get("name", "").startswith(LEG_NAMES):
+                pass  # another app's leg (subscribeAll) or a snoop: not a caller
             elif cid not in self.calls:
                 call = self.calls[cid] = StasisCall(self, channel)
                 call.start()

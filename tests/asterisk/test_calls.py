@@ -142,3 +142,32 @@ def test_call_greeting_two_turns_barge_in_dtmf_and_caller_hangup(
     assert row.recording.duration_seconds > 5
     assert row.metrics.turns >= 2 and row.metrics.barge_ins >= 1
     assert call_resources_gone(asterisk, chan)
+    check_leg(chan, transport)
+
+
+def check_leg(chan, transport: str) -> None:
+    """What the emulator saw the app send on the media leg: right payload type, kinds, frame sizes."""
+    (leg,) = chan.phone.legs
+    stats = leg.stats
+    assert stats.frames_in > 250  # > 5 s of agent audio arrived on the leg
+    assert stats.wrong_payload_type == stats.dynamic_pt_dropped == stats.wrong_frame_size == 0, stats
+    assert stats.wrong_kind == stats.strict_rtp_dropped == stats.malformed == 0, stats
+    if transport.startswith("websocket"):
+        assert stats.short_messages_dropped == stats.queue_full_dropped == 0, stats
+        assert "FLUSH_MEDIA" in stats.commands  # barge-in took back what Asterisk had queued
+        assert stats.marks_processed >= 1  # 22.10 has marks: the engine used them
+
+
+def test_agent_hangs_up_after_goodbye(asterisk, runasterisk, asterisk_agent):
+    """The engine ends the call (end_call tool): runasterisk hangs the caller up over ARI."""
+    run = runasterisk("audiosocket")
+    chan = asterisk.place_call(CONTEXT, bind_extension(asterisk_agent), app=run.app)
+    _, end, _ = next_reply(asterisk, chan, 0)
+    say(asterisk, chan, "thank you goodbye")
+    asterisk.wait_for(lambda: chan.phone.ended.is_set(), 30, "the agent's hangup")
+    assert chan.phone.end_cause == 16
+    deletes = [r for r in asterisk.emulator.requests if r[0] == "DELETE" and r[1] == f"/channels/{chan.id}"]
+    assert deletes and deletes[0][2] == 204
+    row = stored(chan.id)
+    assert row.status == "completed" and row.end_reason.startswith("agent ended the call"), row.end_reason
+    assert call_resources_gone(asterisk, chan)

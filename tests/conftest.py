@@ -14,11 +14,61 @@ PRODUCTION = os.environ.get("CC_TEST_PRODUCTION") == "1"
 
 
 def pytest_collection_modifyitems(config, items):
-    """Production-marked tests need PostgreSQL and Redis: run them only with CC_TEST_PRODUCTION=1."""
-    skip = pytest.mark.skip(reason="production test: run with CC_TEST_PRODUCTION=1 (see README)")
+    """`production_only` tests need PostgreSQL and Redis: run them only with CC_TEST_PRODUCTION=1."""
+    skip = pytest.mark.skip(reason="production-only test: run with CC_TEST_PRODUCTION=1 (see README)")
     for item in items:
-        if "production" in item.keywords and not PRODUCTION:
+        if "production_only" in item.keywords and not PRODUCTION:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=PRODUCTION)
+def celery_worker_process(request):
+    """Production runs: a real `celery worker` on Redis, storing into the test database.
+
+    Embedded runs need none (tasks run eagerly in the process that queues them).
+    """
+    if not PRODUCTION:
+        yield None
+        return
+    import subprocess
+    import sys
+
+    import redis
+    from django.conf import settings
+    from django.db import connection
+
+    request.getfixturevalue("django_db_setup")
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()  # no stale jobs from an earlier run
+    log_path = ARTIFACTS / "logs" / "celery-worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict)}
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "contactcenter",
+                "worker",
+                "--pool=threads",
+                "-c",
+                "4",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    yield worker
+    worker.terminate()
+    try:
+        worker.wait(15)
+    except subprocess.TimeoutExpired:
+        worker.kill()
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +111,7 @@ def live_server_env(gemini_emulator) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def daphne_server(django_db_setup, django_db_blocker, live_server_env) -> LiveServer:
+def daphne_server(django_db_setup, django_db_blocker, live_server_env, celery_worker_process) -> LiveServer:
     from django.db import connection
 
     server = start_daphne(database_url(connection.settings_dict), ARTIFACTS / "logs", live_server_env)

@@ -13,6 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.production
+@pytest.mark.production_only
 def test_production_mode_uses_postgresql_and_redis():
     assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
     assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
@@ -20,6 +21,7 @@ def test_production_mode_uses_postgresql_and_redis():
 
 
 @pytest.mark.production
+@pytest.mark.production_only
 def test_redis_channel_layer_delivers_a_message():
     from channels.layers import get_channel_layer
 
@@ -34,6 +36,7 @@ def test_redis_channel_layer_delivers_a_message():
 
 
 @pytest.mark.production
+@pytest.mark.production_only
 @pytest.mark.django_db(transaction=True)
 def test_daphne_on_postgresql_sees_the_test_database(daphne_server, django_user_model):
     django_user_model.objects.create_user("someone", password="x" * 12)

@@ -44,6 +44,7 @@ def segments(call_id) -> list[tuple[str, str]]:
     return list(Call.objects.get(pk=call_id).segments.values_list("speaker", "text"))
 
 
+@pytest.mark.production
 async def test_greeting_first_then_two_turns_then_goodbye_ends_the_call(demo_agent, dial):
     line = await dial()
     assert line.handle.accepted
@@ -77,6 +78,7 @@ async def test_greeting_first_then_two_turns_then_goodbye_ends_the_call(demo_age
     assert rec.channels == 2 and rec.duration_seconds > 3
 
 
+@pytest.mark.production
 async def test_barge_in_stops_playout_within_one_frame(demo_agent, dial):
     line = await dial()
     await line.wait_for_audio(0.5)

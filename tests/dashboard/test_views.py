@@ -18,6 +18,8 @@ from .conftest import make_call
 
 PAGES = ["/", "/calls/", "/overview/", "/live/", "/calls.csv"]
 
+pytestmark = pytest.mark.production  # also run against PostgreSQL in CI
+
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("url", PAGES)
@@ -126,9 +128,9 @@ BULK_SQL = {
         FROM n""",
     "postgresql": f"""
         INSERT INTO telephony_call ({BULK_COLUMNS})
-        SELECT gen_random_uuid(), (ARRAY['twilio', 'plivo', 'sip', 'asterisk'])[i % 4 + 1],
+        SELECT gen_random_uuid(), (ARRAY['twilio', 'plivo', 'sip', 'asterisk'])[mod(i, 4) + 1],
                'inbound', '+1415' || lpad(i::text, 7, '0'), '+14155550199', %s, '{{}}', '',
-               CASE WHEN i % 5 = 0 THEN 'failed' ELSE 'completed' END,
+               CASE WHEN mod(i, 5) = 0 THEN 'failed' ELSE 'completed' END,
                now() - ((i / 2) * 26) * interval '1 second', '', 0, 0, 0, '', false, '{{}}'
         FROM generate_series(0, %s - 1) AS i""",
 }

@@ -85,6 +85,7 @@ def test_answered_call_audio_both_ways_and_dtmf(
     assert ("system", "Caller pressed 7") in texts, texts
 
 
+@pytest.mark.production
 def test_agent_hangs_up_with_bye(runsip, sipp, sip_number, gemini_emulator, tmp_path):
     """The caller says "thank you goodbye"; the agent calls end_call, says goodbye, and our side
     sends the BYE, which sipp answers with 200."""

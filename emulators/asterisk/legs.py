@@ -137,6 +137,7 @@ class RtpLeg(Leg, asyncio.DatagramProtocol):
         self.sender = RtpSender(self.payload_type, clock_rate=8000 if self.rate == 8000 else self.rate)
         self._learned: tuple[str, int] | None = None
         self._candidate: tuple[tuple[str, int], int, int] | None = None  # (source, last seq, count)
+        self.arrivals: deque[tuple[float, int]] = deque(maxlen=200_000)  # (monotonic, RTP ts), for bench
 
     async def start(self, host: str) -> None:
         loop = asyncio.get_running_loop()
@@ -171,6 +172,7 @@ class RtpLeg(Leg, asyncio.DatagramProtocol):
         if packet.payload_type != self.payload_type:
             self.stats.wrong_payload_type += 1
             return
+        self.arrivals.append((time.monotonic(), packet.timestamp))
         expected = 160 if self.codec != "pcm" else 320
         if len(packet.payload) != expected:
             self.stats.wrong_frame_size += 1

@@ -119,28 +119,55 @@ async def test_unknown_tool_gets_an_error_response_not_a_stuck_call(demo_agent, 
     assert call.status == "completed"
 
 
-async def test_webhook_tool_round_trip(demo_agent, dial):
+class _ToolHook(BaseHTTPRequestHandler):
+    mode = "ok"
+    seen: list = []
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _ToolHook.seen.append((body, self.headers.get("X-Signature")))
+        if self.mode == "slow":
+            import time
+
+            time.sleep(2)
+        if self.mode == "error":
+            self.send_response(500)
+            self.end_headers()
+            return
+        out = json.dumps({"status": "shipped", "eta": "tomorrow"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("mode", "order_type", "expected_error"),
+    [
+        ("ok", "STRING", ""),
+        ("slow", "STRING", "did not answer within 0.5 s"),
+        ("error", "STRING", "failed (HTTP 500)"),
+        ("ok", "INTEGER", "should be integer"),  # the model's "A12345" breaks the schema
+    ],
+    ids=["answers", "times-out", "http-500", "bad-arguments"],
+)
+async def test_webhook_tool(demo_agent, dial, mode, order_type, expected_error):
+    """A webhook tool answers, times out, fails with 500, or gets arguments that break its schema.
+
+    Whatever happens, the model gets a toolResponse (an error it can speak about) and the call goes
+    on: the agent speaks after the tool and the caller can still say goodbye.
+    """
+    from asgiref.sync import sync_to_async
+
     from agents.models import Tool
 
-    seen = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append((body, self.headers.get("X-Signature")))
-            out = json.dumps({"status": "shipped", "eta": "tomorrow"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ToolHook)
+    _ToolHook.mode, _ToolHook.seen = mode, []
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    from asgiref.sync import sync_to_async
 
     @sync_to_async
     def add_tool():
@@ -150,11 +177,12 @@ async def test_webhook_tool_round_trip(demo_agent, dial):
             description="Look up an order.",
             parameters={
                 "type": "OBJECT",
-                "properties": {"order_id": {"type": "STRING"}},
+                "properties": {"order_id": {"type": order_type}},
                 "required": ["order_id"],
             },
             url=f"http://127.0.0.1:{server.server_port}/orders",
             secret="s3cret",
+            timeout_seconds=0.5,
         )
         demo_agent.tools.add(tool)
 
@@ -163,14 +191,46 @@ async def test_webhook_tool_round_trip(demo_agent, dial):
         line = await dial()
         await line.wait_quiet()
         await line.caller.say("i would like to check the status of my order")
-        await line.wait_quiet(quiet=0.8)
-        await line.hang_up_and_wait()
+        await line.wait_quiet(quiet=1.0)
+        await line.caller.say("thank you goodbye")
+        await asyncio.wait_for(line.port.hung_up.wait(), 20)
+        await line.handle.wait()
     finally:
         server.shutdown()
-    assert seen and seen[0][0]["arguments"] == {"order_id": "A12345"} and len(seen[0][1]) == 64
     call = await stored(line.handle.call_id)
     inv = await sync_to_async(ToolInvocation.objects.get)(call=call, tool_name="lookup_order")
-    assert inv.result == {"status": "shipped", "eta": "tomorrow"} and inv.error == ""
+    assert call.status == "completed" and call.end_reason.startswith("agent ended the call")
+    if expected_error:
+        assert expected_error in inv.error and inv.result is None
+    else:
+        assert inv.error == "" and inv.result == {"status": "shipped", "eta": "tomorrow"}
+        body, signature = _ToolHook.seen[0]
+        assert body["arguments"] == {"order_id": "A12345"} and body["call"]["caller_number"] == "+15550001111"
+        import hashlib
+        import hmac
+
+        raw = json.dumps(body, sort_keys=True).encode()
+        assert signature == hmac.new(b"s3cret", raw, hashlib.sha256).hexdigest()
+    if mode == "ok" and order_type == "INTEGER":
+        assert not _ToolHook.seen  # invalid arguments never reach the webhook
+
+
+async def test_prompt_and_greeting_use_call_variables(demo_agent, dial, gemini):
+    """{caller_number} in the prompt reaches Gemini's setup filled in; unknown names stay as written."""
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(Agent.objects.filter(pk=demo_agent.pk).update)(
+        greeting="Hello caller from {caller_number}, about {campaign_topic}.",
+    )
+    line = await dial()
+    await line.wait_for_audio(0.5)
+    await line.wait_quiet()
+    await line.hang_up_and_wait()
+    session = next(s for s in reversed(gemini.sessions) if s.setup and "+15550001111" in json.dumps(s.setup))
+    assert "test agent for +15550001111" in json.dumps(session.setup)
+    assert any(
+        "hello caller from +15550001111, about {campaign_topic}" in said.lower() for said in session.said
+    )
 
 
 async def test_concurrency_cap_refuses_politely(demo_agent, dial):

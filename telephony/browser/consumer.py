@@ -145,7 +145,8 @@ class BrowserCallConsumer(AsyncWebsocketConsumer):
         if self.port.open:
             self.port.open = False
             log.info("browser: socket closed (code %s): ending the call", code)
-            self.handle.remote_hangup("browser closed")
+            if self.handle is not None:
+                self.handle.remote_hangup("browser closed")
         if len(self._tasks) > 1:
             try:
                 await asyncio.wait_for(asyncio.shield(self._tasks[1]), END_GRACE_SECONDS)

@@ -36,6 +36,10 @@ def test_staff_get_the_page_with_its_socket_and_scripts(agent, staff_user):
     assert "http://" not in html and "https://" not in html  # no CDN: everything is served locally
     assert client.get("/static/browser/call.js").status_code == 200
     assert client.get(f"/browser/agents/{agent.pk + 99}/call/").status_code == 404
+    assert 'id="inactive"' not in html
+    agent.is_active = False
+    agent.save()
+    assert 'id="inactive"' in client.get(page_url(agent)).content.decode()  # warned: it will hear the apology
 
 
 def test_the_agent_admin_page_links_to_the_test_call(agent, staff_user):

@@ -16,6 +16,7 @@ import os
 import subprocess
 import tempfile
 import threading
+import time
 import wave
 from collections import deque
 from dataclasses import dataclass, field
@@ -96,6 +97,7 @@ class PlayoutStats:
     clears: int = 0
     underruns: int = 0  # a talk-spurt ran dry and resumed: the caller heard a gap (a late frame)
     arrivals: list[tuple[float, int]] = field(default_factory=list)  # (monotonic time, bytes)
+    mark_arrivals: list[float] = field(default_factory=list)  # monotonic times marks arrived
 
 
 class CarrierPlayout:
@@ -131,6 +133,7 @@ class CarrierPlayout:
 
     def add_mark(self, name: str) -> list[str]:
         """Queue a mark; returns it at once if nothing is queued before it."""
+        self.stats.mark_arrivals.append(time.monotonic())
         self._starved = False
         if not self._items:
             return [name]

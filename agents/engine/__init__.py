@@ -11,13 +11,9 @@ to Gemini), `tools` (tool dispatch), `record` (transcript and recording), `metri
 (agent → Live config, configuration webhook), `store` (database work, off the event loop).
 """
 
+from .call import CallHandle, start_call
 from .port import CallRequest, MediaPort, WireFormat
 
-__all__ = ["CallRequest", "MediaPort", "WireFormat", "start_call"]
-
-
-async def start_call(request: CallRequest, port: MediaPort):
-    """Route and start a call; returns its `CallHandle` (see `agents.engine.call`)."""
-    from .call import start_call as _start
-
-    return await _start(request, port)
+# Imported eagerly (google-genai and pydantic take ~0.7 s to load): a process that serves calls pays
+# it at start-up, not in the middle of its first call while other calls' frames wait.
+__all__ = ["CallHandle", "CallRequest", "MediaPort", "WireFormat", "start_call"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +16,7 @@ from contactcenter.logging import call_context
 from telephony.jobs import enqueue
 from telephony.prompts import prompt_pcm
 
-from . import store
+from . import builtins, store
 from .client import get_client
 from .live import GeminiUnavailable, LiveLink
 from .metrics import CallMetrics
@@ -182,11 +183,18 @@ class CallHandle:
                 "agent": agent.name,
             },
         )
+        # Outbound: a campaign greeting, or the voicemail message then hang up when a machine answered.
+        agent, self._hangup_after_turn = builtins.opening_for(agent, variables)
         self.agent = agent
         self.recorder.enabled = agent.record_calls
         self._tools = ToolDispatcher(
             agent.tools,
-            {"end_call": self._tool_end_call, "transfer_call": self._tool_transfer},
+            {
+                "end_call": self._tool_end_call,
+                "transfer_call": self._tool_transfer,
+                "send_sms": partial(builtins.send_sms, self),
+                "schedule_callback": partial(builtins.schedule_callback, self),
+            },
             {"call_id": str(self.call_id), **variables},
         )
         try:
@@ -272,6 +280,8 @@ class CallHandle:
                             self._last_voice_answered = voice
                             self.metrics.turn_latencies_ms.append((now - voice) * 1000)
                     self.playout.add_model_audio(part.inline_data.data)
+        if content.generation_complete:
+            self.playout.end_of_generation()
         if content.turn_complete:
             self.metrics.turns += 1
             self.playout.end_of_turn(f"turn-{self.metrics.turns}")

@@ -61,10 +61,18 @@ class Playout:
             self._idle.clear()
             self._wake.set()
 
-    def end_of_turn(self, name: str) -> None:
-        """The model finished a turn: flush the resampler tail and mark the point on the carrier."""
+    def end_of_generation(self) -> None:
+        """All audio of the reply has arrived: release the resampler's tail now, not at turnComplete.
+
+        Gemini holds turnComplete until it assumes playback ended, so waiting for it would leave
+        the pacer dry and send the reply's last few frames late.
+        """
         self.add_pcm(self._resampler.flush())
         self._resampler = StreamResampler(GEMINI_OUTPUT_RATE, self.wire.rate)
+
+    def end_of_turn(self, name: str) -> None:
+        """The model finished a turn: flush the resampler tail and mark the point on the carrier."""
+        self.end_of_generation()
         if self.port.supports_marks:
             if self._buffer:
                 self._pending_mark = name

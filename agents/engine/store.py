@@ -32,7 +32,13 @@ class Prepared:
 def _prepare(request: CallRequest) -> Prepared:
     close_old_connections()
     call = Call.objects.filter(pk=request.call_id).first() if request.call_id else None
-    if request.carrier == "asterisk":
+    if call is not None and call.variables:  # set when the call was placed (campaign fields, callback context)
+        request.variables = {**call.variables, **request.variables}
+    if call is not None and call.direction == Call.Direction.OUTBOUND and call.agent_id:
+        from telephony.outbound import route_call
+
+        route = route_call(call.pk)  # an outbound call names its agent: the callee's number routes nowhere
+    elif request.carrier == "asterisk":
         route = route_extension(request.context, request.extension)
     elif request.carrier == "browser":  # a staff test call names its agent: no number to route by
         from agents.models import Agent

@@ -214,6 +214,15 @@ PLIVO_AUTH_TOKEN = os.environ.get("PLIVO_AUTH_TOKEN", "")
 PLIVO_API_BASE_URL = os.environ.get("PLIVO_API_BASE_URL", "")
 PLIVO_MAX_FRAME_BYTES = int(os.environ.get("PLIVO_MAX_FRAME_BYTES", "160"))
 
+# --- Outbound calls and call tools (telephony/outbound, telephony/scheduler, agents/engine/builtins) -----
+# send_sms on a line without messaging (Asterisk, SIP, browser) goes through this carrier and number.
+SMS_CARRIER = os.environ.get("SMS_CARRIER", "")  # "", "twilio" or "plivo"
+SMS_FROM = os.environ.get("SMS_FROM", "")
+# The ARI endpoint an outbound Asterisk call (or a transfer to a plain number) dials; {number} is filled.
+ASTERISK_DIAL_ENDPOINT = os.environ.get("ASTERISK_DIAL_ENDPOINT", "PJSIP/{number}@trunk")
+# Seconds a dialled number may ring before it counts as not answered.
+OUTBOUND_RING_TIMEOUT = int(os.environ.get("OUTBOUND_RING_TIMEOUT", "30"))
+
 # --- Logging -------------------------------------------------------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
@@ -245,10 +254,12 @@ FORMS_URLFIELD_ASSUME_HTTPS = True
 # --- Dashboard / persistence ----------------------------------------------------------------------------
 # Celery jobs the broker could not take (it was down) wait here and are resent when it is back.
 SPOOL_DIR = Path(os.environ.get("SPOOL_DIR", DATA_DIR / "spool"))
-CELERY_IMPORTS = ["telephony.retention"]
+CELERY_IMPORTS = ["telephony.retention", "telephony.scheduler"]
 CELERY_BEAT_SCHEDULE = {
     "retention": {"task": "telephony.retention.purge_expired", "schedule": 3600.0},
     "spool-resend": {"task": "telephony.spool.resend", "schedule": 30.0},
+    # Scheduled callbacks and campaign dialling: rows claimed atomically, so a redelivered tick is harmless.
+    "outbound-scheduler": {"task": "telephony.scheduler.tick_task", "schedule": 10.0},
 }
 # Calls per page in the dashboard history and the JSON API.
 DASHBOARD_PAGE_SIZE = int(os.environ.get("DASHBOARD_PAGE_SIZE", "50"))

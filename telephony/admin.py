@@ -95,4 +95,6 @@ class CallMetricsAdmin(admin.ModelAdmin):
         "frames_dropped",
     )
 
+
 from telephony.api import admin as _api_admin  # noqa: E402,F401  (registers ApiToken)
+from telephony.outbound import admin as _outbound_admin  # noqa: E402,F401  (campaigns, callbacks)

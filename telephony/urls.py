@@ -8,4 +8,5 @@ urlpatterns: list = [
     path("twilio/", include("telephony.twilio.urls")),
     path("plivo/", include("telephony.plivo.urls")),
     path("browser/", include("telephony.browser.urls")),
+    path("", include("telephony.outbound.urls")),
 ]

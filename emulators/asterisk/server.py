@@ -208,6 +208,11 @@ class AsteriskEmulator:
         self.ari_down_until = 0.0
         self.event_connections = 0
         self.finished_calls: list[Channel] = []
+        # Originate: what the dialled number does, one entry per attempt ("answer" when used up):
+        # "answer", "busy" (cause 17), "no-answer" (cause 19), "unreachable" (cause 3 equivalents: 34).
+        self.outcomes: dict[str, list[str]] = {}
+        self.originated: list[dict] = []  # the params of every originate, in order
+        self.ring_seconds = 0.2
         self._seq = 0
         self._startup = timestamp()
         self._runner: web.AppRunner | None = None
@@ -581,6 +586,7 @@ class AsteriskEmulator:
         ("GET", r"/asterisk/info", "info"),
         ("GET", r"/asterisk/ping", "ping"),
         ("GET", r"/channels", "list_channels"),
+        ("POST", r"/channels", "originate"),
         ("POST", r"/channels/externalMedia", "external_media"),
         ("GET", r"/channels/(?P<id>[^/]+)", "get_channel"),
         ("DELETE", r"/channels/(?P<id>[^/]+)", "delete_channel"),
@@ -661,6 +667,67 @@ class AsteriskEmulator:
 
     async def _op_list_channels(self, params) -> list:
         return [c.json() for c in self.channels.values()]
+
+    async def _op_originate(self, params) -> dict:
+        """POST /channels: dial an endpoint; on answer the channel enters Stasis(app, appArgs).
+
+        Returns the channel (state Down) at once; the answer (StasisStart) or the failure
+        (ChannelDestroyed with its cause, no StasisStart) follows after `ring_seconds` (§2.7).
+        """
+        endpoint = params.get("endpoint", "")
+        if not endpoint:
+            raise AriHttpError(400, "Endpoint must be specified")
+        app = params.get("app", "")
+        if not app and not params.get("extension"):
+            raise AriHttpError(400, "Application or extension must be specified")
+        if params.get("originator") and params.get("formats"):
+            raise AriHttpError(400, "Originator and formats can't both be specified")
+        cid = params.get("channelId") or self._uniqueid()
+        if cid in self.channels:
+            raise AriHttpError(409, "Channel with given unique ID already exists")
+        tech, _, rest = endpoint.partition("/")
+        number = rest.split("@", 1)[0]
+        if not tech or not number:
+            raise AriHttpError(400, "Invalid endpoint specified")
+        self.originated.append(dict(params))
+        self._seq += 1
+        chan = Channel(
+            id=cid,
+            name=f"{tech}/{rest.split('@', 1)[-1]}-{self._seq:08x}",
+            state="Down",
+            caller={"name": "", "number": params.get("callerId", "")},
+            dialplan={"context": "default", "exten": number, "priority": 1, "app_name": "", "app_data": ""},
+            phone=Phone(),
+        )
+        self.channels[cid] = chan
+        queue = self.outcomes.get(number)
+        outcome = queue.pop(0) if queue else "answer"
+        args = [a for a in str(params.get("appArgs", "")).split(",") if a]
+        self.loop.call_later(self.ring_seconds, self._originate_result, chan, app, args, outcome)
+        return chan.json()
+
+    def _originate_result(self, chan: Channel, app: str, args: list[str], outcome: str) -> None:
+        if chan.hungup:
+            return
+        if outcome == "answer":
+            chan.phone.answered.set()
+            self._enter_stasis(chan, app, args)
+            return
+        cause = {"busy": 17, "no-answer": 19}.get(outcome, 34)
+        chan.hungup = True
+        chan.state = "Down"
+        self.channels.pop(chan.id, None)
+        # The originating app is subscribed to the channel: it hears how the dial ended.
+        self.emit(
+            app,
+            "ChannelDestroyed",
+            cause=cause,
+            cause_txt=CAUSE_TEXT.get(cause, "Unknown"),
+            channel=chan.json(),
+        )
+        chan.phone.end_cause = cause
+        chan.phone.ended.set()
+        self.finished_calls.append(chan)
 
     async def _op_get_channel(self, params, id) -> dict:
         return self._channel(id, stasis=False).json()

@@ -85,6 +85,9 @@ class PlivoCall:
         self._transfer: str | None = None  # aleg_url to fetch after the stream closes
         self._task: asyncio.Task | None = None
         self.clock: RealTimeClock | None = None
+        self.outcome = "human"  # outbound: human, machine, busy, no-answer, failed (emulator.outcomes)
+        self.machine_detection_url = ""  # asynchronous AMD result goes here (Machine=true|false)
+        self.final_status = "completed"  # CallStatus of the hangup callback
 
     # --- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -101,6 +104,13 @@ class PlivoCall:
 
     async def _run(self) -> None:
         try:
+            if self.direction == "outbound" and self.outcome in ("busy", "no-answer", "failed"):
+                self.final_status = self.outcome
+                self.end_reason = f"callee {self.outcome}"
+                self.hangup_source = "Callee"
+                return
+            if self.machine_detection_url:
+                self._amd_task = asyncio.create_task(self._report_machine())
             document = await self._fetch_xml(self.answer_url, Event="StartApp")
             while document is not None:
                 document = await self._execute(document)
@@ -108,7 +118,7 @@ class PlivoCall:
             log.exception("plivo emulator: call %s failed", self.uuid)
             self.errors.append(f"emulator: {exc}")
         finally:
-            self.status = "completed"
+            self.status = self.final_status
             self.end_reason = self.end_reason or "xml finished"
             self.handset.closed = True
             self.stream_ended.set()
@@ -152,16 +162,35 @@ class PlivoCall:
         self.xml = response.text
         return response.text
 
+    async def _report_machine(self) -> None:
+        """Asynchronous machine detection: the result arrives a moment after the answer."""
+        await self.stream_started.wait()
+        await asyncio.sleep(0.5)
+        if self.ended.is_set():
+            return
+        machine = "true" if self.outcome == "machine" else "false"
+        try:
+            response = await self.post_signed(self.machine_detection_url, self.params(Machine=machine))
+            self.callbacks.append(("MachineDetection", response.status_code))
+        except Exception as exc:  # noqa: BLE001 - Plivo logs a failed callback and moves on
+            self.callbacks.append(("MachineDetection", 0))
+            log.warning("plivo emulator: machine detection callback failed: %s", exc)
+
     async def _hangup_callback(self) -> None:
         if not self.hangup_url:
             return
-        duration = str(int(time.time() - (self.answered_at or self.created)))
+        duration = str(int(time.time() - (self.answered_at or self.created))) if self.answered_at else "0"
+        cause = {
+            "busy": ("USER_BUSY", "Busy Line", "3010"),
+            "no-answer": ("NO_ANSWER", "No Answer", "3000"),
+            "failed": ("UNALLOCATED_NUMBER", "Invalid Destination Address", "2000"),
+        }.get(self.final_status, ("NORMAL_CLEARING", "Normal Hangup", "4000"))
         data = self.params(
             Event="Hangup",
-            CallStatus="completed",
-            HangupCause="NORMAL_CLEARING",
-            HangupCauseName="Normal Hangup",
-            HangupCauseCode="4000",
+            CallStatus=self.final_status,
+            HangupCause=cause[0],
+            HangupCauseName=cause[1],
+            HangupCauseCode=cause[2],
             HangupSource=self.hangup_source or "Plivo",
             Duration=duration,
             BillDuration=duration,

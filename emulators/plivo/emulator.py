@@ -5,7 +5,13 @@ REST (reference §5, §8.5), under `/v1/Account/{auth_id}/`, HTTP Basic `auth_id
   then the call is answered and `answer_url` is fetched with `Direction=outbound`;
 - `DELETE Call/{uuid}/` -> 204 (hang up: the stream socket closes, the hangup callback follows);
 - `POST Call/{uuid}/` with `legs=aleg`, `aleg_url` -> 202 (transfer: the stream closes, aleg_url's XML runs);
-- `GET Call/{uuid}/` -> 200.
+- `GET Call/{uuid}/` -> 200;
+- `POST Message/` (src, dst, text) -> 202 `{"message": "message(s) queued", "message_uuid": [...]}`,
+  kept in `messages`.
+Outbound outcomes per dialled number (`outcomes["+1555..."] = ["no-answer", "human"]`, one per
+attempt): "human" (default), "busy" / "no-answer" / "failed" (hangup callback with that CallStatus,
+answer_url never fetched), "machine" (with `machine_detection`, `Machine=true` is posted to
+machine_detection_url shortly after the answer; "human" gets `Machine=false`).
 Errors: 401 `{"error": "..."}` for bad credentials, 404 for unknown calls.
 Point the package at it by setting the base URI constants in `plivo.rest.client` (see telephony.plivo.rest).
 """
@@ -51,6 +57,8 @@ class PlivoEmulator:
         self.jitter_ms = jitter_ms
         self.calls: dict[str, PlivoCall] = {}
         self.rest_requests: list[tuple[str, str, dict]] = []
+        self.outcomes: dict[str, list[str]] = {}
+        self.messages: list[dict] = []
         self.http = httpx.AsyncClient(timeout=15, trust_env=False)
         self.rest_url = ""
         self._runner: web.AppRunner | None = None
@@ -67,6 +75,10 @@ class PlivoEmulator:
         if url.startswith(self.app_url):
             return self.public_url + url[len(self.app_url) :]
         return url
+
+    def next_outcome(self, number: str) -> str:
+        queue = self.outcomes.get(number) or self.outcomes.get(number.lstrip("+"))
+        return queue.pop(0) if queue else "human"
 
     def place_call(
         self, to: str, from_: str = "+14155550100", answer_url: str = "", hangup_url: str | None = None
@@ -100,6 +112,7 @@ class PlivoEmulator:
         app.router.add_get(base + "/Call/{uuid}/", self._fetch)
         app.router.add_delete(base + "/Call/{uuid}/", self._hangup)
         app.router.add_post(base + "/Call/{uuid}/", self._transfer)
+        app.router.add_post(base + "/Message/", self._message)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -152,10 +165,28 @@ class PlivoEmulator:
             answer_url=str(body["answer_url"]),
             hangup_url=str(body.get("hangup_url") or ""),
         )
+        call.outcome = self.next_outcome(str(body["to"]))
+        if str(body.get("machine_detection") or "").lower() in ("true", "hangup"):
+            call.machine_detection_url = str(body.get("machine_detection_url") or "")
         self.calls[call.uuid] = call
         call.start()
         return web.json_response(
             {"message": "call fired", "request_uuid": call.request_uuid, "api_id": self._api_id()}, status=201
+        )
+
+    async def _message(self, request: web.Request) -> web.Response:
+        body = request[BODY]
+        if not body.get("dst") or not body.get("src"):
+            return web.json_response(
+                {"api_id": self._api_id(), "error": "src and dst are required"}, status=400
+            )
+        if not body.get("text") and not body.get("media_urls"):
+            return web.json_response({"api_id": self._api_id(), "error": "text is required"}, status=400)
+        message_uuid = str(uuid.uuid4())
+        self.messages.append({"message_uuid": message_uuid, **body})
+        return web.json_response(
+            {"message": "message(s) queued", "message_uuid": [message_uuid], "api_id": self._api_id()},
+            status=202,
         )
 
     async def _fetch(self, request: web.Request) -> web.Response:

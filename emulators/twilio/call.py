@@ -52,6 +52,9 @@ class TwilioCall:
         self.direction = direction
         self.voice_url = voice_url
         self.preset_twiml = ""  # REST create with Twiml= instead of Url=
+        self.outcome = "human"  # outbound: human, machine, busy, no-answer, failed (emulator.outcomes)
+        self.machine_detection = ""  # MachineDetection asked for by the REST create
+        self.answered_by = ""  # AnsweredBy sent with the voice webhook (AMD result)
         self.status_callback = status_callback
         self.status_events = status_events
         self.status = "queued" if direction != "inbound" else "ringing"
@@ -103,6 +106,12 @@ class TwilioCall:
             if self.direction != "inbound":
                 await self._status_callback("initiated")
                 await self._status_callback("ringing")
+                if self.outcome in ("busy", "no-answer", "failed"):
+                    self.status = self.outcome
+                    self.end_reason = f"callee {self.outcome}"
+                    return
+                if self.machine_detection:
+                    self.answered_by = "machine_end_beep" if self.outcome == "machine" else "human"
                 self.status = "in-progress"
                 self.answered_at = time.time()
                 await self._status_callback("answered")
@@ -133,6 +142,8 @@ class TwilioCall:
             "Direction": self.direction,
             "ApiVersion": "2010-04-01",
         }
+        if self.answered_by:
+            data["AnsweredBy"] = self.answered_by
         data.update(extra)
         return data
 

@@ -4,7 +4,12 @@ REST (reference §5, §8.6), under `/2010-04-01/Accounts/{AccountSid}/`, HTTP Ba
 - `POST Calls.json` (To, From, Url | Twiml, StatusCallback, StatusCallbackEvent...) -> 201 + Call JSON,
   then the call is "answered" and its TwiML runs (`Direction=outbound-api`);
 - `POST Calls/{CallSid}.json` with `Status=completed|canceled` (hang up) or `Twiml`/`Url` (redirect) -> 200;
-- `GET Calls/{CallSid}.json` -> 200.
+- `GET Calls/{CallSid}.json` -> 200;
+- `POST Messages.json` (To, From, Body) -> 201 + Message JSON; the message is kept in `messages`.
+Outbound outcomes per dialled number (`outcomes["+1555..."] = ["busy", "human"]`, one per attempt):
+"human" (default) answers, "busy" / "no-answer" / "failed" never answer (status callbacks report it),
+"machine" answers as an answering machine: with `MachineDetection` the voice webhook carries
+`AnsweredBy=machine_end_beep` (synchronous AMD), "human" gives `AnsweredBy=human`.
 Errors as Twilio sends them: 401 code 20003 (authentication), 404 code 20404 (unknown call).
 Point the package at it with `client.api.base_url = emulator.rest_url` (or TWILIO_API_BASE_URL in the app).
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import secrets
 
 import httpx
 from aiohttp import web
@@ -46,9 +52,16 @@ class TwilioEmulator:
         self.jitter_ms = jitter_ms
         self.calls: dict[str, TwilioCall] = {}
         self.rest_requests: list[tuple[str, str, dict]] = []  # (method, path, params) as received
+        self.outcomes: dict[str, list[str]] = {}  # dialled number -> outcome per attempt (see above)
+        self.messages: list[dict] = []  # SMS sent through Messages.json
         self.http = httpx.AsyncClient(timeout=15, trust_env=False)
         self.rest_url = ""
         self._runner: web.AppRunner | None = None
+
+    def next_outcome(self, number: str) -> str:
+        """What the dialled number does on this attempt ("human" once its list is used up)."""
+        queue = self.outcomes.get(number)
+        return queue.pop(0) if queue else "human"
 
     def signed_url(self, url: str) -> str:
         """The URL the app will rebuild from its PUBLIC_BASE_URL for a request we send to `url`."""
@@ -92,6 +105,7 @@ class TwilioEmulator:
         app.router.add_post(base + "/Calls.json", self._create)
         app.router.add_post(base + "/Calls/{sid}.json", self._update)
         app.router.add_get(base + "/Calls/{sid}.json", self._fetch)
+        app.router.add_post(base + "/Messages.json", self._message)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -155,6 +169,8 @@ class TwilioEmulator:
         if twiml:
             call.voice_url = ""
             call.preset_twiml = twiml
+        call.outcome = self.next_outcome(to)
+        call.machine_detection = form.get("MachineDetection", "")
         self.calls[call.sid] = call
         call.start()
         return web.json_response(call.to_json(), status=201)
@@ -170,6 +186,31 @@ class TwilioEmulator:
         elif form.get("Twiml") or form.get("Url"):
             call.redirect(twiml=form.get("Twiml", ""), url=form.get("Url", ""))
         return web.json_response(call.to_json())
+
+    async def _message(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        to, from_, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
+        if not to:
+            return self._error(400, 21604, "A 'To' phone number is required.")
+        if not from_:
+            return self._error(400, 21603, "A 'From' phone number is required.")
+        if not body and not form.get("MediaUrl"):
+            return self._error(400, 21602, "Message body is required.")
+        sid = "SM" + secrets.token_hex(16)
+        message = {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "to": to,
+            "from": from_,
+            "body": body,
+            "status": "queued",
+            "direction": "outbound-api",
+            "num_segments": str(max(1, -(-len(body) // 160))),
+            "api_version": "2010-04-01",
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
+        }
+        self.messages.append(message)
+        return web.json_response(message, status=201)
 
     async def _fetch(self, request: web.Request) -> web.Response:
         call = self._call_or_404(request)

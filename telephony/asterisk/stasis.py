@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -21,6 +22,13 @@ from channels.db import database_sync_to_async
 from agents.engine.port import CallRequest, WireFormat
 from contactcenter.logging import call_context
 from telephony.models import Carrier
+from telephony.outbound.dial import (
+    ASTERISK_CAUSES,
+    asterisk_call_id,
+    asterisk_endpoint,
+    record_unanswered,
+    route_call,
+)
 from telephony.routing import route_extension
 from telephony.rtp import RtpEndpoint, payload_type_for
 
@@ -40,6 +48,7 @@ LEG_NAMES = ("UnicastRTP/", "AudioSocket/", "WebSocket/", "Snoop/")
 APOLOGY_SOUND = "sound:contactcenter-apology"
 LEG_TIMEOUT_S = 10.0
 APOLOGY_TIMEOUT_S = 30.0
+PLAIN_NUMBER = re.compile(r"^\+?\d{2,32}$")
 
 
 class CallGone(Exception):
@@ -61,7 +70,7 @@ def ari_reason(reason: str) -> str:
 class StasisCall:
     """One caller in our Stasis app, with its bridge, media leg and engine call."""
 
-    def __init__(self, app: StasisApp, channel: dict[str, Any]) -> None:
+    def __init__(self, app: StasisApp, channel: dict[str, Any], args: list[str] | None = None) -> None:
         self.app = app
         self.ari: AriClient = app.ari
         self.caller_id: str = channel["id"]
@@ -69,6 +78,9 @@ class StasisCall:
         self.context = dialplan.get("context", "")
         self.extension = dialplan.get("exten", "")
         self.caller_number = (channel.get("caller") or {}).get("number", "")
+        # An outbound call we originated (telephony.outbound) enters with appArgs "outbound,<call id>".
+        args = list(args or [])
+        self.outbound_call_id = args[1] if len(args) >= 2 and args[0] == "outbound" else ""
         # Ids carry the app name: another runasterisk on the same PBX (another app) must be able to
         # tell our legs and bridges from its own orphans when it resyncs.
         token = f"{app.ari.app}-{uuid.uuid4().hex[:20]}"
@@ -151,7 +163,10 @@ class StasisCall:
             raise TimeoutError(f"no {what} within {timeout:.0f} s")
 
     async def _run(self) -> None:
-        route = await database_sync_to_async(route_extension)(self.context, self.extension)
+        if self.outbound_call_id:
+            route = await database_sync_to_async(route_call)(self.outbound_call_id)
+        else:
+            route = await database_sync_to_async(route_extension)(self.context, self.extension)
         self._check()
         if not route.found:
             await self._apologise()
@@ -188,6 +203,8 @@ class StasisCall:
         self.handle = await start_call(
             CallRequest(
                 carrier=Carrier.ASTERISK,
+                direction="outbound" if self.outbound_call_id else "inbound",
+                call_id=uuid.UUID(self.outbound_call_id) if self.outbound_call_id else None,
                 from_number=self.caller_number,
                 to_number=self.extension,
                 carrier_call_id=self.caller_id,
@@ -306,7 +323,10 @@ class StasisCall:
         await self._delete_channel(self.caller_id, self.hangup_reason)
 
     async def transfer(self, destination: str) -> dict[str, Any]:
-        """PJSIP/… or SIP/…: redirect to that endpoint; exten@context: continue in the dialplan."""
+        """PJSIP/… or SIP/…: redirect to that endpoint; exten@context: continue in the dialplan;
+        a plain number: redirect to ASTERISK_DIAL_ENDPOINT with the number filled in."""
+        if PLAIN_NUMBER.match(destination or ""):
+            destination = asterisk_endpoint(destination)
         try:
             if "/" in destination:
                 await self.ari.redirect(self.caller_id, destination)
@@ -453,7 +473,7 @@ class StasisApp:
             elif cid.startswith(LEG_PREFIX) or channel.get("name", "").startswith(LEG_NAMES):
                 pass  # another app's leg (subscribeAll) or a snoop: not a caller
             elif cid not in self.calls:
-                call = self.calls[cid] = StasisCall(self, channel)
+                call = self.calls[cid] = StasisCall(self, channel, event.get("args"))
                 call.start()
         elif kind in ("ChannelHangupRequest", "StasisEnd", "ChannelDestroyed"):
             if cid in self.calls:
@@ -464,6 +484,12 @@ class StasisApp:
                     call.end("caller hung up" if kind != "StasisEnd" else "caller left Stasis")
             elif cid in self.legs:
                 self.legs[cid].end("media leg hung up")
+            elif kind == "ChannelDestroyed" and asterisk_call_id(cid):
+                # An originated call that never entered Stasis: busy, not answered, unreachable.
+                cause = int(event.get("cause") or 0)
+                status = ASTERISK_CAUSES.get(cause, "failed")
+                reason = f"asterisk: {event.get('cause_txt') or cause}"
+                await database_sync_to_async(record_unanswered)(asterisk_call_id(cid), status, reason)
         elif kind == "ChannelDtmfReceived":
             if cid in self.calls:
                 self.calls[cid].dtmf(event.get("digit", ""))

@@ -13,11 +13,11 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from telephony import retention, spool
+from telephony import retention, scheduler, spool
 
 
 class Command(BaseCommand):
-    help = "Resend spooled jobs and delete expired recordings/transcripts; --loop to keep doing it."
+    help = "Resend spooled jobs, place due callbacks and campaign calls, apply retention; --loop to keep doing it."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--loop", action="store_true", help="Run until stopped.")
@@ -42,6 +42,10 @@ class Command(BaseCommand):
             sent = spool.resend()
             if sent or not loop:
                 self.stdout.write(f"resent {sent} spooled job(s), {len(spool.pending())} left")
+            try:  # scheduled callbacks and campaign dialling (Celery beat does this in production)
+                scheduler.tick()
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive one bad tick
+                self.stderr.write(f"scheduler tick failed: {exc}")
             if time.monotonic() >= next_retention:
                 purged = retention.purge_expired()
                 if purged.recordings or purged.segments or not loop:

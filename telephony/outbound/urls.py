@@ -1,0 +1,16 @@
+"""Outbound routes: carrier webhooks under /outbound/, the JSON endpoint under /api/."""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("outbound/twilio/answer/", views.twilio_answer, name="outbound-twilio-answer"),
+    path("outbound/twilio/status/", views.twilio_status, name="outbound-twilio-status"),
+    path("outbound/plivo/answer/", views.plivo_answer, name="outbound-plivo-answer"),
+    path("outbound/plivo/hangup/", views.plivo_hangup, name="outbound-plivo-hangup"),
+    path("outbound/plivo/machine/", views.plivo_machine, name="outbound-plivo-machine"),
+    path("outbound/plivo/voicemail/", views.plivo_voicemail, name="outbound-plivo-voicemail"),
+    path("outbound/call/", views.place_call_form, name="outbound-call-form"),
+    path("api/calls/outbound", views.api_outbound, name="api-outbound-call"),
+]

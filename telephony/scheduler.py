@@ -35,8 +35,8 @@ class TickResult:
     campaigns_done: int = 0
 
 
-def _claim(queryset: QuerySet, status: str, limit: int, **changes) -> list[int]:
-    """Ids of up to `limit` rows of `queryset` (all in `status`) moved out of it by this process."""
+def _claim(queryset: QuerySet, from_status: str, limit: int, **changes) -> list[int]:
+    """Ids of up to `limit` rows of `queryset` (all in `from_status`) moved out of it by this process."""
     if limit <= 0:
         return []
     model = queryset.model
@@ -44,7 +44,9 @@ def _claim(queryset: QuerySet, status: str, limit: int, **changes) -> list[int]:
         if connection.features.has_select_for_update_skip_locked:
             queryset = queryset.select_for_update(skip_locked=True)
         candidates = list(queryset.values_list("pk", flat=True)[:limit])
-        return [pk for pk in candidates if model.objects.filter(pk=pk, status=status).update(**changes) == 1]
+        return [
+            pk for pk in candidates if model.objects.filter(pk=pk, status=from_status).update(**changes) == 1
+        ]
 
 
 # --- callbacks ---------------------------------------------------------------------------------------

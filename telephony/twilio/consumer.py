@@ -1,130 +1,31 @@
 """The Twilio Media Streams WebSocket: Twilio messages -> engine, nothing else.
 
-The socket is accepted (Twilio needs the 101 to send anything), but no audio reaches the engine
-before `start` presents the call's single-use token; a bad token closes the socket with 4403.
+The shared flow (token check before any audio, start, media, DTMF, marks, stop) is in
+`telephony.streams`; this names Twilio's serializer, port and where its `start` keeps things.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import logging
-
-from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
-
-from agents import engine
-from agents.engine.port import CallRequest
-from contactcenter.logging import current_call_id
-from telephony import media_token
 from telephony.models import Carrier
+from telephony.streams import CarrierStreamConsumer
 
 from .port import TwilioPort
-from .serializer import FrameError, TwilioEvent, TwilioSerializer
-
-log = logging.getLogger(__name__)
-
-CLOSE_BAD_TOKEN = 4403
-# Daphne kills a consumer 10 s after the client left; store the call well before that.
-END_GRACE_SECONDS = 8.0
+from .serializer import TwilioEvent, TwilioSerializer
 
 
-async def _maybe_await(result) -> None:
-    if inspect.isawaitable(result):
-        await result
+class TwilioMediaConsumer(CarrierStreamConsumer):
+    carrier = Carrier.TWILIO
+    mark_event = "mark"
+    closed_reason = "stream closed"
 
+    def make_serializer(self) -> TwilioSerializer:
+        return TwilioSerializer()
 
-class TwilioMediaConsumer(AsyncWebsocketConsumer):
-    async def connect(self) -> None:
-        self.serializer = TwilioSerializer()
-        self.port: TwilioPort | None = None
-        self.handle = None
-        self.rejected = False
-        self._ender: asyncio.Task | None = None
-        self._warned_early_media = False
-        await self.accept()
+    def make_port(self) -> TwilioPort:
+        return TwilioPort(self.serializer, self.send_text, self.close_socket)
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.rejected:
-            return
-        if text_data is None:
-            log.warning("twilio: binary frame ignored (Twilio sends JSON text only)")
-            return
-        try:
-            event = self.serializer.parse(text_data)
-        except FrameError as exc:
-            log.warning("twilio: malformed frame ignored: %s", exc)
-            return
-        if event.kind == "start":
-            await self._start(event)
-        elif self.handle is None:
-            if event.kind == "media" and not self._warned_early_media:
-                self._warned_early_media = True
-                log.warning("twilio: media before a valid start dropped")
-        elif event.kind == "media":
-            self.handle.push_audio(event.payload)
-        elif event.kind == "dtmf":
-            await _maybe_await(self.handle.push_dtmf(event.digit))
-        elif event.kind == "mark":
-            await _maybe_await(self.handle.mark_played(event.name))
-        elif event.kind == "stop":
-            log.info("twilio: stream stopped by Twilio (caller hung up or call redirected)")
-            self.port.remote_ended = True
-            await _maybe_await(self.handle.remote_hangup("caller hung up"))
+    def token_of(self, event: TwilioEvent) -> str | None:
+        return event.parameters.get("token")  # <Parameter name="token"> of the TwiML answer
 
-    async def _start(self, event: TwilioEvent) -> None:
-        if self.handle is not None:
-            log.warning("twilio: second start on one stream ignored")
-            return
-        call = await database_sync_to_async(media_token.consume)(event.parameters.get("token"))
-        if call is None:
-            self.rejected = True
-            log.warning(
-                "twilio: stream %s for call %s refused: missing, unknown or reused media token (close %d)",
-                event.stream_sid,
-                event.call_sid,
-                CLOSE_BAD_TOKEN,
-            )
-            await self.close(code=CLOSE_BAD_TOKEN)
-            return
-        current_call_id.set(str(call.id))
-        self.port = TwilioPort(self.serializer, self._send_text, self._close_socket)
-        request = CallRequest(
-            carrier=Carrier.TWILIO,
-            direction=call.direction,
-            from_number=call.from_number,
-            to_number=call.to_number,
-            carrier_call_id=event.call_sid or call.carrier_call_id,
-            call_id=call.id,
-        )
-        log.info("twilio: stream %s attached to call %s", event.stream_sid, call.id)
-        self.handle = await engine.start_call(request, self.port)
-        self._ender = asyncio.create_task(self._close_when_done())
-
-    async def _send_text(self, text: str) -> None:
-        await self.send(text_data=text)
-
-    async def _close_socket(self) -> None:
-        await self.close(code=1000)
-
-    async def _close_when_done(self) -> None:
-        await self.handle.wait()
-        if self.port and self.port.open:
-            self.port.open = False
-            await self.close(code=1000)
-
-    async def disconnect(self, code: int) -> None:
-        if self.port:
-            was_open = self.port.open
-            self.port.open = False
-            if was_open and not self.port.remote_ended:
-                log.warning("twilio: stream socket closed without stop (code %s): ending the call", code)
-                self.port.remote_ended = True
-                await _maybe_await(self.handle.remote_hangup("stream closed"))
-        if self._ender is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._ender), END_GRACE_SECONDS)
-            except TimeoutError:
-                log.warning(
-                    "twilio: call did not finish within %.0f s of the socket closing", END_GRACE_SECONDS
-                )
+    def ids_of(self, event: TwilioEvent) -> tuple[str, str]:
+        return event.stream_sid, event.call_sid

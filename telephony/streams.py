@@ -1,0 +1,148 @@
+"""What the carriers' media-stream WebSockets (Twilio Media Streams, Plivo Audio Streams) share.
+
+Each carrier package subclasses `CarrierStreamConsumer` with its serializer and port; this class
+holds the flow they have in common: accept, refuse every frame until `start` presents the call's
+single-use media token (close 4403 otherwise), start the engine, forward media / DTMF / marks, and
+end the call when the carrier stops the stream or the socket goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from agents import engine
+from agents.engine.port import CallRequest
+from contactcenter.logging import current_call_id
+from telephony import media_token
+
+log = logging.getLogger(__name__)
+
+CLOSE_BAD_TOKEN = 4403
+END_GRACE_SECONDS = 8.0  # daphne kills a consumer 10 s after the client left: store the call before
+
+
+class CarrierStreamConsumer(AsyncWebsocketConsumer):
+    carrier: str = ""
+    mark_event = "mark"  # the inbound event that confirms playback of a mark
+    closed_reason = "stream closed"  # end reason when the socket closes without a stop event
+    close_is_hangup = False  # True where the carrier has no stop event (a close is the normal end)
+
+    # --- what a carrier provides -----------------------------------------------------------------
+    def make_serializer(self) -> Any:
+        raise NotImplementedError
+
+    def make_port(self) -> Any:
+        raise NotImplementedError
+
+    def token_of(self, event: Any) -> str | None:
+        """The media token the `start` event carries."""
+        raise NotImplementedError
+
+    def ids_of(self, event: Any) -> tuple[str, str]:
+        """(stream id, carrier call id) of a `start` event, for logs and the Call."""
+        raise NotImplementedError
+
+    # --- the shared flow -------------------------------------------------------------------------
+    async def connect(self) -> None:
+        self.serializer = self.make_serializer()
+        self.port = None
+        self.handle = None
+        self.rejected = False
+        self._ender: asyncio.Task | None = None
+        self._warned_early_media = False
+        await self.accept()  # the carrier needs the 101 before it sends `start`
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.rejected:
+            return
+        if text_data is None:
+            log.warning("%s: binary frame ignored (the carrier sends JSON text only)", self.carrier)
+            return
+        try:
+            event = self.serializer.parse(text_data)
+        except ValueError as exc:  # the serializers' FrameError
+            log.warning("%s: malformed frame ignored: %s", self.carrier, exc)
+            return
+        if event.kind == "start":
+            await self._start(event)
+        elif self.handle is None:
+            if event.kind == "media" and not self._warned_early_media:
+                self._warned_early_media = True
+                log.warning("%s: media before a valid start dropped", self.carrier)
+        elif event.kind == "media":
+            self.handle.push_audio(event.payload)
+        elif event.kind == "dtmf":
+            self.handle.push_dtmf(event.digit)
+        elif event.kind == self.mark_event:
+            self.handle.mark_played(event.name)
+        elif event.kind == "stop":
+            log.info("%s: stream stopped by the carrier (caller hung up or call moved)", self.carrier)
+            self.port.remote_ended = True
+            self.handle.remote_hangup("caller hung up")
+
+    async def _start(self, event: Any) -> None:
+        if self.handle is not None:
+            log.warning("%s: second start on one stream ignored", self.carrier)
+            return
+        stream_id, carrier_call_id = self.ids_of(event)
+        call = await database_sync_to_async(media_token.consume)(self.token_of(event))
+        if call is None:
+            self.rejected = True
+            log.warning(
+                "%s: stream %s for call %s refused: missing, unknown or reused media token (close %d)",
+                self.carrier, stream_id, carrier_call_id, CLOSE_BAD_TOKEN,
+            )  # fmt: skip
+            await self.close(code=CLOSE_BAD_TOKEN)
+            return
+        current_call_id.set(str(call.id))
+        self.port = self.make_port()
+        request = CallRequest(
+            carrier=self.carrier,
+            direction=call.direction,
+            from_number=call.from_number,
+            to_number=call.to_number,
+            carrier_call_id=carrier_call_id or call.carrier_call_id,
+            call_id=call.id,
+            variables=call.variables or {},
+        )
+        log.info("%s: stream %s attached to call %s", self.carrier, stream_id, call.id)
+        self.handle = await engine.start_call(request, self.port)
+        self._ender = asyncio.create_task(self._close_when_done())
+
+    async def send_text(self, text: str) -> None:
+        await self.send(text_data=text)
+
+    async def close_socket(self) -> None:
+        await self.close(code=1000)
+
+    async def _close_when_done(self) -> None:
+        await self.handle.wait()
+        if self.port and self.port.open:
+            self.port.open = False
+            await self.close(code=1000)
+
+    async def disconnect(self, code: int) -> None:
+        if self.port:
+            was_open = self.port.open
+            self.port.open = False
+            if was_open and not self.port.remote_ended:
+                log.log(
+                    logging.INFO if self.close_is_hangup else logging.WARNING,
+                    "%s: stream socket closed without stop (code %s): ending the call", self.carrier, code,
+                )  # fmt: skip
+                self.port.remote_ended = True
+                self.handle.remote_hangup(self.closed_reason)
+        if self._ender is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._ender), END_GRACE_SECONDS)
+            except TimeoutError:
+                log.warning(
+                    "%s: call did not finish within %.0f s of the socket closing",
+                    self.carrier,
+                    END_GRACE_SECONDS,
+                )

@@ -83,6 +83,9 @@ class RecordingAdmin(admin.ModelAdmin):
     list_display = ("call", "duration_seconds", "sample_rate", "created_at")
     readonly_fields = ("call", "file", "duration_seconds", "sample_rate", "channels")
 
+    def has_add_permission(self, request) -> bool:
+        return False  # recordings come from calls
+
 
 @admin.register(CallMetrics)
 class CallMetricsAdmin(admin.ModelAdmin):

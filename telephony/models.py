@@ -36,6 +36,14 @@ class PhoneNumber(models.Model):
     carrier = models.CharField(max_length=16, choices=CARRIERS)
     agent = models.ForeignKey("agents.Agent", on_delete=models.PROTECT, related_name="numbers")
     label = models.CharField(max_length=100, blank=True)
+    twilio_media = models.CharField(
+        "Twilio media",
+        max_length=8,
+        choices=[("stream", "Media Streams (WebSocket to this app)"), ("sip", "SIP to runsip (<Dial><Sip>)")],
+        default="stream",
+        help_text="Twilio numbers only: how the call's audio reaches the agent. SIP needs `manage.py runsip` "
+        "and SIP_ADVERTISE_HOST (docs/sip.md).",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -25,6 +25,7 @@ class Route:
     agent: Agent | None
     reason: str  # "bound", "fallback", "unknown", "inactive_number", "inactive_agent"
     media_transport: str = ""
+    number: PhoneNumber | None = None  # the bound number, when routed by number
 
     @property
     def found(self) -> bool:
@@ -60,7 +61,11 @@ def _fallback(reason: str, what: str) -> Route:
 def route_number(carrier: str, number: str) -> Route:
     """The agent for a call to `number` on `carrier` (twilio, plivo, sip)."""
     number = normalise_number(carrier, number)
-    row = PhoneNumber.objects.select_related("agent").filter(carrier=carrier, number=number).first()
+    numbers = PhoneNumber.objects.select_related("agent")
+    row = numbers.filter(carrier=carrier, number=number).first()
+    if row is None and carrier == Carrier.SIP:
+        # A Twilio number set to "SIP to runsip" reaches us as sip:<number>@... via <Dial><Sip>.
+        row = numbers.filter(carrier=Carrier.TWILIO, number=number, twilio_media="sip").first()
     what = f"{carrier} number {number or '(empty)'}"
     if row is None:
         return _fallback("unknown", what + " is not bound to an agent")
@@ -68,7 +73,7 @@ def route_number(carrier: str, number: str) -> Route:
         return _fallback("inactive_number", what + " is switched off")
     if not row.agent.is_active:
         return _fallback("inactive_agent", f"{what}: agent {row.agent.name!r} is inactive")
-    return Route(row.agent, "bound")
+    return Route(row.agent, "bound", number=row)
 
 
 def route_extension(context: str, extension: str) -> Route:

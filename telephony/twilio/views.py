@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from telephony import media_token
 from telephony.models import Call, Carrier
 from telephony.routing import normalise_number, route_number
+from telephony.sip.twiml import dial_sip_twiml
 
 from . import signature, twiml
 
@@ -54,6 +55,15 @@ def voice(request: HttpRequest) -> HttpResponse:
     if not route.found:
         log.warning("twilio: call %s to %s refused (%s): apology", call_sid, ours, route.reason)
         return _xml(twiml.apology())
+    if not outbound and route.number and route.number.twilio_media == "sip":
+        # Seed 003's flow: Twilio INVITEs runsip, which answers with the same agent over SIP + RTP.
+        try:
+            body = dial_sip_twiml(route.number.number)
+        except ValueError as exc:
+            log.error("twilio: number %s is set to SIP media but %s; answering with the stream", ours, exc)
+        else:
+            log.info("twilio: call %s to %s sent to runsip with <Dial><Sip>", call_sid, ours)
+            return _xml(body)
     call = Call.objects.filter(
         carrier=Carrier.TWILIO, carrier_call_id=call_sid, status__in=Call.LIVE_STATUSES
     ).first()

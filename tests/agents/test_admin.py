@@ -53,6 +53,7 @@ def test_create_agent_and_bind_a_number(admin_client):
         {
             "number": "+14155550100",
             "carrier": "twilio",
+            "twilio_media": "stream",
             "agent": agent.pk,
             "label": "Main line",
             "is_active": "on",
@@ -68,7 +69,13 @@ def test_create_agent_and_bind_a_number(admin_client):
 def test_bad_e164_number_is_refused_with_a_message_that_says_what_to_fix(admin_client, agent):
     response = admin_client.post(
         "/admin/telephony/phonenumber/add/",
-        {"number": "415-555-0100", "carrier": "twilio", "agent": agent.pk, "is_active": "on"},
+        {
+            "number": "415-555-0100",
+            "carrier": "twilio",
+            "agent": agent.pk,
+            "is_active": "on",
+            "twilio_media": "stream",
+        },
     )
     assert response.status_code == 200
     page = response.content.decode()
@@ -78,11 +85,13 @@ def test_bad_e164_number_is_refused_with_a_message_that_says_what_to_fix(admin_c
 
 def test_sip_user_part_rule(admin_client, agent):
     ok = admin_client.post(
-        "/admin/telephony/phonenumber/add/", {"number": "support-line", "carrier": "sip", "agent": agent.pk}
+        "/admin/telephony/phonenumber/add/",
+        {"number": "support-line", "carrier": "sip", "agent": agent.pk, "twilio_media": "stream"},
     )
     assert ok.status_code == 302
     bad = admin_client.post(
-        "/admin/telephony/phonenumber/add/", {"number": "a b@c", "carrier": "sip", "agent": agent.pk}
+        "/admin/telephony/phonenumber/add/",
+        {"number": "a b@c", "carrier": "sip", "agent": agent.pk, "twilio_media": "stream"},
     )
     assert "not a valid SIP user part" in bad.content.decode()
 

@@ -133,3 +133,20 @@ def test_admin_shows_the_webhook_urls_to_paste_into_the_console(client, staff_us
     page = client.get(f"/admin/telephony/phonenumber/{plivo.pk}/change/").content.decode()
     assert "https://cc.example.com/plivo/answer/" in page
     assert "https://cc.example.com/plivo/hangup/" in page
+
+
+def test_number_set_to_sip_media_is_dialled_to_runsip(client, agent, settings):  # noqa: D103
+    """Seed 003's flow: a Twilio number set to "SIP to runsip" answers with <Dial><Sip>, and runsip's
+    routing finds the same agent for the user part Twilio will INVITE."""
+    from telephony.models import PhoneNumber
+    from telephony.routing import route_number
+
+    settings.SIP_ADVERTISE_HOST = "sip.example.com"
+    settings.SIP_PORT = 5080
+    PhoneNumber.objects.create(number="+14155550142", carrier="twilio", agent=agent, twilio_media="sip")
+    response = post_signed(client, "/twilio/voice/", form(To="+14155550142"))
+    assert response.status_code == 200
+    sip = ET.fromstring(response.content).find("Dial/Sip")
+    assert sip.text.strip() == "sip:+14155550142@sip.example.com:5080"
+    assert not Call.objects.exists()  # runsip creates the Call when Twilio's INVITE arrives
+    assert route_number("sip", "sip:+14155550142@sip.example.com").agent == agent

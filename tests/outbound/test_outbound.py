@@ -360,3 +360,31 @@ def test_callback_fires_once_with_the_same_agent_and_the_first_calls_context(
     )
     assert "caller asked about order B777" in prompt  # the first call's context reached the prompt
     assert stored.status == "completed"
+
+
+@pytest.mark.asyncio
+async def test_plivo_machine_detection_moves_the_call_to_the_voicemail_message(here, plivo_emu, tool_agent):
+    """Plivo reports a machine asynchronously: the call is transferred to XML that speaks the
+    campaign's message and hangs up; the call counts as a voicemail."""
+    number = "+14155550206"
+    plivo_emu.emulator.outcomes[number] = ["machine"]
+    message = "Hello from Example Corp, please call us back."
+    row = await sync_to_async(place_call)(
+        tool_agent, "plivo", number, "", {"_voicemail": message}, detect_machines=True
+    )
+    created = [r for r in plivo_emu.emulator.rest_requests if r[1].endswith("/Call/")]
+    assert (
+        created[-1][2]["machine_detection"] == "true"
+        and "/outbound/plivo/machine/" in created[-1][2]["machine_detection_url"]
+    )
+    call = await emulator_call(plivo_emu, row.carrier_call_id)
+    await plivo_emu.run(call.ended.wait())
+    assert ("MachineDetection", 204) in call.callbacks
+    assert call.spoken == [message]
+    transfer = [
+        r for r in plivo_emu.emulator.rest_requests if r[0] == "POST" and r[1].endswith(f"/Call/{call.uuid}/")
+    ]
+    assert transfer and "/outbound/plivo/voicemail/" in transfer[0][2]["aleg_url"]
+    stored = await wait_for(lambda: stored_call(pk=row.pk), what="stored call")
+    assert stored.variables["_answered_by"] == "machine"
+    assert scheduler.contact_outcome(stored) == "voicemail"

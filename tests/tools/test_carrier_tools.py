@@ -61,6 +61,10 @@ async def test_twilio_call_texts_schedules_a_callback_then_transfers(tools_serve
     due_in = callback.due_at - timezone.now()
     assert timedelta(seconds=20) < due_in <= timedelta(minutes=1), due_in
     assert "text" in callback.context["first_call_summary"], callback.context  # what was said so far
+    dialled = [
+        r for r in emu.emulator.rest_requests if r[1].endswith("/Calls.json") and r[2]["To"] == [CALLER]
+    ]
+    assert dialled == []  # eager Celery in daphne: nothing is dialled until a scheduler tick
 
     await emu.run(call.say("please transfer me to a person"))
     await emu.run(call.wait_until(lambda: call.dialed, timeout=20, what="the <Dial> of the transfer"))

@@ -194,6 +194,7 @@ async def test_twilio_machine_hears_the_voicemail_then_the_agent_hangs_up(
 
 
 # --- a campaign -----------------------------------------------------------------------------------
+@pytest.mark.production
 @pytest.mark.asyncio
 async def test_ten_number_campaign_retries_busy_and_no_answer_then_completes(
     here, twilio_emu, tool_agent, tools_gemini, staff_user
@@ -295,6 +296,7 @@ async def test_ten_number_campaign_retries_busy_and_no_answer_then_completes(
 
 
 # --- scheduled callbacks --------------------------------------------------------------------------
+@pytest.mark.production
 def test_callback_fires_once_with_the_same_agent_and_the_first_calls_context(
     here, twilio_emu, tool_agent, tools_gemini
 ):

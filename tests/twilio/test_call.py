@@ -53,6 +53,7 @@ async def heard(emu, call, timeout: float = 20.0) -> str:
     return await emu.run(call.handset.transcribe(start, end + 0.2))
 
 
+@pytest.mark.production
 async def test_inbound_call_greeting_two_turns_barge_in_dtmf_and_caller_hangup(
     twilio_server, twilio_emulator, twilio_agent
 ):

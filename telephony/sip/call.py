@@ -17,7 +17,16 @@ from agents.engine.port import CallRequest, WireFormat
 from contactcenter.logging import call_context
 from telephony.rtp import RtpEndpoint
 
-from .message import NameAddr, SipRequest, SipResponse, parse_name_addr, parse_uri, response_for
+from .message import (
+    NameAddr,
+    SipParseError,
+    SipRequest,
+    SipResponse,
+    parse_name_addr,
+    parse_uri,
+    response_for,
+)
+from .refer import BadDestination, refer_target, refusal, sipfrag_status
 from .sdp import Negotiated, build_answer, new_session_id
 from .transactions import T1, T2, ServerTransaction, new_branch, new_tag
 from .transport import Flow
@@ -26,6 +35,10 @@ if TYPE_CHECKING:
     from .server import SipServer
 
 log = logging.getLogger(__name__)
+
+REFER_TIMEOUT = 5.0  # seconds for the trunk's final answer to our REFER
+TRANSFER_NOTIFY_WAIT = 45.0  # after 202: how long the new call may ring before we give up on NOTIFYs
+TRANSFER_BYE_GRACE = 3.0  # after a 2xx sipfrag: the trunk's BYE is due; then we send ours
 
 
 class SipMediaPort:
@@ -50,7 +63,8 @@ class SipMediaPort:
         self.call.hangup(reason)
 
     async def transfer(self, destination: str) -> dict[str, Any]:
-        return {"ok": False, "error": "transfer over SIP (REFER) is not supported yet"}
+        """Blind transfer with an in-dialog REFER: ok once the trunk accepts it (202)."""
+        return await self.call.refer(destination)
 
 
 class SipCall:
@@ -87,6 +101,11 @@ class SipCall:
         self._pending_2xx: dict[int, asyncio.Task] = {}
         self._bye_task: asyncio.Task | None = None
         self.task: asyncio.Task | None = None
+        # Transfer (REFER): the URI referred to, whether the trunk accepted it, its sipfrag status.
+        self.refer_to = ""
+        self.transferred_to = ""  # the engine's destination, once the REFER got a 2xx
+        self.transfer_status = 0
+        self.transfer_final = asyncio.Event()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -182,6 +201,81 @@ class SipCall:
         self.remote_cseq = request.cseq[0]
         self.send_2xx(tx, self.answer_sdp())
 
+    # -- transfer (REFER, RFC 3515) ----------------------------------------------------------------
+    async def refer(self, destination: str) -> dict[str, Any]:
+        """Send REFER and wait for its final response; the call goes on unless it is a 2xx."""
+        if self.state != "confirmed":
+            return {"ok": False, "error": "the call is not connected"}
+        if self.refer_to:
+            return {"ok": False, "error": "a transfer is already in progress"}
+        config = self.server.config
+        try:
+            target = refer_target(destination, self.remote_target, config.transfer_domain)
+        except (BadDestination, SipParseError) as exc:
+            return {"ok": False, "error": str(exc)}
+        self.refer_to = target
+        ours = parse_name_addr(self.local_to).uri
+        extra = [
+            ("Refer-To", f"<{target}>"),
+            ("Referred-By", f"<{ours}>"),
+            ("Contact", self.server.contact_for(self.flow, self.media_host)),
+        ]
+        log.info("sip: transferring %s to %s (REFER)", self.call_id, target)
+        try:
+            response = await asyncio.wait_for(self.server.send_in_dialog(self, "REFER", extra), REFER_TIMEOUT)
+        except TimeoutError:
+            response = None
+        if response is not None and 200 <= response.status < 300:
+            self.transferred_to = destination
+            log.info("sip: REFER for %s accepted (%s)", self.call_id, response.status)
+            return {"ok": True, "destination": destination, "refer_to": target}
+        self.refer_to = ""
+        if response is None:
+            error = f"the phone system did not answer the transfer request within {REFER_TIMEOUT:g} seconds"
+        else:
+            error = refusal(response.status, response.reason)
+        log.info("sip: REFER for %s failed: %s", self.call_id, error)
+        return {"ok": False, "error": error}
+
+    def on_notify(self, request: SipRequest, tx: ServerTransaction) -> None:
+        """The transfer's progress (Event: refer): 200 to every NOTIFY, the call leg ends on a 2xx."""
+        event = request.get("Event").split(";")[0].strip().lower()
+        if event != "refer" or not self.refer_to:
+            tx.respond(self.response(request, 481, "Subscription Does Not Exist"))
+            return
+        tx.respond(self.response(request, 200, "OK"))
+        status = sipfrag_status(request.body)
+        log.info("sip: transfer of %s: %s", self.call_id, status or "NOTIFY without a status line")
+        if status is None or status[0] < 200 or self.transfer_final.is_set():
+            return
+        self.transfer_status = status[0]
+        self.transfer_final.set()
+        if 200 <= status[0] < 300 and self.handle is not None and self.transferred_to:
+            # The caller now talks to the destination: stop the agent, keep the SIP leg for the BYE.
+            self.handle.remote_hangup(f"transferred to {self.transferred_to}")
+
+    async def _finish_transfer(self) -> None:
+        """After an accepted REFER: wait for the outcome; the trunk's BYE is preferred to ours."""
+        ended = asyncio.ensure_future(self.ended.wait())
+        final = asyncio.ensure_future(self.transfer_final.wait())
+        try:
+            await asyncio.wait(
+                {ended, final}, timeout=TRANSFER_NOTIFY_WAIT, return_when=asyncio.FIRST_COMPLETED
+            )
+            if self.state != "terminated" and 200 <= self.transfer_status < 300:
+                await asyncio.wait({ended}, timeout=TRANSFER_BYE_GRACE)
+        finally:
+            ended.cancel()
+            final.cancel()
+        if self.state == "terminated":
+            return
+        if 200 <= self.transfer_status < 300:
+            self.hangup(f"transferred to {self.transferred_to}")
+        elif self.transfer_status:
+            self.hangup(f"transfer failed ({self.transfer_status})")
+        else:
+            self.hangup("no transfer outcome from the trunk")
+
     # -- audio -----------------------------------------------------------------------------------
     def send_audio(self, payload: bytes) -> None:
         if self.rtp is not None and self.state != "terminated":
@@ -201,9 +295,11 @@ class SipCall:
 
     # -- ending ----------------------------------------------------------------------------------
     def remote_hangup(self, reason: str) -> None:
-        """The caller's side ended the call (BYE, no ACK)."""
+        """The caller's side ended the call (BYE, no ACK); after a transfer that is its success."""
         if self.state == "terminated":
             return
+        if self.transferred_to and reason == "caller hung up":
+            reason = f"transferred to {self.transferred_to}"
         self.state = "terminated"
         self.hangup_reason = reason
         if self.handle is not None:
@@ -318,6 +414,8 @@ class SipCall:
             self.handle.remote_hangup(self.hangup_reason or "caller hung up")
         with call_context(str(self.handle.call_id)):
             await self.handle.wait()
+            if self.state != "terminated" and self.transferred_to:
+                await self._finish_transfer()
         if self.state != "terminated":
             self.hangup("call ended")
 

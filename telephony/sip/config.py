@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ class SipConfig:
     unknown_number: str = "404"  # "404" or "apology"
     answer_delay: float = 0.0  # seconds of 180 Ringing before the 200 OK
     user_agent: str = "contactcenter-sip"
+    # Host (and port) for numbers in a REFER's Refer-To; empty: the trunk's, from the dialog.
+    transfer_domain: str = ""
 
     @property
     def auth_enabled(self) -> bool:
@@ -44,6 +47,9 @@ class SipConfig:
             realm=getattr(settings, "SIP_REALM", "") or "contactcenter",
             unknown_number=unknown,
             answer_delay=int(getattr(settings, "SIP_ANSWER_DELAY_MS", 0)) / 1000,
+            transfer_domain=(
+                getattr(settings, "SIP_TRANSFER_DOMAIN", "") or os.environ.get("SIP_TRANSFER_DOMAIN", "")
+            ).strip(),
         )
 
     def media_host_for(self, remote_host: str) -> str:

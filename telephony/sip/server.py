@@ -244,6 +244,8 @@ class SipServer:
             tx.respond(call.response(request, 200, "OK"))
         elif request.method == "OPTIONS":
             tx.respond(call.response(request, 200, "OK"))
+        elif request.method == "NOTIFY":
+            call.on_notify(request, tx)
         else:
             self._respond(tx, 405, "Method Not Allowed", Allow=self.ALLOW)
         if cseq > call.remote_cseq:
@@ -293,7 +295,7 @@ class SipServer:
     async def send_in_dialog(
         self, call: SipCall, method: str, extra: list[tuple[str, str]] | None = None
     ) -> SipResponse | None:
-        """Send BYE (or another request) in `call`'s dialog and wait for its final response."""
+        """Send BYE (or REFER) in `call`'s dialog and wait for its final response."""
         call.local_cseq += 1
         target = call.remote_target
         routes = list(call.route_set)

@@ -308,4 +308,6 @@ SIP_REALM = os.environ.get("SIP_REALM", "contactcenter")
 SIP_UNKNOWN_NUMBER = os.environ.get("SIP_UNKNOWN_NUMBER", "404")
 # Ring (180) this long before answering; 0 answers at once.
 SIP_ANSWER_DELAY_MS = int(os.environ.get("SIP_ANSWER_DELAY_MS", "0"))
+# Host for transfers to a plain number (REFER sip:<number>@host); default: the trunk's own host.
+SIP_TRANSFER_DOMAIN = os.environ.get("SIP_TRANSFER_DOMAIN", "")
 # --- end SIP trunk

@@ -24,7 +24,7 @@ from .playout import Playout
 from .port import CallRequest, MediaPort
 from .record import Recorder, Transcript
 from .setup import fetch_call_config, live_config, render, say_exactly
-from .tools import ToolDispatcher
+from .tools import ToolDispatcher, ToolError
 from .uplink import Uplink
 
 log = logging.getLogger(__name__)
@@ -312,11 +312,13 @@ class CallHandle:
         destination = str(args.get("destination", "")).strip()
         transfer = getattr(self.port, "transfer", None)
         if transfer is None:
-            return {"ok": False, "error": "transfers are not possible on this line"}
+            raise ToolError("transfers are not possible on this line")
         result = await transfer(destination)
-        if result.get("ok"):
-            self._remote = True  # the carrier now owns the caller: don't hang up on them
-            self._hangup_after_turn = f"transferred to {destination}"
+        if not result.get("ok"):
+            # Stored in ToolInvocation.error (shown on the call page) and told to the model.
+            raise ToolError(result.get("error") or f"the transfer to {destination} failed")
+        self._remote = True  # the carrier now owns the caller: don't hang up on them
+        self._hangup_after_turn = f"transferred to {destination}"
         return result
 
     async def _finish(self) -> None:

@@ -111,7 +111,7 @@ def test_refer_accepted_transfers_the_caller(
 
 def test_refer_declined_keeps_the_call(refer_runsip, sipp, transfer_number, refer_gemini, tmp_path):
     """sipp answers our REFER with 603 Decline: the transfer_call invocation stores
-    {"ok": false, "error": "...declined... (603 Decline)"}, which the model received as the tool's
+    {"error": "...declined... (603 Decline)"}, which the model received as the tool's
     response; the agent speaks again after the tool (its after-tool reply, then the goodbye when the
     caller says "thank you goodbye"), and the call ends normally with our BYE."""
     script = (
@@ -143,9 +143,8 @@ def test_refer_declined_keeps_the_call(refer_runsip, sipp, transfer_number, refe
     assert call.status == "completed"
     assert "ended the call" in call.end_reason, call.end_reason
     invocation = transfer_invocation(call)
-    # The engine stores what the port answered as the tool's result (its error column is for tools
-    # that raise); the model was told the same.
-    assert invocation.result["ok"] is False, invocation.result
-    error = invocation.result["error"]
+    # The refusal is the invocation's error (shown on the call page); the model was told the same.
+    assert invocation.result is None, invocation.result
+    error = invocation.error
     assert "declined" in error and "603 Decline" in error, error
     assert error in json.dumps(session.tool_responses), session.tool_responses

@@ -32,7 +32,8 @@ class Prepared:
 def _prepare(request: CallRequest) -> Prepared:
     close_old_connections()
     call = Call.objects.filter(pk=request.call_id).first() if request.call_id else None
-    if call is not None and call.variables:  # set when the call was placed (campaign fields, callback context)
+    # Variables set when the call was placed (campaign fields, callback context).
+    if call is not None and call.variables:
         request.variables = {**call.variables, **request.variables}
     if call is not None and call.direction == Call.Direction.OUTBOUND and call.agent_id:
         from telephony.outbound import route_call

@@ -57,6 +57,10 @@ class AgentAdmin(admin.ModelAdmin):
         ("Limits and recording", {"fields": ("max_call_seconds", "max_concurrent_calls", "record_calls")}),
         ("Tools", {"fields": ("tools",)}),
         (
+            "After the call",
+            {"fields": ("extract_fields", "post_call_webhook_url", "post_call_webhook_secret")},
+        ),
+        (
             "Per-call configuration",
             {"fields": ("config_webhook_url", "config_webhook_secret"), "classes": ("collapse",)},
         ),

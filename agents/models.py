@@ -154,6 +154,21 @@ class Agent(models.Model):
     config_webhook_secret = models.CharField(
         max_length=200, blank=True, help_text="Signs the configuration webhook request (X-Signature)."
     )
+    extract_fields = models.CharField(
+        "fields to extract after the call",
+        max_length=500,
+        blank=True,
+        help_text="Comma-separated, e.g. name, reason for calling, outcome. After each call a Gemini text "
+        "model fills them in from the transcript, next to a short summary.",
+    )
+    post_call_webhook_url = models.URLField(
+        blank=True,
+        help_text="Optional. After each call, the summary, the extracted fields and the transcript are "
+        "POSTed here as JSON.",
+    )
+    post_call_webhook_secret = models.CharField(
+        max_length=200, blank=True, help_text="Signs the post-call webhook request (X-Signature)."
+    )
     is_active = models.BooleanField(default=True, help_text="Inactive agents answer no calls.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -163,3 +178,8 @@ class Agent(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def extract_field_names(self) -> list[str]:
+        """`extract_fields` as JSON-safe keys: "reason for calling" → "reason_for_calling"."""
+        names = [" ".join(part.split()).lower().replace(" ", "_") for part in self.extract_fields.split(",")]
+        return [n for n in names if n]

@@ -199,6 +199,8 @@ if not GEMINI_API_KEY and not GEMINI_USE_VERTEX and GEMINI_EMULATOR_FILE.exists(
     _emu = _json.loads(GEMINI_EMULATOR_FILE.read_text())
     GEMINI_API_KEY, GEMINI_BASE_URL, GEMINI_CA_FILE = _emu["api_key"], _emu["base_url"], _emu["ca_file"]
     GEMINI_USING_EMULATOR = True
+# After-call summary and field extraction (a text model, through the same SDK); empty turns it off.
+GEMINI_SUMMARY_MODEL = os.environ.get("GEMINI_SUMMARY_MODEL", "gemini-2.5-flash")
 # Caller audio is sent to Gemini in batches of this many milliseconds.
 GEMINI_INPUT_BATCH_MS = int(os.environ.get("GEMINI_INPUT_BATCH_MS", "40"))
 

@@ -140,6 +140,8 @@ class Call(models.Model):
     media_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
     media_token_used = models.BooleanField(default=False)
     variables = models.JSONField(default=dict, blank=True, help_text="Call variables (campaign fields, ...).")
+    summary = models.TextField(blank=True, help_text="Written after the call by a Gemini text model.")
+    extracted = models.JSONField(default=dict, blank=True, help_text="The agent's extract fields, filled in.")
 
     class Meta:
         ordering = ["-started_at"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 
+import httpx
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
@@ -70,4 +73,70 @@ def store_call(payload: dict) -> str:
                 sample_rate=rec["sample_rate"],
                 channels=rec.get("channels", 2),
             )
+        if payload.get("segments"):
+            transaction.on_commit(lambda: _queue_after_call(str(call.pk)))
     return "stored"
+
+
+def _queue_after_call(call_id: str) -> None:
+    from telephony.jobs import send
+
+    try:
+        send(after_call, call_id)
+    except Exception:  # an after-call job must never undo or repeat the storing of the call
+        log.exception("after-call job for %s could not be queued", call_id)
+
+
+@shared_task
+def after_call(call_id: str) -> str:
+    """Summary and extract fields from a Gemini text model, then the agent's post-call webhook.
+
+    Never raises: a failure is logged and the call keeps what was stored.
+    """
+    from agents.engine.setup import sign
+    from agents.summary import summarize
+
+    call = Call.objects.select_related("agent").filter(pk=call_id).first()
+    if call is None:
+        return "missing"
+    segments = list(call.segments.order_by("start_ms", "id"))
+    transcript = "\n".join(f"{s.speaker}: {s.text}" for s in segments)
+    agent = call.agent
+    fields = agent.extract_field_names() if agent else []
+    summary, extracted = "", {}
+    if settings.GEMINI_SUMMARY_MODEL and transcript:
+        try:
+            summary, extracted = summarize(transcript, fields)
+        except Exception as exc:  # noqa: BLE001 - Gemini down or refusing: keep the call as stored
+            log.warning("after-call summary of %s failed: %s", call_id, exc)
+    Call.objects.filter(pk=call.pk).update(summary=summary, extracted=extracted)
+    if agent and agent.post_call_webhook_url:
+        body = json.dumps(
+            {
+                "call_id": str(call.pk),
+                "agent": agent.name,
+                "carrier": call.carrier,
+                "direction": call.direction,
+                "from": call.from_number,
+                "to": call.to_number,
+                "status": call.status,
+                "end_reason": call.end_reason,
+                "summary": summary,
+                "extracted": extracted,
+                "transcript": [
+                    {"speaker": s.speaker, "text": s.text, "start_ms": s.start_ms} for s in segments
+                ],
+            },
+            sort_keys=True,
+        ).encode()
+        headers = {"Content-Type": "application/json"}
+        if agent.post_call_webhook_secret:
+            headers["X-Signature"] = sign(agent.post_call_webhook_secret, body)
+        try:
+            httpx.post(
+                agent.post_call_webhook_url, content=body, headers=headers, timeout=10
+            ).raise_for_status()
+        except httpx.HTTPError as exc:
+            log.warning("post-call webhook for %s failed: %s", call_id, exc)
+            return "webhook failed"
+    return "done"

@@ -26,8 +26,10 @@ def _client(
     # audio costs more CPU than the bytes it saves on a call), and a patient keepalive (a 20 s pong
     # timeout caused self-inflicted 1011 closes for a peer, reference peers.md §3).
     ws_args: dict = {"compression": None, "ping_interval": 20, "ping_timeout": 60}
+    rest_args: dict = {}
     if ca_file:
         ws_args["ssl"] = ssl.create_default_context(cafile=ca_file)
+        rest_args["verify"] = ssl.create_default_context(cafile=ca_file)  # generateContent (after-call jobs)
     if vertex:
         return genai.Client(
             vertexai=True,
@@ -40,7 +42,7 @@ def _client(
             "GEMINI_API_KEY is not set. Set it, or configure Vertex AI (GOOGLE_GENAI_USE_VERTEXAI=1, "
             "GOOGLE_CLOUD_PROJECT, GOOGLE_APPLICATION_CREDENTIALS), or start the local emulator (./run does)."
         )
-    options: dict = {"api_version": api_version, "async_client_args": ws_args}
+    options: dict = {"api_version": api_version, "async_client_args": ws_args, "client_args": rest_args}
     if base_url:
         options["base_url"] = base_url
     return genai.Client(api_key=api_key, http_options=types.HttpOptions(**options))

@@ -129,6 +129,24 @@ def summarise(text: str, words: int = 40) -> str:
     return f"Summary: {excerpt}" if flat else "Summary: (empty conversation)"
 
 
+SCHEMA_KEYS = ("responseSchema", "response_schema", "responseJsonSchema", "response_json_schema")
+
+
+def extract(properties: dict[str, Any], texts: list[str], summary: str) -> dict[str, Any]:
+    """Deterministic structured output: `summary` gets the summary; any other field gets the words
+    that follow its name in the conversation (e.g. "my name is Ada Lovelace" fills `name`), or ""."""
+    flat = " ".join(" ".join(texts).split())
+    out: dict[str, Any] = {}
+    for field_name in properties:
+        if field_name == "summary":
+            out[field_name] = summary
+            continue
+        words = field_name.replace("_", " ").lower()
+        match = re.search(rf"\b{re.escape(words)}\b(?:\s+(?:is|was|are))?\s+([^.?!\n]{{1,60}})", flat, re.I)
+        out[field_name] = " ".join(match.group(1).split()[:6]) if match else ""
+    return out
+
+
 class EmulatorServer:
     """Configuration and shared state of one emulator instance."""
 
@@ -245,7 +263,11 @@ class EmulatorServer:
         summary = summarise("\n".join(texts))
         gen = body.get("generationConfig") or body.get("generation_config") or {}
         mime = gen.get("responseMimeType") or gen.get("response_mime_type")
-        reply = json.dumps({"summary": summary}) if mime == "application/json" else summary
+        schema = next((gen[k] for k in SCHEMA_KEYS if isinstance(gen.get(k), dict)), None)
+        if mime == "application/json" and schema and isinstance(schema.get("properties"), dict):
+            reply = json.dumps(extract(schema["properties"], texts, summary))
+        else:
+            reply = json.dumps({"summary": summary}) if mime == "application/json" else summary
         prompt_tokens = max(1, int(sum(len(t.split()) for t in texts) * 1.3))
         reply_tokens = max(1, int(len(reply.split()) * 1.3))
         return _http(

@@ -54,6 +54,7 @@ def call_detail(request, call_id):
     call = get_object_or_404(Call.objects.select_related("agent", "metrics", "recording"), pk=call_id)
     recording = getattr(call, "recording", None)
     data = queries.call_summary(call)
+    data["summary"], data["extracted"] = call.summary, call.extracted
     data.update(
         {
             "carrier_call_id": call.carrier_call_id,

@@ -287,7 +287,7 @@ class CallHandle:
             self.playout.end_of_turn(f"turn-{self.metrics.turns}")
             self.transcript.close("agent", self._ms())
             self._awaiting_first_audio = True
-            if self._hangup_after_turn and self._tools and not self._tools._tasks:
+            if self._hangup_after_turn and self._tools and not self._tools.busy:
                 self._end(self._hangup_after_turn)
 
     def _responder(self, fc: types.FunctionCall):

@@ -131,6 +131,11 @@ class ToolDispatcher:
         log.info("tool %s → %s (%.0f ms)", name, "error: " + error if error else "ok", latency)
         await respond({"error": error} if error else {"output": result})
 
+    @property
+    def busy(self) -> bool:
+        """A tool call is still running (its response has not been sent)."""
+        return bool(self._tasks)
+
     async def wait_idle(self, timeout: float = 5.0) -> None:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout)

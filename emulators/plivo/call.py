@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import logging
 import secrets
 import time
@@ -25,7 +24,7 @@ from urllib.parse import urljoin
 import websockets
 from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
 
-from emulators.twilio.phone import FRAME_BYTES, CarrierPlayout, Handset, RealTimeClock
+from emulators.carrier.call import CarrierCall
 
 if TYPE_CHECKING:
     from .emulator import PlivoEmulator
@@ -36,7 +35,11 @@ MULAW = "audio/x-mulaw;rate=8000"
 DEFAULT_CONTENT_TYPE = "audio/x-l16;rate=8000"  # Plivo's default: not u-law
 
 
-class PlivoCall:
+class PlivoCall(CarrierCall):
+    carrier = "plivo"
+    log = log
+    sequence_type = int
+
     def __init__(
         self,
         emulator: PlivoEmulator,
@@ -46,84 +49,47 @@ class PlivoCall:
         answer_url: str = "",
         hangup_url: str = "",
     ) -> None:
-        self.emulator = emulator
+        super().__init__(emulator, to, from_, direction, marks_on_clear=False)
         self.uuid = str(uuid.uuid4())
         self.request_uuid = str(uuid.uuid4())
-        self.to = to
-        self.from_ = from_
-        self.direction = direction
         self.answer_url = answer_url
         self.hangup_url = hangup_url
         self.status = "ringing" if direction == "inbound" else "in-progress"
-        self.created = time.time()
-        self.answered_at: float | None = None
-        self.handset = Handset()
-        self.playout = CarrierPlayout(marks_on_clear=False, jitter_ms=emulator.jitter_ms)
         self.max_frame_bytes = emulator.max_frame_bytes
-        self.webhook_status: int | None = None
         self.xml = ""
         self.spoken: list[str] = []  # <Speak> texts
-        self.dialed: list[str] = []
-        self.errors: list[str] = []  # what the app did wrong, as Plivo would report it
-        self.app_events: list[str] = []
         self.checkpoints_played: list[str] = []
         self.dtmf_sent: list[str] = []  # sendDTMF from the app
-        self.callbacks: list[tuple[str, int]] = []  # (Event, HTTP status)
-        self.close_code: int | None = None
         self.stream_id = ""
         self.extra_headers = ""
-        self.stream_started = asyncio.Event()
-        self.stream_ended = asyncio.Event()
-        self.ended = asyncio.Event()
-        self.end_reason = ""
         self.hangup_source = ""
-        self.payload_sizes: list[int] | None = None
-        self._ws = None
-        self._seq = 0
-        self._chunk = 0
-        self._hangup = asyncio.Event()
         self._transfer: str | None = None  # aleg_url to fetch after the stream closes
-        self._task: asyncio.Task | None = None
-        self.clock: RealTimeClock | None = None
-        self.outcome = "human"  # outbound: human, machine, busy, no-answer, failed (emulator.outcomes)
         self.machine_detection_url = ""  # asynchronous AMD result goes here (Machine=true|false)
         self.final_status = "completed"  # CallStatus of the hangup callback
 
+    @property
+    def call_id(self) -> str:
+        return self.uuid
+
     # --- lifecycle --------------------------------------------------------------------------------
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"plivo-call-{self.uuid}")
+    async def _flow(self) -> None:
+        if self.direction == "outbound" and self.outcome in ("busy", "no-answer", "failed"):
+            self.final_status = self.outcome
+            self.end_reason = f"callee {self.outcome}"
+            self.hangup_source = "Callee"
+            return
+        if self.machine_detection_url:
+            self._amd_task = asyncio.create_task(self._report_machine())
+        document = await self._fetch_xml(self.answer_url, Event="StartApp")
+        while document is not None:
+            document = await self._execute(document)
 
-    async def answered(self, timeout: float = 10.0) -> None:
-        stream = asyncio.ensure_future(self.stream_started.wait())
-        ended = asyncio.ensure_future(self.ended.wait())
-        try:
-            await asyncio.wait({stream, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stream.cancel()
-            ended.cancel()
-
-    async def _run(self) -> None:
-        try:
-            if self.direction == "outbound" and self.outcome in ("busy", "no-answer", "failed"):
-                self.final_status = self.outcome
-                self.end_reason = f"callee {self.outcome}"
-                self.hangup_source = "Callee"
-                return
-            if self.machine_detection_url:
-                self._amd_task = asyncio.create_task(self._report_machine())
-            document = await self._fetch_xml(self.answer_url, Event="StartApp")
-            while document is not None:
-                document = await self._execute(document)
-        except Exception as exc:  # noqa: BLE001 - an emulated call ends, the emulator lives on
-            log.exception("plivo emulator: call %s failed", self.uuid)
-            self.errors.append(f"emulator: {exc}")
-        finally:
-            self.status = self.final_status
-            self.end_reason = self.end_reason or "xml finished"
-            self.handset.closed = True
-            self.stream_ended.set()
-            await self._hangup_callback()
-            self.ended.set()
+    async def _finish(self) -> None:
+        self.status = self.final_status
+        self.end_reason = self.end_reason or "xml finished"
+        self.handset.closed = True
+        self.stream_ended.set()
+        await self._hangup_callback()
 
     # --- callbacks --------------------------------------------------------------------------------
     def params(self, **extra: str) -> dict[str, str]:
@@ -256,80 +222,49 @@ class PlivoCall:
         if self.status == "ringing":
             self.status = "in-progress"
         self.answered_at = self.answered_at or time.time()
-        try:
-            async with websockets.connect(url, open_timeout=10, max_size=2**20) as ws:
-                self._ws = ws
-                await self._send(
-                    {
-                        "event": "start",
-                        "start": {
-                            "callId": self.uuid,
-                            "streamId": self.stream_id,
-                            "accountId": self.emulator.auth_id,
-                            "tracks": ["inbound"],
-                            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000},
-                        },
-                        "extra_headers": self.extra_headers,
-                    }
-                )
-                self.stream_started.set()
-                reader = asyncio.create_task(self._read(ws))
-                try:
-                    await self._pump(ws, reader)
-                finally:
-                    reader.cancel()
-                    self.close_code = ws.close_code if self.close_code is None else self.close_code
-        except (OSError, websockets.InvalidHandshake, TimeoutError) as exc:
-            self.errors.append(f"stream connect failed (DroppedStream): {exc}")
-            self.end_reason = "stream connect failed"
-        finally:
-            self._ws = None
-            self.handset.closed = True
-            self.stream_ended.set()
+        await self._connect(url)
 
-    async def _pump(self, ws, reader: asyncio.Task) -> None:
-        self.clock = RealTimeClock()
-        while not reader.done():
-            if self._hangup.is_set():
-                await ws.close()  # Plivo sends no stop: the socket just closes
-                return
-            self._chunk += 1
-            size = (
-                self.payload_sizes[self._chunk % len(self.payload_sizes)]
-                if self.payload_sizes
-                else FRAME_BYTES
-            )
-            media = {
-                "track": "inbound",
-                "timestamp": str(int(time.time() * 1000)),
-                "chunk": self._chunk,
-                "payload": base64.b64encode(self.handset.next_frame(size)).decode(),
+    async def _greet(self) -> None:
+        await self._send(
+            {
+                "event": "start",
+                "start": {
+                    "callId": self.uuid,
+                    "streamId": self.stream_id,
+                    "accountId": self.emulator.auth_id,
+                    "tracks": ["inbound"],
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000},
+                },
+                "extra_headers": self.extra_headers,
             }
-            try:
-                await self._send(
-                    {
-                        "event": "media",
-                        "streamId": self.stream_id,
-                        "media": media,
-                        "extra_headers": self.extra_headers,
-                    }
-                )
-            except websockets.ConnectionClosed:
-                break
-            played, checkpoints = self.playout.tick()
-            self.handset.hear(played)
-            for name in checkpoints:
-                await self._played(name)
-            await self.clock.wait()
-        await asyncio.gather(reader, return_exceptions=True)
-        if not self.end_reason:
-            self.end_reason = "app closed the stream"
-            self.hangup_source = "Callee"
+        )
 
-    async def _send(self, message: dict) -> None:
-        self._seq += 1
-        message = {"event": message["event"], "sequenceNumber": self._seq, **message}
-        await self._ws.send(json.dumps(message))
+    def _connect_failed(self, exc: Exception) -> None:
+        self.errors.append(f"stream connect failed (DroppedStream): {exc}")
+        self.end_reason = "stream connect failed"
+
+    # Plivo sends no stop: the caller's hangup just closes the socket (CarrierCall._caller_stops).
+
+    def _media_message(self, frame: bytes) -> dict:
+        media = {
+            "track": "inbound",
+            "timestamp": str(int(time.time() * 1000)),
+            "chunk": self._chunk,
+            "payload": base64.b64encode(frame).decode(),
+        }
+        return {
+            "event": "media",
+            "streamId": self.stream_id,
+            "media": media,
+            "extra_headers": self.extra_headers,
+        }
+
+    async def _mark_reached(self, name: str) -> None:
+        await self._played(name)
+
+    def _app_closed(self) -> None:
+        self.end_reason = "app closed the stream"
+        self.hangup_source = "Callee"
 
     async def _played(self, name: str) -> None:
         self.checkpoints_played.append(name)
@@ -338,13 +273,8 @@ class PlivoCall:
         except websockets.ConnectionClosed:
             pass
 
-    async def _read(self, ws) -> None:
-        try:
-            async for message in ws:
-                await self._on_app_message(message)
-        except websockets.ConnectionClosed:
-            pass
-        self.close_code = ws.close_code
+    async def _protocol_error(self, reason: str) -> None:
+        await self._error(reason)
 
     async def _error(self, reason: str) -> None:
         """Plivo's error frame (shape as Plivo's own parser reads it; not in the public docs)."""
@@ -355,16 +285,10 @@ class PlivoCall:
             pass
 
     async def _on_app_message(self, message: str | bytes) -> None:
-        if isinstance(message, bytes):
-            await self._error("binary frame")
+        msg = await self._decode(message, "binary frame", "invalidJson")
+        if msg is None:
             return
-        try:
-            msg = json.loads(message)
-            event = msg["event"]
-        except (ValueError, KeyError, TypeError):
-            await self._error("invalidJson")
-            return
-        self.app_events.append(event)
+        event = msg["event"]
         if event == "playAudio":
             media = msg.get("media") if isinstance(msg.get("media"), dict) else {}
             if media.get("contentType") != "audio/x-mulaw" or media.get("sampleRate") != 8000:
@@ -396,17 +320,8 @@ class PlivoCall:
             await self._error(f"unknown event {event!r}")
 
     # --- what the caller (or the REST API) does ---------------------------------------------------
-    async def say(self, text: str) -> float:
-        return await self.handset.say(text)
-
-    def play_pcm(self, pcm8k: bytes) -> float:
-        return self.handset.queue_pcm(pcm8k)
-
     async def send_dtmf(self, digit: str) -> None:
         await self._send({"event": "dtmf", "streamId": self.stream_id, "dtmf": {"digit": digit}})
-
-    async def send_raw(self, text: str | bytes) -> None:
-        await self._ws.send(text)
 
     async def hangup(self, reason: str = "caller hung up") -> None:
         """The caller hangs up: the socket closes (no stop), then the hangup callback."""
@@ -416,11 +331,8 @@ class PlivoCall:
         await self.ended.wait()
 
     async def drop(self) -> None:
-        self.end_reason = "socket dropped"
         self.hangup_source = "Error"
-        if self._ws is not None:
-            self._ws.transport.abort()
-        await self.ended.wait()
+        await super().drop()
 
     def end_by_api(self) -> None:
         self.end_reason = self.end_reason or "ended by REST API"
@@ -430,13 +342,6 @@ class PlivoCall:
     def transfer(self, aleg_url: str) -> None:
         self._transfer = aleg_url
         self._hangup.set()
-
-    async def wait_until(self, predicate, timeout: float = 15.0, what: str = "condition") -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not predicate():
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"plivo call {self.uuid}: {what} not reached within {timeout} s")
-            await asyncio.sleep(0.02)
 
     def to_json(self) -> dict:
         return {

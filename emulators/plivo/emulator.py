@@ -18,24 +18,22 @@ Point the package at it by setting the base URI constants in `plivo.rest.client`
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
-import logging
 import uuid
 
-import httpx
 from aiohttp import web
 
-from .call import PlivoCall
+from emulators.carrier.rest import CarrierEmulator
 
-log = logging.getLogger(__name__)
+from .call import PlivoCall
 
 DEFAULT_AUTH_ID = "MA" + "0" * 18
 BODY = web.RequestKey("body", dict)
 
 
-class PlivoEmulator:
+class PlivoEmulator(CarrierEmulator):
+    calls: dict[str, PlivoCall]
+
     def __init__(
         self,
         app_url: str,
@@ -47,21 +45,15 @@ class PlivoEmulator:
         max_frame_bytes: int = 160,
         jitter_ms: int = 60,
     ) -> None:
-        self.app_url = app_url.rstrip("/")
-        self.public_url = (public_url or app_url).rstrip("/")
+        super().__init__(app_url, auth_token, public_url, jitter_ms)
         self.auth_id = auth_id
-        self.auth_token = auth_token
         self.answer_path = answer_path
         self.hangup_path = hangup_path
         self.max_frame_bytes = max_frame_bytes  # playAudio payloads above this are refused (seed 004)
-        self.jitter_ms = jitter_ms
-        self.calls: dict[str, PlivoCall] = {}
-        self.rest_requests: list[tuple[str, str, dict]] = []
-        self.outcomes: dict[str, list[str]] = {}
-        self.messages: list[dict] = []
-        self.http = httpx.AsyncClient(timeout=15, trust_env=False)
-        self.rest_url = ""
-        self._runner: web.AppRunner | None = None
+
+    @property
+    def rest_user(self) -> str:
+        return self.auth_id
 
     @property
     def answer_url(self) -> str:
@@ -70,11 +62,6 @@ class PlivoEmulator:
     @property
     def hangup_url(self) -> str:
         return self.app_url + self.hangup_path
-
-    def signed_url(self, url: str) -> str:
-        if url.startswith(self.app_url):
-            return self.public_url + url[len(self.app_url) :]
-        return url
 
     def next_outcome(self, number: str) -> str:
         queue = self.outcomes.get(number) or self.outcomes.get(number.lstrip("+"))
@@ -91,59 +78,31 @@ class PlivoEmulator:
             answer_url=answer_url or self.answer_url,
             hangup_url=self.hangup_url if hangup_url is None else hangup_url,
         )
-        self.calls[call.uuid] = call
-        call.start()
-        return call
-
-    async def close(self) -> None:
-        for call in list(self.calls.values()):
-            if not call.ended.is_set():
-                call.end_by_api()
-        await asyncio.gather(*(c.ended.wait() for c in self.calls.values()), return_exceptions=True)
-        if self._runner:
-            await self._runner.cleanup()
-        await self.http.aclose()
+        return self._placed(call)
 
     # --- REST -------------------------------------------------------------------------------------
-    async def start_rest(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        app = web.Application(middlewares=[self._auth])
+    def _routes(self, router: web.UrlDispatcher) -> None:
         base = "/v1/Account/{account}"
-        app.router.add_post(base + "/Call/", self._create)
-        app.router.add_get(base + "/Call/{uuid}/", self._fetch)
-        app.router.add_delete(base + "/Call/{uuid}/", self._hangup)
-        app.router.add_post(base + "/Call/{uuid}/", self._transfer)
-        app.router.add_post(base + "/Message/", self._message)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        bound = site._server.sockets[0].getsockname()
-        self.rest_url = f"http://{bound[0]}:{bound[1]}"
-        return self.rest_url
+        router.add_post(base + "/Call/", self._create)
+        router.add_get(base + "/Call/{uuid}/", self._fetch)
+        router.add_delete(base + "/Call/{uuid}/", self._hangup)
+        router.add_post(base + "/Call/{uuid}/", self._transfer)
+        router.add_post(base + "/Message/", self._message)
 
     @staticmethod
     def _api_id() -> str:
         return str(uuid.uuid4())
 
-    @web.middleware
-    async def _auth(self, request: web.Request, handler):
-        header = request.headers.get("Authorization", "")
-        ok = False
-        if header.startswith("Basic "):
-            try:
-                user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-                ok = user == self.auth_id and password == self.auth_token
-            except (ValueError, UnicodeDecodeError):
-                ok = False
-        if not ok or request.match_info.get("account") != self.auth_id:
-            return web.json_response({"api_id": self._api_id(), "error": "authentication failed"}, status=401)
+    def _unauthorized(self) -> web.Response:
+        return web.json_response({"api_id": self._api_id(), "error": "authentication failed"}, status=401)
+
+    async def _read_body(self, request: web.Request) -> dict | web.Response:
         try:
             body = json.loads(await request.text() or "{}")
         except ValueError:
             return web.json_response({"api_id": self._api_id(), "error": "invalid JSON body"}, status=400)
         request[BODY] = body if isinstance(body, dict) else {}
-        self.rest_requests.append((request.method, request.path, request[BODY]))
-        return await handler(request)
+        return request[BODY]
 
     def _call_or_404(self, request: web.Request) -> PlivoCall | web.Response:
         call = self.calls.get(request.match_info["uuid"])
@@ -168,8 +127,7 @@ class PlivoEmulator:
         call.outcome = self.next_outcome(str(body["to"]))
         if str(body.get("machine_detection") or "").lower() in ("true", "hangup"):
             call.machine_detection_url = str(body.get("machine_detection_url") or "")
-        self.calls[call.uuid] = call
-        call.start()
+        self._placed(call)
         return web.json_response(
             {"message": "call fired", "request_uuid": call.request_uuid, "api_id": self._api_id()}, status=201
         )

@@ -4,37 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from emulators.twilio.phone import EmulatorThread
+from emulators.carrier.testing import RunningCarrierEmulator, start_emulator_thread
 
-from .call import PlivoCall
 from .emulator import DEFAULT_AUTH_ID, PlivoEmulator
 
 
 @dataclass
-class RunningPlivoEmulator:
+class RunningPlivoEmulator(RunningCarrierEmulator):
     emulator: PlivoEmulator
-    thread: EmulatorThread
-
-    @property
-    def rest_url(self) -> str:
-        return self.emulator.rest_url
-
-    async def run(self, coro):
-        return await self.thread.run(coro)
-
-    async def place(self, to: str, from_: str = "+14155550100", **kwargs) -> PlivoCall:
-        async def _place() -> PlivoCall:
-            return self.emulator.place_call(to, from_, **kwargs)
-
-        return await self.run(_place())
-
-    def retarget(self, app_url: str, public_url: str = "") -> None:
-        self.emulator.app_url = app_url.rstrip("/")
-        self.emulator.public_url = (public_url or app_url).rstrip("/")
-
-    def close(self) -> None:
-        self.thread.call(self.emulator.close())
-        self.thread.stop()
 
 
 def start_in_thread(
@@ -43,11 +20,7 @@ def start_in_thread(
     auth_id: str = DEFAULT_AUTH_ID,
     **kwargs,
 ) -> RunningPlivoEmulator:
-    thread = EmulatorThread("plivo-emulator")
-
-    async def _start() -> PlivoEmulator:
-        emulator = PlivoEmulator(app_url, auth_id=auth_id, auth_token=auth_token, **kwargs)
-        await emulator.start_rest()
-        return emulator
-
-    return RunningPlivoEmulator(thread.call(_start()), thread)
+    emulator, thread = start_emulator_thread(
+        "plivo-emulator", lambda: PlivoEmulator(app_url, auth_id=auth_id, auth_token=auth_token, **kwargs)
+    )
+    return RunningPlivoEmulator(emulator, thread)

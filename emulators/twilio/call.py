@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import logging
 import secrets
 import time
@@ -22,7 +21,7 @@ from urllib.parse import urljoin, urlsplit
 import websockets
 from twilio.request_validator import RequestValidator
 
-from .phone import FRAME_BYTES, CarrierPlayout, Handset, RealTimeClock
+from emulators.carrier.call import CarrierCall
 
 if TYPE_CHECKING:
     from .emulator import TwilioEmulator
@@ -34,7 +33,11 @@ def new_sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
 
 
-class TwilioCall:
+class TwilioCall(CarrierCall):
+    carrier = "twilio"
+    log = log
+    sequence_type = str
+
     def __init__(
         self,
         emulator: TwilioEmulator,
@@ -45,89 +48,50 @@ class TwilioCall:
         status_callback: str = "",
         status_events: tuple[str, ...] = ("completed",),
     ) -> None:
-        self.emulator = emulator
+        super().__init__(emulator, to, from_, direction, marks_on_clear=True)
         self.sid = new_sid("CA")
-        self.to = to
-        self.from_ = from_
-        self.direction = direction
         self.voice_url = voice_url
         self.preset_twiml = ""  # REST create with Twiml= instead of Url=
-        self.outcome = "human"  # outbound: human, machine, busy, no-answer, failed (emulator.outcomes)
         self.machine_detection = ""  # MachineDetection asked for by the REST create
         self.answered_by = ""  # AnsweredBy sent with the voice webhook (AMD result)
         self.status_callback = status_callback
         self.status_events = status_events
         self.status = "queued" if direction != "inbound" else "ringing"
-        self.created = time.time()
-        self.answered_at: float | None = None
-        self.handset = Handset()
-        self.playout = CarrierPlayout(marks_on_clear=True, jitter_ms=emulator.jitter_ms)
-        # What happened, for tests and the demo command.
-        self.webhook_status: int | None = None
         self.twiml = ""
         self.said: list[str] = []  # <Say> texts
-        self.dialed: list[str] = []  # <Dial> destinations
-        self.errors: list[str] = []  # protocol violations by the app (Twilio error codes)
-        self.app_events: list[str] = []  # event names the app sent, in order
         self.marks_returned: list[str] = []
-        self.callbacks: list[tuple[str, int]] = []  # (CallStatus, HTTP status) of status callbacks
-        self.close_code: int | None = None  # close code when the app closed the stream
         self.stream_sid = ""
-        self.stream_started = asyncio.Event()
-        self.stream_ended = asyncio.Event()
-        self.ended = asyncio.Event()  # call over and the status callback posted
-        self.end_reason = ""
-        self._ws = None
-        self._seq = 0
-        self._chunk = 0
-        self._hangup = asyncio.Event()  # the caller (or the REST API) wants the stream stopped
+        self._stream_params: dict[str, str] = {}  # <Parameter>s of the <Stream>, sent in `start`
         self._redirect: tuple[str, str] | None = None  # TwiML to run after the stream stops
-        self._task: asyncio.Task | None = None
-        self.clock: RealTimeClock | None = None
-        # Caller payload sizes to cycle through (bad-input tests); None: 160-byte frames as Twilio sends.
-        self.payload_sizes: list[int] | None = None
+
+    @property
+    def call_id(self) -> str:
+        return self.sid
 
     # --- lifecycle --------------------------------------------------------------------------------
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"twilio-call-{self.sid}")
+    async def _flow(self) -> None:
+        if self.direction != "inbound":
+            await self._status_callback("initiated")
+            await self._status_callback("ringing")
+            if self.outcome in ("busy", "no-answer", "failed"):
+                self.status = self.outcome
+                self.end_reason = f"callee {self.outcome}"
+                return
+            if self.machine_detection:
+                self.answered_by = "machine_end_beep" if self.outcome == "machine" else "human"
+            self.status = "in-progress"
+            self.answered_at = time.time()
+            await self._status_callback("answered")
+        twiml = self.preset_twiml or await self._fetch_twiml(self.voice_url)
+        while twiml is not None:
+            twiml = await self._execute(twiml)
 
-    async def answered(self, timeout: float = 10.0) -> None:
-        """Wait until the webhook answered and (if it asked for one) the stream started."""
-        stream = asyncio.ensure_future(self.stream_started.wait())
-        ended = asyncio.ensure_future(self.ended.wait())
-        try:
-            await asyncio.wait({stream, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stream.cancel()
-            ended.cancel()
-
-    async def _run(self) -> None:
-        try:
-            if self.direction != "inbound":
-                await self._status_callback("initiated")
-                await self._status_callback("ringing")
-                if self.outcome in ("busy", "no-answer", "failed"):
-                    self.status = self.outcome
-                    self.end_reason = f"callee {self.outcome}"
-                    return
-                if self.machine_detection:
-                    self.answered_by = "machine_end_beep" if self.outcome == "machine" else "human"
-                self.status = "in-progress"
-                self.answered_at = time.time()
-                await self._status_callback("answered")
-            twiml = self.preset_twiml or await self._fetch_twiml(self.voice_url)
-            while twiml is not None:
-                twiml = await self._execute(twiml)
-        except Exception as exc:  # noqa: BLE001 - an emulated call ends, the emulator lives on
-            log.exception("twilio emulator: call %s failed", self.sid)
-            self.errors.append(f"emulator: {exc}")
-        finally:
-            if self.status not in ("completed", "busy", "failed", "no-answer", "canceled"):
-                self.status = "completed"
-            self.end_reason = self.end_reason or "twiml finished"
-            self.stream_ended.set()
-            await self._status_callback("completed")
-            self.ended.set()
+    async def _finish(self) -> None:
+        if self.status not in ("completed", "busy", "failed", "no-answer", "canceled"):
+            self.status = "completed"
+        self.end_reason = self.end_reason or "twiml finished"
+        self.stream_ended.set()
+        await self._status_callback("completed")
 
     # --- webhooks ---------------------------------------------------------------------------------
     def params(self, **extra: str) -> dict[str, str]:
@@ -240,92 +204,55 @@ class TwilioCall:
             self.errors.append(f"31920: stream URL {url!r} must be ws(s):// without a query string")
             self.end_reason = "stream handshake error"
             return
-        params = {p.get("name", ""): p.get("value", "") for p in element.findall("Parameter")}
+        self._stream_params = {p.get("name", ""): p.get("value", "") for p in element.findall("Parameter")}
         self.stream_sid = new_sid("MZ")
         if self.status == "ringing":
             self.status = "in-progress"
             self.answered_at = time.time()
-        try:
-            async with websockets.connect(url, open_timeout=10, max_size=2**20) as ws:
-                self._ws = ws
-                await self._send(
-                    {"event": "connected", "protocol": "Call", "version": "1.0.0"}, numbered=False
-                )
-                await self._send(
-                    {
-                        "event": "start",
-                        "streamSid": self.stream_sid,
-                        "start": {
-                            "accountSid": self.emulator.account_sid,
-                            "streamSid": self.stream_sid,
-                            "callSid": self.sid,
-                            "tracks": ["inbound"],
-                            "customParameters": params,
-                            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                        },
-                    }
-                )
-                self.stream_started.set()
-                reader = asyncio.create_task(self._read(ws))
-                try:
-                    await self._pump(ws, reader)
-                finally:
-                    reader.cancel()
-                    self.close_code = ws.close_code if self.close_code is None else self.close_code
-        except (OSError, websockets.InvalidHandshake, TimeoutError) as exc:
-            self.errors.append(f"31920: stream handshake failed: {exc}")
-            self.end_reason = "stream handshake error"
-        finally:
-            self._ws = None
-            self.handset.closed = True
-            self.stream_ended.set()
+        await self._connect(url)
 
-    async def _pump(self, ws, reader: asyncio.Task) -> None:
-        """Every 20 ms: send a caller frame, play one frame of app audio, echo reached marks."""
-        self.clock = RealTimeClock()
-        started = time.monotonic()
-        while not reader.done():
-            if self._hangup.is_set():
-                await self._send(
-                    {
-                        "event": "stop",
-                        "streamSid": self.stream_sid,
-                        "stop": {"accountSid": self.emulator.account_sid, "callSid": self.sid},
-                    }
-                )
-                await ws.close()
-                return
-            self._chunk += 1
-            size = (
-                self.payload_sizes[self._chunk % len(self.payload_sizes)]
-                if self.payload_sizes
-                else FRAME_BYTES
-            )
-            payload = base64.b64encode(self.handset.next_frame(size)).decode()
-            media = {
-                "track": "inbound",
-                "chunk": str(self._chunk),
-                "timestamp": str(int((time.monotonic() - started) * 1000)),
-                "payload": payload,
+    async def _greet(self) -> None:
+        await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"}, numbered=False)
+        await self._send(
+            {
+                "event": "start",
+                "streamSid": self.stream_sid,
+                "start": {
+                    "accountSid": self.emulator.account_sid,
+                    "streamSid": self.stream_sid,
+                    "callSid": self.sid,
+                    "tracks": ["inbound"],
+                    "customParameters": self._stream_params,
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                },
             }
-            try:
-                await self._send({"event": "media", "streamSid": self.stream_sid, "media": media})
-            except websockets.ConnectionClosed:
-                break
-            played, marks = self.playout.tick()
-            self.handset.hear(played)
-            for name in marks:
-                await self._send_mark(name)
-            await self.clock.wait()
-        await asyncio.gather(reader, return_exceptions=True)
-        if self.end_reason == "":
-            self.end_reason = "app closed the stream"
+        )
 
-    async def _send(self, message: dict, numbered: bool = True) -> None:
-        if numbered:
-            self._seq += 1
-            message = {"event": message["event"], "sequenceNumber": str(self._seq), **message}
-        await self._ws.send(json.dumps(message))
+    def _connect_failed(self, exc: Exception) -> None:
+        self.errors.append(f"31920: stream handshake failed: {exc}")
+        self.end_reason = "stream handshake error"
+
+    async def _caller_stops(self, ws) -> None:
+        await self._send(
+            {
+                "event": "stop",
+                "streamSid": self.stream_sid,
+                "stop": {"accountSid": self.emulator.account_sid, "callSid": self.sid},
+            }
+        )
+        await ws.close()
+
+    def _media_message(self, frame: bytes) -> dict:
+        media = {
+            "track": "inbound",
+            "chunk": str(self._chunk),
+            "timestamp": str(int((time.monotonic() - self._stream_t0) * 1000)),
+            "payload": base64.b64encode(frame).decode(),
+        }
+        return {"event": "media", "streamSid": self.stream_sid, "media": media}
+
+    async def _mark_reached(self, name: str) -> None:
+        await self._send_mark(name)
 
     async def _send_mark(self, name: str) -> None:
         self.marks_returned.append(name)
@@ -334,25 +261,11 @@ class TwilioCall:
         except websockets.ConnectionClosed:
             pass
 
-    async def _read(self, ws) -> None:
-        try:
-            async for message in ws:
-                await self._on_app_message(message)
-        except websockets.ConnectionClosed:
-            pass
-        self.close_code = ws.close_code
-
     async def _on_app_message(self, message: str | bytes) -> None:
-        if isinstance(message, bytes):
-            self.errors.append("31950: binary frame")
+        msg = await self._decode(message, "31950: binary frame", "31951: not JSON or no event")
+        if msg is None:
             return
-        try:
-            msg = json.loads(message)
-            event = msg["event"]
-        except (ValueError, KeyError, TypeError):
-            self.errors.append("31951: not JSON or no event")
-            return
-        self.app_events.append(event)
+        event = msg["event"]
         if event not in ("media", "mark", "clear"):
             self.errors.append(f"31951: unknown event {event!r}")
             return
@@ -378,13 +291,6 @@ class TwilioCall:
                 await self._send_mark(name)
 
     # --- what the caller (or the REST API) does ---------------------------------------------------
-    async def say(self, text: str) -> float:
-        """Speak flite speech into the call (queued after anything still being said)."""
-        return await self.handset.say(text)
-
-    def play_pcm(self, pcm8k: bytes) -> float:
-        return self.handset.queue_pcm(pcm8k)
-
     async def send_dtmf(self, digit: str) -> None:
         await self._send(
             {
@@ -394,10 +300,6 @@ class TwilioCall:
             }
         )
 
-    async def send_raw(self, text: str | bytes) -> None:
-        """Send anything on the stream (bad-input tests)."""
-        await self._ws.send(text)
-
     async def hangup(self, reason: str = "caller hung up") -> None:
         """The caller hangs up: `stop`, close, status callback."""
         self.end_reason = self.end_reason or reason
@@ -406,14 +308,7 @@ class TwilioCall:
             self.status = "canceled" if self.status in ("queued", "ringing") else self.status
         await self.ended.wait()
 
-    async def drop(self) -> None:
-        """The network drops the socket: no `stop`, just gone."""
-        self.end_reason = "socket dropped"
-        if self._ws is not None:
-            self._ws.transport.abort()
-        await self.ended.wait()
-
-    def end_by_api(self, status: str) -> None:
+    def end_by_api(self, status: str = "completed") -> None:
         """REST Status=completed / canceled."""
         self.end_reason = self.end_reason or "ended by REST API"
         if status == "canceled" and not self.stream_started.is_set():
@@ -424,13 +319,6 @@ class TwilioCall:
         """REST Twiml=/Url=: stop the stream, then run the new TwiML."""
         self._redirect = ("twiml", twiml) if twiml else ("url", url)
         self._hangup.set()
-
-    async def wait_until(self, predicate, timeout: float = 15.0, what: str = "condition") -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not predicate():
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"twilio call {self.sid}: {what} not reached within {timeout} s")
-            await asyncio.sleep(0.02)
 
     def to_json(self) -> dict:
         uri = f"/2010-04-01/Accounts/{self.emulator.account_sid}/Calls/{self.sid}.json"

@@ -16,22 +16,20 @@ Point the package at it with `client.api.base_url = emulator.rest_url` (or TWILI
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import logging
 import secrets
 
-import httpx
 from aiohttp import web
 
-from .call import TwilioCall
+from emulators.carrier.rest import CarrierEmulator
 
-log = logging.getLogger(__name__)
+from .call import TwilioCall
 
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
 
 
-class TwilioEmulator:
+class TwilioEmulator(CarrierEmulator):
+    calls: dict[str, TwilioCall]
+
     def __init__(
         self,
         app_url: str,
@@ -42,32 +40,14 @@ class TwilioEmulator:
         status_path: str = "/twilio/status/",
         jitter_ms: int = 60,
     ) -> None:
-        self.app_url = app_url.rstrip("/")
-        # The address the app is configured with (PUBLIC_BASE_URL): what signatures cover.
-        self.public_url = (public_url or app_url).rstrip("/")
+        super().__init__(app_url, auth_token, public_url, jitter_ms)
         self.account_sid = account_sid
-        self.auth_token = auth_token
         self.voice_url = self.app_url + voice_path
         self.status_url = self.app_url + status_path
-        self.jitter_ms = jitter_ms
-        self.calls: dict[str, TwilioCall] = {}
-        self.rest_requests: list[tuple[str, str, dict]] = []  # (method, path, params) as received
-        self.outcomes: dict[str, list[str]] = {}  # dialled number -> outcome per attempt (see above)
-        self.messages: list[dict] = []  # SMS sent through Messages.json
-        self.http = httpx.AsyncClient(timeout=15, trust_env=False)
-        self.rest_url = ""
-        self._runner: web.AppRunner | None = None
 
-    def next_outcome(self, number: str) -> str:
-        """What the dialled number does on this attempt ("human" once its list is used up)."""
-        queue = self.outcomes.get(number)
-        return queue.pop(0) if queue else "human"
-
-    def signed_url(self, url: str) -> str:
-        """The URL the app will rebuild from its PUBLIC_BASE_URL for a request we send to `url`."""
-        if url.startswith(self.app_url):
-            return self.public_url + url[len(self.app_url) :]
-        return url
+    @property
+    def rest_user(self) -> str:
+        return self.account_sid
 
     # --- calls into the app -----------------------------------------------------------------------
     def place_call(
@@ -85,34 +65,15 @@ class TwilioEmulator:
             voice_url=voice_url or self.voice_url,
             status_callback=self.status_url if status_callback is None else status_callback,
         )
-        self.calls[call.sid] = call
-        call.start()
-        return call
-
-    async def close(self) -> None:
-        for call in list(self.calls.values()):
-            if not call.ended.is_set():
-                call.end_by_api("completed")
-        await asyncio.gather(*(c.ended.wait() for c in self.calls.values()), return_exceptions=True)
-        if self._runner:
-            await self._runner.cleanup()
-        await self.http.aclose()
+        return self._placed(call)
 
     # --- REST -------------------------------------------------------------------------------------
-    async def start_rest(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        app = web.Application(middlewares=[self._auth])
+    def _routes(self, router: web.UrlDispatcher) -> None:
         base = "/2010-04-01/Accounts/{account}"
-        app.router.add_post(base + "/Calls.json", self._create)
-        app.router.add_post(base + "/Calls/{sid}.json", self._update)
-        app.router.add_get(base + "/Calls/{sid}.json", self._fetch)
-        app.router.add_post(base + "/Messages.json", self._message)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        bound = site._server.sockets[0].getsockname()
-        self.rest_url = f"http://{bound[0]}:{bound[1]}"
-        return self.rest_url
+        router.add_post(base + "/Calls.json", self._create)
+        router.add_post(base + "/Calls/{sid}.json", self._update)
+        router.add_get(base + "/Calls/{sid}.json", self._fetch)
+        router.add_post(base + "/Messages.json", self._message)
 
     @staticmethod
     def _error(status: int, code: int, message: str) -> web.Response:
@@ -126,21 +87,12 @@ class TwilioEmulator:
             status=status,
         )
 
-    @web.middleware
-    async def _auth(self, request: web.Request, handler):
-        header = request.headers.get("Authorization", "")
-        ok = False
-        if header.startswith("Basic "):
-            try:
-                user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-                ok = user == self.account_sid and password == self.auth_token
-            except (ValueError, UnicodeDecodeError):
-                ok = False
-        if not ok or request.match_info.get("account") != self.account_sid:
-            return self._error(401, 20003, "Authentication Error - invalid username")
+    def _unauthorized(self) -> web.Response:
+        return self._error(401, 20003, "Authentication Error - invalid username")
+
+    async def _read_body(self, request: web.Request) -> dict:
         params = await request.post()
-        self.rest_requests.append((request.method, request.path, {k: params.getall(k) for k in params}))
-        return await handler(request)
+        return {k: params.getall(k) for k in params}
 
     def _call_or_404(self, request: web.Request) -> TwilioCall | web.Response:
         call = self.calls.get(request.match_info["sid"])
@@ -171,8 +123,7 @@ class TwilioEmulator:
             call.preset_twiml = twiml
         call.outcome = self.next_outcome(to)
         call.machine_detection = form.get("MachineDetection", "")
-        self.calls[call.sid] = call
-        call.start()
+        self._placed(call)
         return web.json_response(call.to_json(), status=201)
 
     async def _update(self, request: web.Request) -> web.Response:

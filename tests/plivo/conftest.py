@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ARTIFACTS
-from tests.support.live import database_url, start_daphne
+from tests.support.carrier import carrier_agent, start_carrier_daphne
 
 PLIVO_NUMBER = "+15005550106"
 
@@ -22,32 +21,17 @@ def plivo_emulator():
 @pytest.fixture(scope="session")
 def plivo_server(django_db_setup, django_db_blocker, live_server_env, plivo_emulator):
     """daphne with the emulator's credentials and REST URL (PLIVO_API_BASE_URL)."""
-    from django.db import connection
-
     env = {
-        **live_server_env,
         "PLIVO_AUTH_ID": plivo_emulator.emulator.auth_id,
         "PLIVO_AUTH_TOKEN": plivo_emulator.emulator.auth_token,
         "PLIVO_API_BASE_URL": plivo_emulator.rest_url,
         "PLIVO_MAX_FRAME_BYTES": "160",
     }
-    server = start_daphne(database_url(connection.settings_dict), ARTIFACTS / "logs", env)
-    plivo_emulator.retarget(server.url)
+    server = start_carrier_daphne(plivo_emulator, live_server_env, env)
     yield server
     server.stop()
 
 
 @pytest.fixture
 def plivo_agent(transactional_db):
-    from agents.models import Agent, Tool
-    from telephony.models import PhoneNumber
-
-    agent = Agent.objects.create(
-        name="Plivo test agent",
-        system_prompt="You are a support agent for Example Corp.",
-        greeting="Hello, thanks for calling Example Corp. How can I help?",
-        silence_duration_ms=300,
-    )
-    agent.tools.add(Tool.objects.create(name="end_call", kind="end_call", description="End the call."))
-    PhoneNumber.objects.create(carrier="plivo", number=PLIVO_NUMBER, agent=agent)
-    return agent
+    return carrier_agent("Plivo test agent", "plivo", PLIVO_NUMBER)

@@ -9,94 +9,35 @@ TWILIO_API_BASE_URL at `serve`'s address (a `call` also serves REST while it run
 
 from __future__ import annotations
 
-import asyncio
-
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
 
+from emulators.carrier.command import CarrierEmulatorCommand
 from emulators.twilio.emulator import DEFAULT_ACCOUNT_SID, TwilioEmulator
-from emulators.twilio.phone import wav_pcm
 
 
-class Command(BaseCommand):
+class Command(CarrierEmulatorCommand):
     help = "Emulated Twilio: place a demo inbound call (`call`) or serve the REST API (`serve`)."
+    carrier = "Twilio"
+    default_to = "+15005550006"
+    token_setting = "TWILIO_AUTH_TOKEN"
 
-    def add_arguments(self, parser) -> None:
-        parser.add_argument("action", choices=["call", "serve"])
-        parser.add_argument("--app", default="http://127.0.0.1:8000", help="the app's base URL")
-        parser.add_argument("--public-url", default="", help="the app's PUBLIC_BASE_URL if not --app")
-        parser.add_argument("--to", default="+15005550006", help="the number called (bound to an agent)")
-        parser.add_argument("--from", dest="from_", default="+14155550100")
-        parser.add_argument("--say", action="append", default=[], help="a caller utterance (repeatable)")
-        parser.add_argument("--wav", action="append", default=[], help="a 16-bit WAV to play as the caller")
-        parser.add_argument("--dtmf", default="", help="digits to press after the utterances")
+    def add_credentials(self, parser) -> None:
         parser.add_argument("--account-sid", default=settings.TWILIO_ACCOUNT_SID or DEFAULT_ACCOUNT_SID)
         parser.add_argument("--auth-token", default=settings.TWILIO_AUTH_TOKEN)
-        parser.add_argument("--port", type=int, default=0, help="REST API port (0: any free port)")
-        parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each reply")
 
-    def handle(self, *args, **opts) -> None:
-        if not opts["auth_token"]:
-            raise CommandError("no auth token: pass --auth-token or set TWILIO_AUTH_TOKEN (the app's value)")
-        asyncio.run(self._main(opts))
-
-    async def _main(self, opts) -> None:
-        emulator = TwilioEmulator(
+    def make_emulator(self, opts) -> TwilioEmulator:
+        return TwilioEmulator(
             opts["app"],
             account_sid=opts["account_sid"],
             auth_token=opts["auth_token"],
             public_url=opts["public_url"],
         )
-        rest = await emulator.start_rest(port=opts["port"])
-        self.stdout.write(f"Twilio REST API emulated at {rest} (account {emulator.account_sid})")
-        try:
-            if opts["action"] == "serve":
-                self.stdout.write("serving; Ctrl-C to stop")
-                await asyncio.Event().wait()
-            await self._call(emulator, opts)
-        finally:
-            await emulator.close()
 
-    async def _call(self, emulator: TwilioEmulator, opts) -> None:
-        call = emulator.place_call(opts["to"], opts["from_"])
-        await call.answered()
-        self.stdout.write(f"call {call.sid}: webhook HTTP {call.webhook_status}")
-        if not call.stream_started.is_set():
-            self.stdout.write(f"no stream. TwiML said: {call.said or '-'}; errors: {call.errors or '-'}")
-            await call.ended.wait()
-            return
-        timeout = opts["timeout"]
-        await self._listen(call, "agent", timeout)
-        turns = [("say", text) for text in opts["say"]] + [("wav", path) for path in opts["wav"]]
-        for kind, value in turns:
-            if call.ended.is_set():
-                break
-            self.stdout.write(f"caller: {value}")
-            if kind == "say":
-                await call.say(value)
-            else:
-                call.play_pcm(wav_pcm(value))
-            await call.handset.finished_speaking()
-            await self._listen(call, "agent", timeout)
-        for digit in opts["dtmf"]:
-            await call.send_dtmf(digit)
-            self.stdout.write(f"caller pressed {digit}")
-            await asyncio.sleep(0.3)
-        if opts["dtmf"]:
-            await self._listen(call, "agent", timeout)
-        if not call.ended.is_set():
-            await call.hangup()
-        self.stdout.write(
-            f"call over ({call.end_reason}); heard {call.handset.heard_seconds:.1f} s, "
-            f"marks returned {len(call.marks_returned)}, clears {call.playout.stats.clears}, "
-            f"protocol errors: {call.errors or 'none'}"
-        )
+    def account(self, emulator: TwilioEmulator) -> str:
+        return f"account {emulator.account_sid}"
 
-    async def _listen(self, call, who: str, timeout: float) -> None:
-        try:
-            start, end = await call.handset.next_reply(timeout=timeout)
-        except TimeoutError as exc:
-            self.stdout.write(f"{who}: (nothing: {exc})")
-            return
-        text = await call.handset.transcribe(start, end + 0.2)
-        self.stdout.write(f"{who} ({end - start:.1f} s of speech, heard as): {text or '(unrecognised)'}")
+    def app_said(self, call) -> str:
+        return f"TwiML said: {call.said or '-'}"
+
+    def acknowledged(self, call) -> str:
+        return f"marks returned {len(call.marks_returned)}"

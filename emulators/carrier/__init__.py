@@ -1,0 +1,1 @@
+"""What the Twilio and Plivo emulators share: the caller, the call flow, REST plumbing, the thread runner."""

@@ -1,0 +1,114 @@
+"""The demo-call management command both carrier emulators share (`call` or `serve`).
+
+A subclass names the carrier, its default number and credential options, builds the emulator, and
+says how its call reports what the app sent (TwiML said / XML spoke, marks / checkpoints).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from django.core.management.base import BaseCommand, CommandError
+
+from .phone import wav_pcm
+
+
+class CarrierEmulatorCommand(BaseCommand):
+    carrier = "Carrier"  # as printed: "Twilio", "Plivo"
+    default_to = ""  # the number a demo call dials
+    token_setting = ""  # the app's setting the auth token must match
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("action", choices=["call", "serve"])
+        parser.add_argument("--app", default="http://127.0.0.1:8000", help="the app's base URL")
+        parser.add_argument("--public-url", default="", help="the app's PUBLIC_BASE_URL if not --app")
+        parser.add_argument("--to", default=self.default_to, help="the number called (bound to an agent)")
+        parser.add_argument("--from", dest="from_", default="+14155550100")
+        parser.add_argument("--say", action="append", default=[], help="a caller utterance (repeatable)")
+        parser.add_argument("--wav", action="append", default=[], help="a 16-bit WAV to play as the caller")
+        parser.add_argument("--dtmf", default="", help="digits to press after the utterances")
+        self.add_credentials(parser)
+        parser.add_argument("--port", type=int, default=0, help="REST API port (0: any free port)")
+        parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each reply")
+
+    def add_credentials(self, parser) -> None:
+        """--account-sid / --auth-id and --auth-token, defaulting to the app's settings."""
+        raise NotImplementedError
+
+    def make_emulator(self, opts):
+        raise NotImplementedError
+
+    def account(self, emulator) -> str:
+        """How the banner names the emulated account."""
+        raise NotImplementedError
+
+    def app_said(self, call) -> str:
+        """What the app's document made the carrier say, when no stream started."""
+        raise NotImplementedError
+
+    def acknowledged(self, call) -> str:
+        """The summary's count of marks (checkpoints) the carrier acknowledged."""
+        raise NotImplementedError
+
+    def handle(self, *args, **opts) -> None:
+        if not opts["auth_token"]:
+            raise CommandError(
+                f"no auth token: pass --auth-token or set {self.token_setting} (the app's value)"
+            )
+        asyncio.run(self._main(opts))
+
+    async def _main(self, opts) -> None:
+        emulator = self.make_emulator(opts)
+        rest = await emulator.start_rest(port=opts["port"])
+        self.stdout.write(f"{self.carrier} REST API emulated at {rest} ({self.account(emulator)})")
+        try:
+            if opts["action"] == "serve":
+                self.stdout.write("serving; Ctrl-C to stop")
+                await asyncio.Event().wait()
+            await self._call(emulator, opts)
+        finally:
+            await emulator.close()
+
+    async def _call(self, emulator, opts) -> None:
+        call = emulator.place_call(opts["to"], opts["from_"])
+        await call.answered()
+        self.stdout.write(f"call {call.call_id}: webhook HTTP {call.webhook_status}")
+        if not call.stream_started.is_set():
+            self.stdout.write(f"no stream. {self.app_said(call)}; errors: {call.errors or '-'}")
+            await call.ended.wait()
+            return
+        timeout = opts["timeout"]
+        await self._listen(call, "agent", timeout)
+        turns = [("say", text) for text in opts["say"]] + [("wav", path) for path in opts["wav"]]
+        for kind, value in turns:
+            if call.ended.is_set():
+                break
+            self.stdout.write(f"caller: {value}")
+            if kind == "say":
+                await call.say(value)
+            else:
+                call.play_pcm(wav_pcm(value))
+            await call.handset.finished_speaking()
+            await self._listen(call, "agent", timeout)
+        for digit in opts["dtmf"]:
+            await call.send_dtmf(digit)
+            self.stdout.write(f"caller pressed {digit}")
+            await asyncio.sleep(0.3)
+        if opts["dtmf"]:
+            await self._listen(call, "agent", timeout)
+        if not call.ended.is_set():
+            await call.hangup()
+        self.stdout.write(
+            f"call over ({call.end_reason}); heard {call.handset.heard_seconds:.1f} s, "
+            f"{self.acknowledged(call)}, clears {call.playout.stats.clears}, "
+            f"protocol errors: {call.errors or 'none'}"
+        )
+
+    async def _listen(self, call, who: str, timeout: float) -> None:
+        try:
+            start, end = await call.handset.next_reply(timeout=timeout)
+        except TimeoutError as exc:
+            self.stdout.write(f"{who}: (nothing: {exc})")
+            return
+        text = await call.handset.transcribe(start, end + 0.2)
+        self.stdout.write(f"{who} ({end - start:.1f} s of speech, heard as): {text or '(unrecognised)'}")

@@ -1,9 +1,15 @@
+from collections.abc import Callable
+
 from django.contrib import admin
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .models import Agent, Tool
+from .models import Agent, Extension, PhoneNumber, Tool
+
+# What each carrier's console needs for a number ({label: URL}), filled in by the carrier packages
+# (`telephony.apps`): the agents app shows them without importing a transport.
+CARRIER_WEBHOOK_URLS: dict[str, Callable[[], dict[str, str]]] = {}
 
 
 @admin.register(Tool)
@@ -81,3 +87,34 @@ class AgentAdmin(admin.ModelAdmin):
         return format_html(
             '<a href="{}" class="test-call">Test call</a>', reverse("browser:call", args=[obj.pk])
         )
+
+
+@admin.register(PhoneNumber)
+class PhoneNumberAdmin(admin.ModelAdmin):
+    list_display = ("number", "carrier", "agent", "label", "is_active")
+    list_filter = ("carrier", "is_active", "agent")
+    search_fields = ("number", "label", "agent__name")
+    list_select_related = ("agent",)
+    readonly_fields = ("webhook_urls",)
+
+    @admin.display(description="Webhook URLs for the carrier console")
+    def webhook_urls(self, obj: PhoneNumber) -> str:
+        """Twilio/Plivo: the exact URLs to paste into the carrier's console (from PUBLIC_BASE_URL)."""
+        from django.conf import settings
+        from django.utils.html import format_html, format_html_join
+
+        webhook_urls = CARRIER_WEBHOOK_URLS.get(getattr(obj, "carrier", ""))
+        if webhook_urls is None:
+            return "-"
+        rows = format_html_join("", "<div>{}: <code>{}</code></div>", webhook_urls().items())
+        if settings.PUBLIC_BASE_URL:
+            return rows
+        return format_html("<p>Set PUBLIC_BASE_URL to this server's public https address.</p>{}", rows)
+
+
+@admin.register(Extension)
+class ExtensionAdmin(admin.ModelAdmin):
+    list_display = ("extension", "context", "agent", "media_transport", "is_active")
+    list_filter = ("context", "media_transport", "is_active", "agent")
+    search_fields = ("extension", "context", "agent__name")
+    list_select_related = ("agent",)

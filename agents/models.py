@@ -1,4 +1,4 @@
-"""Voice agents and the tools they may call, as edited in the admin.
+"""Voice agents, the tools they may call, and the numbers and extensions that reach them.
 
 An edit applies to the next call: the engine works from a snapshot (`agents.snapshot`) taken when
 a call starts, never from these rows.
@@ -183,3 +183,96 @@ class Agent(models.Model):
         """`extract_fields` as JSON-safe keys: "reason for calling" → "reason_for_calling"."""
         names = [" ".join(part.split()).lower().replace(" ", "_") for part in self.extract_fields.split(",")]
         return [n for n in names if n]
+
+
+# --- Where calls reach an agent: carrier numbers and Asterisk extensions (routing.py) -----------------
+E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+# SIP trunk user parts: what a carrier puts before the @ of the Request-URI. Digits with an optional
+# leading +, or a name of letters, digits, dot, dash and underscore; at most 64 characters.
+SIP_USER_RE = re.compile(r"^(\+?\d{2,32}|[A-Za-z0-9][A-Za-z0-9._-]{0,63})$")
+
+
+class Carrier(models.TextChoices):
+    TWILIO = "twilio", "Twilio"
+    PLIVO = "plivo", "Plivo"
+    SIP = "sip", "SIP trunk"
+    ASTERISK = "asterisk", "Asterisk"
+    BROWSER = "browser", "Browser"
+    DEMO = "demo", "Demo"
+
+
+class PhoneNumber(models.Model):
+    """A number on a carrier (or a SIP trunk user part) whose inbound calls an agent answers."""
+
+    CARRIERS = [(Carrier.TWILIO, "Twilio"), (Carrier.PLIVO, "Plivo"), (Carrier.SIP, "SIP trunk")]
+
+    number = models.CharField(
+        max_length=64,
+        help_text="Twilio and Plivo: E.164, e.g. +14155550100. SIP trunk: the user part of the "
+        "Request-URI, digits with an optional + or a name (letters, digits, . _ -).",
+    )
+    carrier = models.CharField(max_length=16, choices=CARRIERS)
+    agent = models.ForeignKey("agents.Agent", on_delete=models.PROTECT, related_name="numbers")
+    label = models.CharField(max_length=100, blank=True)
+    twilio_media = models.CharField(
+        "Twilio media",
+        max_length=8,
+        choices=[("stream", "Media Streams (WebSocket to this app)"), ("sip", "SIP to runsip (<Dial><Sip>)")],
+        default="stream",
+        help_text="Twilio numbers only: how the call's audio reaches the agent. SIP needs `manage.py runsip` "
+        "and SIP_ADVERTISE_HOST (docs/sip.md).",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["carrier", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["carrier", "number"], name="unique_number_per_carrier")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number} ({self.get_carrier_display()})"
+
+    def clean(self) -> None:
+        number = (self.number or "").strip()
+        self.number = number
+        if self.carrier in (Carrier.TWILIO, Carrier.PLIVO) and not E164_RE.match(number):
+            raise ValidationError(
+                {
+                    "number": f'"{number}" is not an E.164 number. Write it as + then the country code and '
+                    "number, digits only, e.g. +14155550100."
+                }
+            )
+        if self.carrier == Carrier.SIP and not SIP_USER_RE.match(number):
+            raise ValidationError(
+                {
+                    "number": f'"{number}" is not a valid SIP user part. Use digits (optionally starting '
+                    "with +) or a name of letters, digits, dots, dashes and underscores."
+                }
+            )
+
+
+class Extension(models.Model):
+    """An Asterisk dialplan context + extension routed to the Stasis app, answered by an agent."""
+
+    class Media(models.TextChoices):
+        DEFAULT = "", "Process default"
+        RTP = "rtp", "RTP (u-law / A-law)"
+        AUDIOSOCKET = "audiosocket", "AudioSocket"
+        WEBSOCKET = "websocket", "WebSocket media"
+
+    context = models.CharField(max_length=80, default="default")
+    extension = models.CharField(max_length=80)
+    agent = models.ForeignKey("agents.Agent", on_delete=models.PROTECT, related_name="extensions")
+    media_transport = models.CharField(max_length=16, choices=Media.choices, default="", blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["context", "extension"]
+        constraints = [
+            models.UniqueConstraint(fields=["context", "extension"], name="unique_extension_per_context")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.extension}@{self.context}"

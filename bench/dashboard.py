@@ -24,9 +24,9 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext, setup_test_environment
 
     from agents.models import Agent
-    from telephony.api import tokens
-    from telephony.models import Call, CallMetrics
-    from tests.dashboard.test_views import BULK_SQL
+    from calls.api import tokens
+    from calls.models import Call, CallMetrics
+    from tests.calls.test_views import BULK_SQL
 
     setup_test_environment()  # response.context, and "testserver" as an allowed host
     agent = Agent.objects.create(name="Bench", system_prompt="x", greeting="x")
@@ -35,9 +35,9 @@ def main() -> None:
         cursor.execute(BULK_SQL["sqlite"], [args.calls, agent.pk])
     with connection.cursor() as cursor:  # metrics for every tenth call, for the overview
         cursor.execute(
-            "INSERT INTO telephony_callmetrics (call_id, first_response_ms, turns, barge_ins, frames_in, "
+            "INSERT INTO calls_callmetrics (call_id, first_response_ms, turns, barge_ins, frames_in, "
             "frames_out, frames_dropped, tool_calls, reconnects) SELECT id, 500 + abs(random() % 1000), 3, "
-            "abs(random() % 3), 0, 0, 0, 0, 0 FROM telephony_call WHERE rowid % 10 = 0"
+            "abs(random() % 3), 0, 0, 0, 0, 0 FROM calls_call WHERE rowid % 10 = 0"
         )
     print(
         f"{Call.objects.count()} calls, {CallMetrics.objects.count()} metrics rows in {time.perf_counter() - started:.1f} s"

@@ -41,8 +41,8 @@ async def run_calls(n: int, seconds: float, warmup: float = 5.0) -> dict:
     connected) and, separately, for the set-up phase, when TLS handshakes and session set-up of
     all n calls compete with the first calls' frames.
     """
-    from agents.demo import LoopbackPort, SimulatedCaller, flite_pcm
-    from agents.engine import CallRequest, start_call
+    from engine import CallRequest, start_call
+    from telephony.loopback import LoopbackPort, SimulatedCaller, flite_pcm
 
     phrase = "hello can you hear me"
     flite_pcm(phrase, 8000)  # warm the cache outside the measurement
@@ -78,8 +78,8 @@ async def run_calls(n: int, seconds: float, warmup: float = 5.0) -> dict:
 
 
 async def run_callers_only(n: int, seconds: float) -> float:
-    from agents.demo import SimulatedCaller
-    from agents.engine.port import WireFormat
+    from engine.port import WireFormat
+    from telephony.loopback import SimulatedCaller
 
     cpu0 = self_cpu_seconds()
     wire = WireFormat("ulaw", 8000)
@@ -108,8 +108,7 @@ def main() -> None:
 
     for key, value in emulator.env().items():
         setattr(settings, key, value)
-    from agents.models import Agent
-    from telephony.models import PhoneNumber
+    from agents.models import Agent, PhoneNumber
 
     agent = Agent.objects.create(
         name="Bench",

@@ -110,10 +110,9 @@ def main() -> None:
     args = parser.parse_args()
     data_dir = setup_django()
     emulator = EmulatorProcess("bench")
-    from agents.models import Agent
+    from agents.models import Agent, Extension
     from emulators.asterisk.testing import start_in_thread
     from emulators.gemini.speech import flite_pcm
-    from telephony.models import Extension
 
     agent = Agent.objects.create(
         name="Bench",

@@ -157,8 +157,7 @@ def main() -> None:
     args = parser.parse_args()
     data_dir = setup_django()
     emulator = EmulatorProcess("bench")
-    from agents.models import Agent, Tool
-    from telephony.models import PhoneNumber
+    from agents.models import Agent, PhoneNumber, Tool
     from tests.sip.media import CallerScript
     from tests.support.live import free_port
 

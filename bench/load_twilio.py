@@ -35,8 +35,7 @@ JITTER_MS = 60
 
 
 def prepare_db() -> None:
-    from agents.models import Agent
-    from telephony.models import PhoneNumber
+    from agents.models import Agent, PhoneNumber
 
     agent = Agent.objects.create(
         name="Bench agent",

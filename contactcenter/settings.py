@@ -63,7 +63,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "agents",
+    "calls",
     "telephony",
+    "campaigns",
     "emulators",
 ]
 
@@ -221,7 +223,7 @@ PLIVO_AUTH_TOKEN = os.environ.get("PLIVO_AUTH_TOKEN", "")
 PLIVO_API_BASE_URL = os.environ.get("PLIVO_API_BASE_URL", "")
 PLIVO_MAX_FRAME_BYTES = int(os.environ.get("PLIVO_MAX_FRAME_BYTES", "160"))
 
-# --- Outbound calls and call tools (telephony/outbound, telephony/scheduler, agents/engine/builtins) -----
+# --- Outbound calls and call tools (telephony/outbound, campaigns/scheduler, engine/builtins) -----
 # send_sms on a line without messaging (Asterisk, SIP, browser) goes through this carrier and number.
 SMS_CARRIER = os.environ.get("SMS_CARRIER", "")  # "", "twilio" or "plivo"
 SMS_FROM = os.environ.get("SMS_FROM", "")
@@ -261,17 +263,17 @@ FORMS_URLFIELD_ASSUME_HTTPS = True
 # --- Dashboard / persistence ----------------------------------------------------------------------------
 # Celery jobs the broker could not take (it was down) wait here and are resent when it is back.
 SPOOL_DIR = Path(os.environ.get("SPOOL_DIR", DATA_DIR / "spool"))
-CELERY_IMPORTS = ["telephony.retention", "telephony.scheduler"]
+CELERY_IMPORTS = ["calls.retention", "calls.tasks", "campaigns.scheduler"]
 CELERY_BEAT_SCHEDULE = {
-    "retention": {"task": "telephony.retention.purge_expired", "schedule": 3600.0},
-    "spool-resend": {"task": "telephony.spool.resend", "schedule": 30.0},
+    "retention": {"task": "calls.retention.purge_expired", "schedule": 3600.0},
+    "spool-resend": {"task": "calls.spool.resend", "schedule": 30.0},
     # Scheduled callbacks and campaign dialling: rows claimed atomically, so a redelivered tick is harmless.
-    "outbound-scheduler": {"task": "telephony.scheduler.tick_task", "schedule": 10.0},
+    "outbound-scheduler": {"task": "campaigns.scheduler.tick_task", "schedule": 10.0},
 }
 # Calls per page in the dashboard history and the JSON API.
 DASHBOARD_PAGE_SIZE = int(os.environ.get("DASHBOARD_PAGE_SIZE", "50"))
 # Template filters of the dashboard ({% load dashboard %}), kept beside its views.
-TEMPLATES[0]["OPTIONS"]["libraries"] = {"dashboard": "telephony.dashboard.templatetags"}
+TEMPLATES[0]["OPTIONS"]["libraries"] = {"dashboard": "calls.dashboard.templatetags"}
 # --- end Dashboard / persistence
 
 # --- Asterisk (telephony/asterisk) ---------------------------------------------------------------------

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from .models import Call
+from calls.models import Call
 
 TOKEN_BYTES = 24  # 48 hex characters: Plivo's extraHeaders allow letters and digits only
 _HEX = re.compile(r"^[0-9a-f]{32,128}$")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from .models import Carrier
+from agents.models import Carrier
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from agents import engine
-from agents.engine.port import CallRequest
 from contactcenter.logging import current_call_id
+from engine.port import CallRequest
 from telephony import media_token
 
 log = logging.getLogger(__name__)

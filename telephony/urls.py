@@ -1,10 +1,8 @@
-"""HTTP routes of the telephony side. Each carrier package adds its own `urls.py` here."""
+"""HTTP routes of the carriers. Each carrier package adds its own `urls.py` here."""
 
 from django.urls import include, path
 
 urlpatterns: list = [
-    path("", include("telephony.dashboard.urls")),
-    path("", include("telephony.api.urls")),
     path("twilio/", include("telephony.twilio.urls")),
     path("plivo/", include("telephony.plivo.urls")),
     path("browser/", include("telephony.browser.urls")),

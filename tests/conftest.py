@@ -133,3 +133,26 @@ def agent(db):
         system_prompt="You are a helpful support agent for Example Corp.",
         greeting="Hello, thanks for calling Example Corp. How can I help?",
     )
+
+
+@pytest.fixture
+def end_call_tool(transactional_db):
+    from agents.models import Tool
+
+    return Tool.objects.create(name="end_call", kind="end_call", description="End the call after goodbye.")
+
+
+@pytest.fixture
+def demo_agent(transactional_db, end_call_tool):
+    """An agent with `end_call`, bound to the SIP user part "engine" (the in-process calls' number)."""
+    from agents.models import Agent, PhoneNumber
+
+    agent = Agent.objects.create(
+        name="Engine test agent",
+        system_prompt="You are a test agent for {caller_number}.",
+        greeting="Hello, thanks for calling Example Corp. How can I help?",
+        silence_duration_ms=300,
+    )
+    agent.tools.add(end_call_tool)
+    PhoneNumber.objects.create(carrier="sip", number="engine", agent=agent)
+    return agent

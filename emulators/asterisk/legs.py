@@ -1,7 +1,7 @@
 """The emulator's externalMedia legs, each a real socket on a real 20 ms clock.
 
 Internally the emulator mixes 16 kHz 16-bit PCM in 20 ms frames (640 bytes); each leg converts to
-and from its wire format with `telephony.codec`, the way Asterisk transcodes at a channel edge.
+and from its wire format with `engine.codec`, the way Asterisk transcodes at a channel edge.
 Legs also check what the app sends (payload type, frame size, kinds, pacing) into `stats`.
 """
 
@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from engine.codec import DECODERS, ENCODERS, StreamResampler
 from telephony.asterisk import versions
 from telephony.asterisk.audiosocket import (
     AUDIO_KINDS,
@@ -25,7 +26,6 @@ from telephony.asterisk.audiosocket import (
     encode,
     read_message,
 )
-from telephony.codec import DECODERS, ENCODERS, StreamResampler
 from telephony.rtp import RtpError, RtpSender, parse_rtp
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 FRAME = 640  # 20 ms at 16 kHz, 16-bit
 SILENCE = bytes(FRAME)
-# externalMedia format -> (codec name for telephony.codec, rate, RTP payload type)
+# externalMedia format -> (codec name for engine.codec, rate, RTP payload type)
 FORMATS: dict[str, tuple[str, int, int]] = {
     "ulaw": ("ulaw", 8000, 0),
     "alaw": ("alaw", 8000, 8),

@@ -28,8 +28,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from engine.codec import StreamResampler
 from telephony.asterisk import versions
-from telephony.codec import StreamResampler
 
 from .legs import FRAME, SILENCE, AudioSocketLeg, Leg, RtpLeg, WebSocketLeg
 

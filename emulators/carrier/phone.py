@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from telephony.codec import StreamResampler, pcm_to_ulaw, ulaw_to_pcm
+from engine.codec import StreamResampler, pcm_to_ulaw, ulaw_to_pcm
 
 RATE = 8000
 FRAME_MS = 20

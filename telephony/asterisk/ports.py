@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agents.engine.port import WireFormat
+from engine.port import WireFormat
 from telephony.rtp import RtpEndpoint
 
 from .audiosocket import AudioSocketSession

@@ -8,7 +8,7 @@ import signal
 import wave
 from pathlib import Path
 
-from telephony.prompts import prompt_pcm
+from engine.prompts import prompt_pcm
 
 from .ari import AriClient, redact_url
 from .audiosocket import AudioSocketServer

@@ -19,9 +19,10 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from agents.engine.port import CallRequest, WireFormat
+from agents.models import Carrier
+from agents.routing import route_extension
 from contactcenter.logging import call_context
-from telephony.models import Carrier
+from engine.port import CallRequest, WireFormat
 from telephony.outbound.dial import (
     ASTERISK_CAUSES,
     asterisk_call_id,
@@ -29,7 +30,6 @@ from telephony.outbound.dial import (
     record_unanswered,
     route_call,
 )
-from telephony.routing import route_extension
 from telephony.rtp import RtpEndpoint, payload_type_for
 
 from . import versions
@@ -198,7 +198,7 @@ class StasisCall:
         await self._until(self.leg_in_stasis, LEG_TIMEOUT_S, "StasisStart for the media leg")
         await self._bridge_leg()
         self._check()
-        from agents.engine import start_call
+        from engine import start_call
 
         self.handle = await start_call(
             CallRequest(

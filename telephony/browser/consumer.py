@@ -16,10 +16,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from agents import engine
-from agents.engine.port import CallRequest
-from agents.models import Agent
+from agents.models import Agent, Carrier
 from contactcenter.logging import current_call_id
-from telephony.models import Carrier
+from engine.port import CallRequest
 
 from .port import BrowserPort
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agents.engine.port import WireFormat
+from engine.port import WireFormat
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404, render
 
 from agents.models import Agent
-from telephony.dashboard.access import staff_required
+from calls.dashboard.access import staff_required
 
 
 @staff_required

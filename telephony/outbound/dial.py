@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,8 +17,10 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from telephony.models import E164_RE, Call, CampaignContact, Carrier, PhoneNumber
-from telephony.routing import Route
+from agents.models import E164_RE, Carrier, PhoneNumber
+from agents.routing import Route, route_agent
+from calls.models import Call
+from calls.signals import call_finished
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +87,14 @@ def place_call(
     to: str,
     from_: str = "",
     variables: dict[str, Any] | None = None,
-    campaign_contact: CampaignContact | None = None,
+    on_created: Callable[[Call], object] | None = None,
     detect_machines: bool = False,
 ) -> Call:
-    """Create the outbound Call (ringing) and have the carrier dial it. Raises OutboundError."""
+    """Create the outbound Call (ringing) and have the carrier dial it. Raises OutboundError.
+
+    `on_created` sees the Call before the carrier is asked (a campaign links its contact to it, so a
+    refused dial is still that contact's last call).
+    """
     to, from_ = _check(agent, carrier, to, from_)
     call = Call.objects.create(
         carrier=carrier,
@@ -98,8 +105,8 @@ def place_call(
         status=Call.Status.RINGING,
         variables=dict(variables or {}),
     )
-    if campaign_contact is not None:
-        CampaignContact.objects.filter(pk=campaign_contact.pk).update(last_call=call)
+    if on_created is not None:
+        on_created(call)
     try:
         carrier_id = DIALLERS[carrier](call, detect_machines)
     except Exception as exc:  # noqa: BLE001 - any carrier refusal ends this call as failed
@@ -206,12 +213,8 @@ DIALLERS = {Carrier.TWILIO: _dial_twilio, Carrier.PLIVO: _dial_plivo, Carrier.AS
 
 def route_call(call_id: uuid.UUID | str) -> Route:
     """The agent of an outbound call: the one named on its Call row (sync ORM)."""
-    call = Call.objects.select_related("agent").filter(pk=call_id).first()
-    if call is None or call.agent is None:
-        return Route(None, "unknown")
-    if not call.agent.is_active:
-        return Route(None, "inactive_agent")
-    return Route(call.agent, "outbound")
+    agent_id = Call.objects.filter(pk=call_id).values_list("agent_id", flat=True).first()
+    return route_agent(agent_id, "outbound")
 
 
 def asterisk_call_id(channel_id: str) -> str:
@@ -235,7 +238,5 @@ def record_unanswered(call_id: str, status: str, reason: str) -> bool:
     changed = Call.objects.filter(pk=call_id, status=Call.Status.RINGING).update(
         status=status, ended_at=timezone.now(), end_reason=reason[:100]
     )
-    from telephony import scheduler
-
-    scheduler.settle_call(call_id)
+    call_finished.send(sender=Call, call_id=call_id)
     return bool(changed)

@@ -1,4 +1,4 @@
-"""Outbound routes: carrier webhooks under /outbound/, the JSON endpoint under /api/."""
+"""Outbound carrier webhooks, under /outbound/ (the form and the JSON endpoint are `campaigns.urls`)."""
 
 from django.urls import path
 
@@ -11,6 +11,4 @@ urlpatterns = [
     path("outbound/plivo/hangup/", views.plivo_hangup, name="outbound-plivo-hangup"),
     path("outbound/plivo/machine/", views.plivo_machine, name="outbound-plivo-machine"),
     path("outbound/plivo/voicemail/", views.plivo_voicemail, name="outbound-plivo-voicemail"),
-    path("outbound/call/", views.place_call_form, name="outbound-call-form"),
-    path("api/calls/outbound", views.api_outbound, name="api-outbound-call"),
 ]

@@ -1,4 +1,4 @@
-"""Outbound webhooks (Twilio, Plivo), the JSON endpoint and the staff form that place calls.
+"""Outbound webhooks (Twilio, Plivo): the carrier's answer, status and machine-detection callbacks.
 
 Each carrier webhook carries `?call=<id>` (we set it when dialling), is signature-checked like the
 inbound ones, and finds its Call by that id: no number routing, the agent is the Call's.
@@ -6,15 +6,10 @@ inbound ones, and finds its Call by that id: no number routing, the agent is the
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 
-from django import forms
-from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -22,10 +17,10 @@ from django.views.decorators.http import require_POST
 from plivo import plivoxml
 from twilio.twiml.voice_response import VoiceResponse
 
-from agents.models import Agent
-from telephony import media_token, scheduler
-from telephony.api.auth import token_required
-from telephony.models import Call, Carrier
+from agents.models import Carrier
+from calls.models import Call
+from calls.signals import call_finished
+from telephony import media_token
 from telephony.plivo import rest as plivo_rest
 from telephony.plivo import signature as plivo_signature
 from telephony.plivo import views as plivo_views
@@ -36,10 +31,7 @@ from telephony.twilio import views as twilio_views
 
 from .dial import (
     ANSWERED_BY_KEY,
-    OUTBOUND_CARRIERS,
     VOICEMAIL_KEY,
-    OutboundError,
-    place_call,
     record_unanswered,
 )
 
@@ -89,7 +81,7 @@ def _close_unstreamed(call: Call, reason: str) -> None:
     Call.objects.filter(pk=call.pk, status__in=Call.LIVE_STATUSES).update(
         status=Call.Status.COMPLETED, answered_at=timezone.now(), ended_at=timezone.now(), end_reason=reason
     )
-    scheduler.settle_call(call.pk)
+    call_finished.send(sender=Call, call_id=call.pk)
 
 
 def _machine_answered(call: Call) -> str:
@@ -143,7 +135,7 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
         elif status == "completed":
             if call.status == Call.Status.RINGING:  # ended without ever streaming (e.g. hung up on a machine)
                 _close_unstreamed(call, call.end_reason or "twilio: completed before the stream started")
-            scheduler.settle_call(call.pk)
+            call_finished.send(sender=Call, call_id=call.pk)
     return HttpResponse(status=204)
 
 
@@ -182,7 +174,7 @@ def plivo_hangup(request: HttpRequest) -> HttpResponse:
         else:
             if call.status == Call.Status.RINGING:
                 _close_unstreamed(call, "plivo: completed before the stream started")
-            scheduler.settle_call(call.pk)
+            call_finished.send(sender=Call, call_id=call.pk)
     return HttpResponse(status=204)
 
 
@@ -227,95 +219,3 @@ def plivo_voicemail(request: HttpRequest) -> HttpResponse:
     if call is not None:
         Call.objects.filter(pk=call.pk).update(variables={**call.variables, "_voicemail_left": True})
     return _plivo_xml(*([plivoxml.SpeakElement(message)] if message else []), plivoxml.HangupElement())
-
-
-# --- JSON API -------------------------------------------------------------------------------------------
-def _agent(value) -> Agent | None:
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-        return Agent.objects.filter(pk=int(value)).first()
-    if isinstance(value, str) and value:
-        return Agent.objects.filter(name=value).first()
-    return None
-
-
-def _bad(message: str, field: str, status: int = 400) -> JsonResponse:
-    return JsonResponse({"error": message, "field": field} if field else {"error": message}, status=status)
-
-
-@csrf_exempt
-@require_POST
-@token_required
-def api_outbound(request: HttpRequest) -> JsonResponse:
-    """POST /api/calls/outbound {agent, to, carrier, from?, variables?, detect_machines?} -> 201 {call_id}."""
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        return _bad("the body must be a JSON object", "")
-    if not isinstance(body, dict):
-        return _bad("the body must be a JSON object", "")
-    for name in ("agent", "to", "carrier"):
-        if body.get(name) in (None, ""):
-            return _bad(f"'{name}' is required", name)
-    agent = _agent(body["agent"])
-    if agent is None:
-        return _bad(f"no agent {body['agent']!r} (give its id or name)", "agent")
-    variables = body.get("variables", {})
-    if not isinstance(variables, dict):
-        return _bad("'variables' must be an object of template fields", "variables")
-    for name in ("to", "from", "carrier"):
-        if body.get(name) is not None and not isinstance(body[name], str):
-            return _bad(f"'{name}' must be a string", name)
-    try:
-        call = place_call(
-            agent,
-            body["carrier"],
-            body["to"],
-            body.get("from") or "",
-            variables,
-            detect_machines=bool(body.get("detect_machines", False)),
-        )
-    except OutboundError as exc:
-        return _bad(exc.message, exc.field, 400 if exc.field else 502)
-    return JsonResponse(
-        {"call_id": str(call.pk), "status": call.status, "carrier_call_id": call.carrier_call_id}, status=201
-    )
-
-
-# --- staff form -----------------------------------------------------------------------------------------
-class OutboundCallForm(forms.Form):
-    agent = forms.ModelChoiceField(Agent.objects.filter(is_active=True))
-    carrier = forms.ChoiceField(choices=[(c.value, c.label) for c in OUTBOUND_CARRIERS])
-    to = forms.CharField(
-        max_length=64, help_text="E.164 for Twilio / Plivo; a number or extension for Asterisk."
-    )
-    from_number = forms.CharField(
-        max_length=64, required=False, help_text="Caller ID. Empty: the agent's first number on the carrier."
-    )
-    variables = forms.JSONField(
-        required=False, initial=dict, help_text='Template fields, e.g. {"name": "Ada"}.'
-    )
-    detect_machines = forms.BooleanField(required=False)
-
-
-@staff_member_required
-def place_call_form(request: HttpRequest) -> HttpResponse:
-    """Admin page: place one outbound call with an agent (also linked from the Campaign admin)."""
-    initial = {"agent": request.GET.get("agent")} if request.GET.get("agent") else None
-    form = OutboundCallForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            call = place_call(
-                data["agent"],
-                data["carrier"],
-                data["to"],
-                data["from_number"],
-                data["variables"] or {},
-                detect_machines=data["detect_machines"],
-            )
-        except OutboundError as exc:
-            form.add_error(exc.field if exc.field in ("agent", "carrier", "to") else None, exc.message)
-        else:
-            messages.success(request, f"Calling {call.to_number} with {data['agent'].name}.")
-            return redirect(reverse("dashboard:call", args=[call.pk]))
-    return render(request, "outbound/place_call.html", {"form": form, "title": "Place an outbound call"})

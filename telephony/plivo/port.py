@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.urls import reverse
 
-from agents.engine.port import WireFormat
+from engine.port import WireFormat
 
 from . import rest
 from .serializer import PlivoSerializer

@@ -13,8 +13,8 @@ import logging
 import random
 from typing import TYPE_CHECKING, Any
 
-from agents.engine.port import CallRequest, WireFormat
 from contactcenter.logging import call_context
+from engine.port import CallRequest, WireFormat
 from telephony.rtp import RtpEndpoint
 
 from .message import (
@@ -352,7 +352,7 @@ class SipCall:
     async def _run(self, negotiated: Negotiated) -> None:
         from asgiref.sync import sync_to_async
 
-        from telephony.routing import route_number
+        from agents.routing import route_number
 
         route = await sync_to_async(route_number, thread_sensitive=False)("sip", self.number)
         config = self.server.config
@@ -392,14 +392,14 @@ class SipCall:
             negotiated.remote_port,
         )
         # An unknown number in "apology" mode goes to the engine too: it refuses the call, plays
-        # telephony.prompts' apology through the port, records the refused call and hangs up.
+        # engine.prompts' apology through the port, records the refused call and hangs up.
         await self._run_engine(negotiated)
         await self.ended.wait()
         if self._bye_task is not None:
             await self._bye_task
 
     async def _run_engine(self, negotiated: Negotiated) -> None:
-        from agents.engine import start_call
+        from engine import start_call
 
         self.port = SipMediaPort(self, negotiated.encoding)
         request = CallRequest(

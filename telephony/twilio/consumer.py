@@ -6,7 +6,7 @@ The shared flow (token check before any audio, start, media, DTMF, marks, stop) 
 
 from __future__ import annotations
 
-from telephony.models import Carrier
+from agents.models import Carrier
 from telephony.streams import CarrierStreamConsumer
 
 from .port import TwilioPort

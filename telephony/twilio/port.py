@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agents.engine.port import WireFormat
+from engine.port import WireFormat
 
 from . import rest, twiml
 from .serializer import TwilioSerializer

@@ -11,9 +11,10 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from agents.models import Carrier
+from agents.routing import normalise_number, route_number
+from calls.models import Call
 from telephony import media_token
-from telephony.models import Call, Carrier
-from telephony.routing import normalise_number, route_number
 from telephony.sip.twiml import dial_sip_twiml
 
 from . import signature, twiml

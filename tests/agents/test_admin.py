@@ -2,8 +2,7 @@
 
 import pytest
 
-from agents.models import Agent, Tool
-from telephony.models import PhoneNumber
+from agents.models import Agent, PhoneNumber, Tool
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +48,7 @@ def test_create_agent_and_bind_a_number(admin_client):
     assert agent.voice == "Kore" and agent.silence_duration_ms == 600
 
     response = admin_client.post(
-        "/admin/telephony/phonenumber/add/",
+        "/admin/agents/phonenumber/add/",
         {
             "number": "+14155550100",
             "carrier": "twilio",
@@ -68,7 +67,7 @@ def test_create_agent_and_bind_a_number(admin_client):
 
 def test_bad_e164_number_is_refused_with_a_message_that_says_what_to_fix(admin_client, agent):
     response = admin_client.post(
-        "/admin/telephony/phonenumber/add/",
+        "/admin/agents/phonenumber/add/",
         {
             "number": "415-555-0100",
             "carrier": "twilio",
@@ -85,12 +84,12 @@ def test_bad_e164_number_is_refused_with_a_message_that_says_what_to_fix(admin_c
 
 def test_sip_user_part_rule(admin_client, agent):
     ok = admin_client.post(
-        "/admin/telephony/phonenumber/add/",
+        "/admin/agents/phonenumber/add/",
         {"number": "support-line", "carrier": "sip", "agent": agent.pk, "twilio_media": "stream"},
     )
     assert ok.status_code == 302
     bad = admin_client.post(
-        "/admin/telephony/phonenumber/add/",
+        "/admin/agents/phonenumber/add/",
         {"number": "a b@c", "carrier": "sip", "agent": agent.pk, "twilio_media": "stream"},
     )
     assert "not a valid SIP user part" in bad.content.decode()

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
+from calls.models import Call
 from emulators.asterisk.legs import AudioSocketLeg, RtpLeg
 from telephony.asterisk.audiosocket import encode
-from telephony.models import Call
 from telephony.rtp import RtpSender
 
 from .test_calls import CONTEXT, bind_extension, call_resources_gone, next_reply, say, stored

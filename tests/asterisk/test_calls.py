@@ -10,8 +10,9 @@ import time
 
 import pytest
 
+from agents.models import Extension
+from calls.models import Call
 from emulators.gemini.speech import flite_pcm, recognise
-from telephony.models import Call, Extension
 
 from .conftest import FRAME, utterances
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from django.test import Client
 
-from agents.demo import flite_pcm
 from agents.models import Agent
+from telephony.loopback import flite_pcm
 
 PHRASE = "i would like to check the status of my order"
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from telephony.models import Call
+from calls.models import Call
 from tests.conftest import ARTIFACTS
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

@@ -16,9 +16,9 @@ from asgiref.sync import sync_to_async
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from agents.demo import flite_pcm
 from agents.models import Agent
-from telephony.models import Call
+from calls.models import Call
+from telephony.loopback import flite_pcm
 
 from .conftest import PHRASE, session_cookie
 

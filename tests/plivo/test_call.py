@@ -14,7 +14,7 @@ import pytest
 import websockets
 from asgiref.sync import sync_to_async
 
-from telephony.models import Call
+from calls.models import Call
 
 from .conftest import PLIVO_NUMBER
 

@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
 
-from telephony.models import Call, PhoneNumber
+from agents.models import PhoneNumber
+from calls.models import Call
 
 TOKEN = "unit-plivo-token"
 BASE = "https://cc.example.com"

@@ -132,8 +132,7 @@ def runsip(runsip_factory) -> RunSip:
 @pytest.fixture
 def sip_number(transactional_db, agent):
     """SIP user part "2000" bound to the Support agent, which may end calls (end_call tool)."""
-    from agents.models import Tool
-    from telephony.models import PhoneNumber
+    from agents.models import PhoneNumber, Tool
 
     agent.tools.add(Tool.objects.create(name="end_call", kind="end_call", description="End the call."))
     return PhoneNumber.objects.create(number="2000", carrier="sip", agent=agent)

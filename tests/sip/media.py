@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from telephony.codec import DECODERS, ENCODERS, StreamResampler
+from engine.codec import DECODERS, ENCODERS, StreamResampler
 
 PT = {"ulaw": 0, "alaw": 8}
 

@@ -23,7 +23,7 @@ CODECS = {"ulaw": {"codec_pt": "0", "codec_name": "PCMU"}, "alaw": {"codec_pt": 
 
 def wait_for_calls(count: int, timeout: float = 30, **filters):
     """The Call rows the runsip process stores once its calls end (Celery, eager in embedded mode)."""
-    from telephony.models import Call
+    from calls.models import Call
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

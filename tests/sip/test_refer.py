@@ -55,8 +55,7 @@ def refer_runsip(django_db_setup, django_db_blocker, refer_gemini):
 @pytest.fixture
 def transfer_number(transactional_db, agent):
     """SIP user part "2000" bound to an agent that may transfer and end calls."""
-    from agents.models import Tool
-    from telephony.models import PhoneNumber
+    from agents.models import PhoneNumber, Tool
 
     for kind in ("transfer_call", "end_call"):
         agent.tools.add(Tool.objects.create(name=kind, kind=kind, description=kind))
@@ -64,7 +63,7 @@ def transfer_number(transactional_db, agent):
 
 
 def transfer_invocation(call):
-    from telephony.models import ToolInvocation
+    from calls.models import ToolInvocation
 
     (invocation,) = ToolInvocation.objects.filter(call=call, tool_name="transfer_call")
     return invocation

@@ -174,7 +174,7 @@ def test_requests_outside_a_dialog(runsip):
 
 def test_cancel_before_answer(runsip_factory, sipp, sip_number):
     """The caller hangs up while it rings: 200 to the CANCEL, 487 to the INVITE, no call answered."""
-    from telephony.models import Call
+    from calls.models import Call
 
     server = runsip_factory(SIP_ANSWER_DELAY_MS="3000")
     result = sipp(server, "uac_cancel.xml", keys=PCMU)

@@ -19,8 +19,7 @@ def start_carrier_daphne(running, live_server_env: dict, env: dict):
 
 def carrier_agent(name: str, carrier: str, number: str):
     """An agent (greeting, end_call tool) answering `number` on `carrier`."""
-    from agents.models import Agent, Tool
-    from telephony.models import PhoneNumber
+    from agents.models import Agent, PhoneNumber, Tool
 
     agent = Agent.objects.create(
         name=name,

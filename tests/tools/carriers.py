@@ -1,4 +1,4 @@
-"""Fixtures shared by tests/tools and tests/outbound: a Gemini emulator whose scenario calls the
+"""Fixtures shared by tests/tools and tests/campaigns: a Gemini emulator whose scenario calls the
 built-in tools, the Twilio and Plivo emulators, one daphne child on all of them, an Asterisk
 emulator with a runasterisk child, and agents bound to numbers and an extension.
 
@@ -167,8 +167,7 @@ def ari_settings(settings, tools_asterisk, tools_runasterisk):
 @pytest.fixture
 def tool_agent(transactional_db):
     """An agent with every built-in tool, on a Twilio and a Plivo number and an Asterisk extension."""
-    from agents.models import Agent, Tool
-    from telephony.models import Extension, PhoneNumber
+    from agents.models import Agent, Extension, PhoneNumber, Tool
 
     agent = Agent.objects.create(
         name="Tools agent",
@@ -207,7 +206,7 @@ async def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
 
 def stored_call(**filters):
     """The Call matching `filters` once the engine's records are stored (metrics exist), else None."""
-    from telephony.models import Call
+    from calls.models import Call
 
     return Call.objects.select_related("metrics").filter(metrics__isnull=False, **filters).first()
 

@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from asgiref.sync import sync_to_async
 
-from agents.demo import LoopbackPort, SimulatedCaller
-from agents.engine import CallRequest, start_call
-from agents.engine.builtins import parse_when
-from agents.engine.tools import ToolError
-from telephony.models import PhoneNumber, ScheduledCallback, ToolInvocation
+from agents.models import PhoneNumber
+from calls.models import ToolInvocation
+from campaigns.models import ScheduledCallback
+from campaigns.tools import parse_when
+from engine import CallRequest, start_call
+from engine.tools import ToolError
+from telephony.loopback import LoopbackPort, SimulatedCaller
 from tests.conftest import gemini_env
 from tests.tools.carriers import wait_for
 

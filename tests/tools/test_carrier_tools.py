@@ -14,7 +14,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from telephony.models import ScheduledCallback, ToolInvocation
+from calls.models import ToolInvocation
+from campaigns.models import ScheduledCallback
 from tests.tools.carriers import (
     CALLER,
     EXTENSION_CONTEXT,

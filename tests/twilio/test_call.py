@@ -12,7 +12,7 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 
-from telephony.models import Call
+from calls.models import Call
 
 from .conftest import TWILIO_NUMBER
 

@@ -6,8 +6,8 @@ import datetime
 
 import pytest
 
+from calls.models import Call
 from telephony import media_token
-from telephony.models import Call
 
 pytestmark = pytest.mark.django_db
 

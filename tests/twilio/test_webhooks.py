@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from twilio.request_validator import RequestValidator
 
-from telephony.models import Call, PhoneNumber
+from agents.models import PhoneNumber
+from calls.models import Call
 
 TOKEN = "unit-twilio-token"
 BASE = "https://cc.example.com"
@@ -123,14 +124,14 @@ def test_status_callback_needs_a_signature(client, number):
 
 
 def test_admin_shows_the_webhook_urls_to_paste_into_the_console(client, staff_user, number, agent):
-    from telephony.models import PhoneNumber
+    from agents.models import PhoneNumber
 
     plivo = PhoneNumber.objects.create(number="+15005550106", carrier="plivo", agent=agent)
     client.force_login(staff_user)
-    page = client.get(f"/admin/telephony/phonenumber/{number.pk}/change/").content.decode()
+    page = client.get(f"/admin/agents/phonenumber/{number.pk}/change/").content.decode()
     assert "https://cc.example.com/twilio/voice/" in page
     assert "https://cc.example.com/twilio/status/" in page
-    page = client.get(f"/admin/telephony/phonenumber/{plivo.pk}/change/").content.decode()
+    page = client.get(f"/admin/agents/phonenumber/{plivo.pk}/change/").content.decode()
     assert "https://cc.example.com/plivo/answer/" in page
     assert "https://cc.example.com/plivo/hangup/" in page
 
@@ -138,8 +139,8 @@ def test_admin_shows_the_webhook_urls_to_paste_into_the_console(client, staff_us
 def test_number_set_to_sip_media_is_dialled_to_runsip(client, agent, settings):  # noqa: D103
     """Seed 003's flow: a Twilio number set to "SIP to runsip" answers with <Dial><Sip>, and runsip's
     routing finds the same agent for the user part Twilio will INVITE."""
-    from telephony.models import PhoneNumber
-    from telephony.routing import route_number
+    from agents.models import PhoneNumber
+    from agents.routing import route_number
 
     settings.SIP_ADVERTISE_HOST = "sip.example.com"
     settings.SIP_PORT = 5080

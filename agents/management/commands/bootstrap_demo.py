@@ -7,8 +7,7 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from agents.models import Agent, Tool
-from telephony.models import Extension, PhoneNumber
+from agents.models import Agent, Extension, PhoneNumber, Tool
 
 DEMO_PROMPT = (
     "You are Ava, the friendly voice assistant of Example Corp. Keep answers short: one or two sentences. "

@@ -12,7 +12,7 @@ import wave
 from django.core.management.base import BaseCommand
 
 from emulators.asterisk.server import AsteriskEmulator
-from telephony.codec import StreamResampler
+from engine.codec import StreamResampler
 
 
 def _wav_16k(path: str) -> bytes:

@@ -39,7 +39,7 @@ class Command(BaseCommand):
     async def serve(self, config: SipConfig) -> None:
         # Import the engine (and google-genai under it) now: importing it during the first call
         # would stall the event loop, and with it every RTP stream, for about a second.
-        import agents.engine.call  # noqa: F401
+        import engine.call  # noqa: F401
 
         server = SipServer(config)
         await server.start()

@@ -1,0 +1,160 @@
+"""What a call leaves behind (the Call row, transcript, recording, metrics, tool invocations) and the
+API tokens that read it."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from agents.models import Carrier
+
+
+class Call(models.Model):
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound"
+        OUTBOUND = "outbound", "Outbound"
+
+    class Status(models.TextChoices):
+        RINGING = "ringing", "Ringing"
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        REFUSED = "refused", "Refused"
+        FAILED = "failed", "Failed"
+        BUSY = "busy", "Busy"
+        NO_ANSWER = "no_answer", "No answer"
+
+    LIVE_STATUSES = (Status.RINGING, Status.IN_PROGRESS)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    carrier = models.CharField(max_length=16, choices=Carrier.choices)
+    direction = models.CharField(max_length=16, choices=Direction.choices, default=Direction.INBOUND)
+    from_number = models.CharField(max_length=64, blank=True)
+    to_number = models.CharField(max_length=64, blank=True)
+    agent = models.ForeignKey(
+        "agents.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
+    )
+    agent_snapshot = models.JSONField(
+        default=dict, blank=True, help_text="The agent settings used for this call."
+    )
+    carrier_call_id = models.CharField(max_length=128, blank=True, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RINGING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=100, blank=True)
+    tokens_prompt = models.PositiveIntegerField(default=0)
+    tokens_response = models.PositiveIntegerField(default=0)
+    tokens_total = models.PositiveIntegerField(default=0)
+    # Single-use token that authorises the media WebSocket of this call (stored hashed).
+    media_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    media_token_used = models.BooleanField(default=False)
+    variables = models.JSONField(default=dict, blank=True, help_text="Call variables (campaign fields, ...).")
+    summary = models.TextField(blank=True, help_text="Written after the call by a Gemini text model.")
+    extracted = models.JSONField(default=dict, blank=True, help_text="The agent's extract fields, filled in.")
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["-started_at"], name="call_started_idx"),
+            models.Index(fields=["status", "-started_at"], name="call_status_started_idx"),
+            models.Index(fields=["agent", "-started_at"], name="call_agent_started_idx"),
+            models.Index(fields=["carrier", "-started_at"], name="call_carrier_started_idx"),
+            models.Index(fields=["from_number"], name="call_from_idx"),
+            models.Index(fields=["to_number"], name="call_to_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_carrier_display()} {self.from_number} → {self.to_number}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.answered_at and self.ended_at:
+            return (self.ended_at - self.answered_at).total_seconds()
+        return None
+
+
+class TranscriptSegment(models.Model):
+    class Speaker(models.TextChoices):
+        CALLER = "caller", "Caller"
+        AGENT = "agent", "Agent"
+        SYSTEM = "system", "System"
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="segments")
+    speaker = models.CharField(max_length=10, choices=Speaker.choices)
+    text = models.TextField()
+    start_ms = models.PositiveIntegerField(default=0, help_text="Offset from the call's answer.")
+    end_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["call", "start_ms", "id"]
+
+
+class Recording(models.Model):
+    call = models.OneToOneField(Call, on_delete=models.CASCADE, related_name="recording")
+    file = models.FileField(upload_to="recordings/%Y/%m/%d/")
+    duration_seconds = models.FloatField(default=0)
+    sample_rate = models.PositiveIntegerField(default=8000)
+    channels = models.PositiveSmallIntegerField(default=2, help_text="2: caller left, agent right.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class CallMetrics(models.Model):
+    call = models.OneToOneField(Call, on_delete=models.CASCADE, related_name="metrics")
+    first_response_ms = models.FloatField(
+        null=True, blank=True, help_text="Caller stops → first agent audio."
+    )
+    mean_turn_latency_ms = models.FloatField(null=True, blank=True)
+    p95_turn_latency_ms = models.FloatField(null=True, blank=True)
+    turns = models.PositiveIntegerField(default=0)
+    barge_ins = models.PositiveIntegerField(default=0)
+    frames_in = models.PositiveIntegerField(default=0)
+    frames_out = models.PositiveIntegerField(default=0)
+    frames_dropped = models.PositiveIntegerField(default=0)
+    tool_calls = models.PositiveIntegerField(default=0)
+    reconnects = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "call metrics"
+
+
+class ToolInvocation(models.Model):
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="tool_invocations")
+    tool = models.ForeignKey("agents.Tool", null=True, blank=True, on_delete=models.SET_NULL)
+    tool_name = models.CharField(max_length=64)
+    gemini_call_id = models.CharField(max_length=128, blank=True)
+    arguments = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    latency_ms = models.FloatField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["call", "created_at", "id"]
+
+
+class ApiToken(models.Model):
+    """A bearer token for the JSON API and /metrics, created and revoked by staff in the admin.
+
+    Only a SHA-256 of the token is stored; the token itself is shown once, when it is created.
+    """
+
+    name = models.CharField(max_length=100, help_text="Who or what uses it, e.g. prometheus.")
+    prefix = models.CharField(max_length=12, editable=False, help_text="The token's first characters.")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

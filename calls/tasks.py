@@ -1,0 +1,142 @@
+"""Celery tasks that store what a call leaves behind."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+
+import httpx
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.utils.dateparse import parse_datetime
+
+from .models import Call, CallMetrics, Recording, ToolInvocation, TranscriptSegment
+
+log = logging.getLogger(__name__)
+
+
+def _dt(value: str | None) -> datetime | None:
+    return parse_datetime(value) if value else None
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def store_call(payload: dict) -> str:
+    """Store a finished call: status, transcript, recording, metrics, tool invocations.
+
+    Idempotent (keyed on the call id): a payload delivered twice (a broker redelivery, a resend
+    from the spool) is stored once.
+    """
+    with transaction.atomic():
+        call = Call.objects.select_for_update().filter(pk=payload["call_id"]).first()
+        if call is None:
+            log.error("store_call: call %s does not exist; payload kept in the log", payload["call_id"])
+            return "missing"
+        if CallMetrics.objects.filter(call=call).exists():
+            return "duplicate"
+        call.status = payload.get("status") or Call.Status.COMPLETED
+        call.end_reason = payload.get("end_reason", "")[:100]
+        call.answered_at = _dt(payload.get("answered_at")) or call.answered_at
+        call.ended_at = _dt(payload.get("ended_at"))
+        tokens = payload.get("tokens") or {}
+        call.tokens_prompt = tokens.get("prompt", 0)
+        call.tokens_response = tokens.get("response", 0)
+        call.tokens_total = tokens.get("total", 0)
+        call.save()
+        TranscriptSegment.objects.bulk_create(
+            TranscriptSegment(
+                call=call, speaker=s["speaker"], text=s["text"], start_ms=s["start_ms"], end_ms=s["end_ms"]
+            )
+            for s in payload.get("segments", [])
+        )
+        CallMetrics.objects.create(call=call, **payload.get("metrics", {}))
+        ToolInvocation.objects.bulk_create(
+            ToolInvocation(
+                call=call,
+                tool_id=t.get("tool_id"),
+                tool_name=t["tool_name"],
+                gemini_call_id=t.get("gemini_call_id", ""),
+                arguments=t.get("arguments") or {},
+                result=t.get("result"),
+                error=t.get("error", ""),
+                latency_ms=t.get("latency_ms", 0),
+            )
+            for t in payload.get("tool_invocations", [])
+        )
+        rec = payload.get("recording")
+        if rec:
+            Recording.objects.create(
+                call=call,
+                file=rec["name"],
+                duration_seconds=rec["duration_seconds"],
+                sample_rate=rec["sample_rate"],
+                channels=rec.get("channels", 2),
+            )
+        if payload.get("segments"):
+            transaction.on_commit(lambda: _queue_after_call(str(call.pk)))
+    return "stored"
+
+
+def _queue_after_call(call_id: str) -> None:
+    from calls.jobs import send
+
+    try:
+        send(after_call, call_id)
+    except Exception:  # an after-call job must never undo or repeat the storing of the call
+        log.exception("after-call job for %s could not be queued", call_id)
+
+
+@shared_task
+def after_call(call_id: str) -> str:
+    """Summary and extract fields from a Gemini text model, then the agent's post-call webhook.
+
+    Never raises: a failure is logged and the call keeps what was stored.
+    """
+    from agents.signing import sign
+    from calls.summary import summarize
+
+    call = Call.objects.select_related("agent").filter(pk=call_id).first()
+    if call is None:
+        return "missing"
+    segments = list(call.segments.order_by("start_ms", "id"))
+    transcript = "\n".join(f"{s.speaker}: {s.text}" for s in segments)
+    agent = call.agent
+    fields = agent.extract_field_names() if agent else []
+    summary, extracted = "", {}
+    if settings.GEMINI_SUMMARY_MODEL and transcript:
+        try:
+            summary, extracted = summarize(transcript, fields)
+        except Exception as exc:  # noqa: BLE001 - Gemini down or refusing: keep the call as stored
+            log.warning("after-call summary of %s failed: %s", call_id, exc)
+    Call.objects.filter(pk=call.pk).update(summary=summary, extracted=extracted)
+    if agent and agent.post_call_webhook_url:
+        body = json.dumps(
+            {
+                "call_id": str(call.pk),
+                "agent": agent.name,
+                "carrier": call.carrier,
+                "direction": call.direction,
+                "from": call.from_number,
+                "to": call.to_number,
+                "status": call.status,
+                "end_reason": call.end_reason,
+                "summary": summary,
+                "extracted": extracted,
+                "transcript": [
+                    {"speaker": s.speaker, "text": s.text, "start_ms": s.start_ms} for s in segments
+                ],
+            },
+            sort_keys=True,
+        ).encode()
+        headers = {"Content-Type": "application/json"}
+        if agent.post_call_webhook_secret:
+            headers["X-Signature"] = sign(agent.post_call_webhook_secret, body)
+        try:
+            httpx.post(
+                agent.post_call_webhook_url, content=body, headers=headers, timeout=10
+            ).raise_for_status()
+        except httpx.HTTPError as exc:
+            log.warning("post-call webhook for %s failed: %s", call_id, exc)
+            return "webhook failed"
+    return "done"

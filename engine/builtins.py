@@ -1,0 +1,62 @@
+"""Built-in tools that reach outside the call, and the outbound opening (campaign greeting, voicemail).
+
+The engine knows no carrier and no campaign: the apps that do register their built-ins here at start-up
+(`telephony` registers `send_sms`, `campaigns` registers `schedule_callback`), and every call offers
+what is registered. Handlers take the `CallHandle`, the tool and the model's arguments, and raise
+`ToolError` with a sentence the model can say. Blocking work (carrier REST, ORM) runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from agents.snapshot import AgentConfig, ToolConfig
+
+if TYPE_CHECKING:
+    from .call import CallHandle
+
+log = logging.getLogger(__name__)
+
+VOICEMAIL_DONE = "voicemail: message left"
+
+
+# --- the opening of an outbound call --------------------------------------------------------------------
+def opening_for(agent: AgentConfig, variables: dict[str, Any]) -> tuple[AgentConfig, str | None]:
+    """The agent for this call and, when it should hang up after its first turn, why.
+
+    A machine answered and there is a message: the message is the greeting, then hang up.
+    A campaign greeting (`_greeting`) replaces the agent's own.
+    """
+    if variables.get("_answered_by") == "machine" and variables.get("_voicemail"):
+        return agent.with_overrides(
+            {"greeting": str(variables["_voicemail"]), "consent_announcement": ""}
+        ), VOICEMAIL_DONE
+    if variables.get("_greeting"):
+        return agent.with_overrides({"greeting": str(variables["_greeting"])}), None
+    return agent, None
+
+
+# --- who is on the other end ----------------------------------------------------------------------------
+def parties(handle: CallHandle) -> tuple[str, str]:
+    """(the other party's number, our number) on this call."""
+    request = handle.request
+    if request.direction == "outbound":
+        return request.to_number, request.from_number
+    return request.from_number, request.to_number
+
+
+# --- built-ins provided by the apps above the engine -----------------------------------------------------
+Builtin = Callable[["CallHandle", ToolConfig, dict[str, Any]], Awaitable[dict[str, Any]]]
+_registered: dict[str, Builtin] = {}
+
+
+def register(kind: str, handler: Builtin) -> None:
+    """Offer a built-in tool kind on every call (called from an app's `ready()`)."""
+    _registered[kind] = handler
+
+
+def registered() -> dict[str, Builtin]:
+    """The built-in tool kinds other apps provide, by tool kind."""
+    return dict(_registered)

@@ -1,0 +1,379 @@
+"""One call's lifecycle: route, open Gemini, greet, converse, end, hand the records to Celery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from google.genai import types
+
+from agents.gemini_client import get_client
+from calls.jobs import enqueue
+from contactcenter.logging import call_context
+from engine.prompts import prompt_pcm
+
+from . import builtins, store
+from .live import GeminiUnavailable, LiveLink
+from .metrics import CallMetrics
+from .playout import Playout
+from .port import CallRequest, MediaPort
+from .record import Recorder, Transcript
+from .setup import fetch_call_config, live_config, render, say_exactly
+from .tools import ToolDispatcher, ToolError
+from .uplink import Uplink
+
+log = logging.getLogger(__name__)
+
+MAX_DURATION_GOODBYE = "We have reached the time limit for this call. Thank you for calling, goodbye."
+END_CALL_GRACE_S = 8.0  # after end_call, hang up even if the model says nothing more
+
+_active_calls = 0
+
+
+def active_calls() -> int:
+    """Calls this process is handling right now."""
+    return _active_calls
+
+
+class CallHandle:
+    """What a transport holds for one call. Every method is safe to call from the transport's loop."""
+
+    def __init__(self, request: CallRequest, port: MediaPort) -> None:
+        self.request = request
+        self.port = port
+        self.call_id: uuid.UUID | None = None
+        self.accepted = False
+        self._loop = asyncio.get_running_loop()
+        self._t0 = self._loop.time()
+        self._answered_at = timezone.now()
+        self.transcript = Transcript()
+        self.metrics = CallMetrics()
+        self.recorder = Recorder(port.wire.rate, enabled=False)
+        self.playout = Playout(port, on_frame=self._agent_frame)
+        self.uplink = Uplink(port.wire, settings.GEMINI_INPUT_BATCH_MS, self._caller_pcm)
+        self._ended = asyncio.Event()
+        self._end_reason = ""
+        self._remote = False
+        self._hangup_after_turn: str | None = None
+        self._awaiting_first_audio = True
+        self._last_voice_answered: float | None = None
+        self._link: LiveLink | None = None
+        self._tools: ToolDispatcher | None = None
+        self._task: asyncio.Task | None = None
+        self._aux: list[asyncio.Task] = []
+        self._status = "completed"
+        self._prepared: store.Prepared | None = None
+
+    # --- transport-facing ---------------------------------------------------------------------
+    def push_audio(self, payload: bytes) -> None:
+        if not self._ended.is_set():
+            self.uplink.push(payload)
+
+    def push_dtmf(self, digit: str) -> None:
+        """A keypad digit: noted in the transcript and told to the model as the caller's input."""
+        if self._ended.is_set() or not digit:
+            return
+        self.transcript.segments.append(
+            {
+                "speaker": "system",
+                "text": f"Caller pressed {digit}",
+                "start_ms": self._ms(),
+                "end_ms": self._ms(),
+            }
+        )
+        if self._link is not None:
+            self._spawn(self._link.send_text(f"The caller pressed the key {digit} on the phone keypad."))
+
+    def mark_played(self, name: str) -> None:
+        self.playout.mark_played(name)
+
+    def remote_hangup(self, reason: str = "caller hung up") -> None:
+        if not self._ended.is_set():
+            self._remote = True
+            self._end(reason)
+
+    async def wait(self) -> None:
+        if self._task:
+            await asyncio.shield(self._task)
+
+    # --- internals ----------------------------------------------------------------------------
+    def _ms(self) -> int:
+        return int((self._loop.time() - self._t0) * 1000)
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._aux.append(task)
+
+    def _end(self, reason: str) -> None:
+        if not self._ended.is_set():
+            self._end_reason = reason
+            self._ended.set()
+
+    def _caller_pcm(self, pcm: bytes) -> None:
+        self.recorder.add("caller", pcm, self._loop.time() - self._t0)
+
+    def _agent_frame(self, pcm: bytes, at: float) -> None:
+        self.recorder.add("agent", pcm, at - self._t0)
+
+    async def _prepare(self) -> None:
+        global _active_calls
+        self._prepared = await store.prepare(self.request)
+        self.call_id = self._prepared.call_id
+        cap = settings.MAX_CONCURRENT_CALLS
+        if not self._prepared.refusal and cap and _active_calls >= cap:
+            log.warning("system cap of %d simultaneous calls reached: refusing", cap)
+            self._prepared.refusal, self._prepared.prompt = "busy", "busy"
+            await store.mark_failed(self.call_id, "system at its concurrent-call cap")
+        self.accepted = not self._prepared.refusal
+        if self.accepted:
+            _active_calls += 1
+
+    async def _refuse(self, prompt: str, reason: str) -> None:
+        self.playout.add_pcm(prompt_pcm(prompt, self.port.wire.rate))
+        await self.playout.drain()
+        await self.playout.stop()
+        await self._safe_hangup(reason)
+
+    async def _safe_hangup(self, reason: str) -> None:
+        try:
+            await self.port.hangup(reason)
+        except Exception:  # noqa: BLE001 - the carrier leg may already be gone
+            log.debug("hangup on the carrier failed", exc_info=True)
+
+    async def _run(self) -> None:
+        global _active_calls
+        with call_context(str(self.call_id)):
+            self.playout.start()
+            if not self.accepted:
+                log.info("call refused (%s)", self._prepared.refusal)
+                await self._refuse(self._prepared.prompt, self._prepared.refusal)
+                return
+            try:
+                await self._converse()
+            except Exception:
+                log.exception("call failed")
+                self._status, self._end_reason = "failed", self._end_reason or "internal error"
+            finally:
+                _active_calls -= 1
+                await self._finish()
+
+    async def _converse(self) -> None:
+        agent = self._prepared.agent
+        request = self.request
+        variables: dict[str, Any] = {
+            "caller_number": request.from_number,
+            "dialled_number": request.to_number or request.extension,
+            "call_id": str(self.call_id),
+            "carrier": request.carrier,
+            **request.variables,
+        }
+        agent, _ = await fetch_call_config(
+            agent,
+            {
+                "call_id": str(self.call_id),
+                "carrier": request.carrier,
+                "from": request.from_number,
+                "to": request.to_number or request.extension,
+                "direction": request.direction,
+                "agent": agent.name,
+            },
+        )
+        # Outbound: a campaign greeting, or the voicemail message then hang up when a machine answered.
+        agent, self._hangup_after_turn = builtins.opening_for(agent, variables)
+        self.agent = agent
+        self.recorder.enabled = agent.record_calls
+        self._tools = ToolDispatcher(
+            agent.tools,
+            {
+                "end_call": self._tool_end_call,
+                "transfer_call": self._tool_transfer,
+                **{kind: partial(handler, self) for kind, handler in builtins.registered().items()},
+            },
+            {"call_id": str(self.call_id), **variables},
+        )
+        try:
+            self._link = LiveLink(
+                get_client(),
+                agent.model,
+                lambda handle: live_config(agent, variables, handle),
+                self._on_message,
+                self._on_reconnect,
+            )
+            await self._link.open()
+        except Exception as exc:  # noqa: BLE001 - GeminiUnavailable or a configuration error
+            log.error("Gemini is unavailable, refusing the call politely: %s", exc)
+            self._status, self._end_reason = "failed", "Gemini unavailable"
+            self.playout.add_pcm(prompt_pcm("busy", self.port.wire.rate))
+            await self.playout.drain()
+            return
+        receiver = asyncio.create_task(self._link.run(), name="gemini-receive")
+        sender = asyncio.create_task(
+            self.uplink.run(self._link.send_audio, self._link.connected), name="uplink"
+        )
+        timer = asyncio.create_task(self._max_duration(agent.max_call_seconds), name="max-duration")
+        self._aux += [sender, timer]
+        opening = " ".join(
+            render(t, variables).strip() for t in (agent.consent_announcement, agent.greeting) if t
+        )
+        if opening:
+            await self._link.send_text(say_exactly(opening))
+        ended = asyncio.create_task(self._ended.wait())
+        done, _ = await asyncio.wait({receiver, ended}, return_when=asyncio.FIRST_COMPLETED)
+        if receiver in done:
+            exc = receiver.exception()
+            if isinstance(exc, GeminiUnavailable):
+                log.error("lost Gemini for good: %s", exc)
+                self._status = "failed"
+                self._end("Gemini connection lost")
+            elif exc is not None:
+                raise exc
+        else:
+            receiver.cancel()
+        ended.cancel()
+
+    async def _max_duration(self, seconds: int) -> None:
+        await asyncio.sleep(seconds)
+        log.info("max call duration (%d s) reached: saying goodbye", seconds)
+        self._hangup_after_turn = "max call duration reached"
+        await self._link.send_text(say_exactly(MAX_DURATION_GOODBYE))
+        await asyncio.sleep(END_CALL_GRACE_S + 10)
+        self._end(self._hangup_after_turn)
+
+    def _on_reconnect(self, resumed: bool) -> None:
+        self.metrics.reconnects += 1
+        if not resumed:
+            self.uplink.clear_backlog()
+
+    async def _on_message(self, message: types.LiveServerMessage) -> None:
+        now = self._loop.time()
+        if message.tool_call and message.tool_call.function_calls:
+            for fc in message.tool_call.function_calls:
+                self.metrics.tool_calls += 1
+                self._tools.submit(fc.id or "", fc.name or "", dict(fc.args or {}), self._responder(fc))
+        if message.tool_call_cancellation and message.tool_call_cancellation.ids:
+            self._tools.cancel(list(message.tool_call_cancellation.ids))
+        content = message.server_content
+        if content is None:
+            return
+        if content.interrupted:
+            self.metrics.barge_ins += 1
+            await self.playout.flush()
+            self.transcript.close("agent", self._ms())
+            self._awaiting_first_audio = True
+        if content.input_transcription and content.input_transcription.text:
+            self.transcript.add("caller", content.input_transcription.text, self._ms())
+        if content.output_transcription and content.output_transcription.text:
+            self.transcript.add("agent", content.output_transcription.text, self._ms())
+        if content.model_turn and content.model_turn.parts:
+            for part in content.model_turn.parts:
+                if part.inline_data and part.inline_data.data:
+                    if self._awaiting_first_audio:
+                        self._awaiting_first_audio = False
+                        voice = self.uplink.last_voice_at
+                        if voice is not None and voice != self._last_voice_answered:
+                            self._last_voice_answered = voice
+                            self.metrics.turn_latencies_ms.append((now - voice) * 1000)
+                    self.playout.add_model_audio(part.inline_data.data)
+        if content.generation_complete:
+            self.playout.end_of_generation()
+        if content.turn_complete:
+            self.metrics.turns += 1
+            self.playout.end_of_turn(f"turn-{self.metrics.turns}")
+            self.transcript.close("agent", self._ms())
+            self._awaiting_first_audio = True
+            if self._hangup_after_turn and self._tools and not self._tools.busy:
+                self._end(self._hangup_after_turn)
+
+    def _responder(self, fc: types.FunctionCall):
+        async def respond(response: dict) -> None:
+            await self._link.send_tool_response(
+                [types.FunctionResponse(id=fc.id, name=fc.name, response=response)]
+            )
+
+        return respond
+
+    async def _tool_end_call(self, tool, args: dict) -> dict:
+        self._hangup_after_turn = f"agent ended the call: {args.get('reason') or 'done'}"
+
+        async def grace() -> None:
+            await asyncio.sleep(END_CALL_GRACE_S)
+            self._end(self._hangup_after_turn)
+
+        self._spawn(grace())
+        return {"ok": True, "instructions": "Say a short goodbye now; the call ends after it."}
+
+    async def _tool_transfer(self, tool, args: dict) -> dict:
+        destination = str(args.get("destination", "")).strip()
+        transfer = getattr(self.port, "transfer", None)
+        if transfer is None:
+            raise ToolError("transfers are not possible on this line")
+        result = await transfer(destination)
+        if not result.get("ok"):
+            # Stored in ToolInvocation.error (shown on the call page) and told to the model.
+            raise ToolError(result.get("error") or f"the transfer to {destination} failed")
+        self._remote = True  # the carrier now owns the caller: don't hang up on them
+        self._hangup_after_turn = f"transferred to {destination}"
+        return result
+
+    async def _finish(self) -> None:
+        """Let the goodbye play, close everything, and hand the records to Celery."""
+        if not self._remote:
+            await self.playout.drain()
+        if self._link:
+            await self._link.close()
+        if self._tools:
+            await self._tools.wait_idle(timeout=2)
+        for task in self._aux:
+            task.cancel()
+        await self.playout.stop()
+        if not self._remote:
+            await self._safe_hangup(self._end_reason or "completed")
+        ended_at = timezone.now()
+        self.transcript.close_all(self._ms())
+        recording = None
+        if self.recorder.enabled and self.recorder.duration_seconds > 0:
+            try:
+                name = await store.save_recording(self.call_id, self.recorder)
+                recording = {
+                    "name": name,
+                    "duration_seconds": round(self.recorder.duration_seconds, 2),
+                    "sample_rate": self.recorder.rate,
+                    "channels": 2,
+                }
+            except Exception:  # noqa: BLE001 - a storage failure must not lose the transcript
+                log.exception("saving the recording failed")
+        usage = self._link.usage if self._link else {}
+        payload = {
+            "call_id": str(self.call_id),
+            "status": self._status,
+            "end_reason": self._end_reason or "completed",
+            "answered_at": self._answered_at.isoformat(),
+            "ended_at": ended_at.isoformat(),
+            "tokens": usage,
+            "segments": self.transcript.segments,
+            "metrics": self.metrics.payload(
+                self.uplink.frames_in, self.playout.frames_out, self.uplink.dropped
+            ),
+            "tool_invocations": self._tools.invocations if self._tools else [],
+            "recording": recording,
+        }
+        from calls.tasks import store_call
+
+        try:
+            await enqueue(store_call, payload)
+        except Exception:
+            log.exception("handing the call records to Celery failed")
+        log.info("call ended: %s", self._end_reason or "completed")
+
+
+async def start_call(request: CallRequest, port: MediaPort) -> CallHandle:
+    """Route the call, create its row, and start the engine. Returns once the call is accepted or refused."""
+    handle = CallHandle(request, port)
+    await handle._prepare()
+    handle._task = asyncio.create_task(handle._run(), name=f"call:{handle.call_id}")
+    return handle

@@ -1,0 +1,98 @@
+"""The loopback transport: an in-process phone line and a simulated caller, for `manage.py democall`,
+tests and benchmarks.
+
+`LoopbackPort` is a MediaPort whose "carrier" is this process: it keeps what the agent said (as
+linear PCM) and the commands it received. `SimulatedCaller` speaks flite speech into a call at
+real-time pace, followed by silence, like a phone would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import subprocess
+import tempfile
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.codec import DECODERS, ENCODERS, StreamResampler
+
+from engine.port import WireFormat
+
+
+@dataclass
+class LoopbackPort:
+    wire: WireFormat = field(default_factory=lambda: WireFormat("ulaw", 8000))
+    supports_marks: bool = False
+    audio: bytearray = field(default_factory=bytearray)  # agent audio as linear PCM at wire rate
+    events: list[tuple[float, str, Any]] = field(default_factory=list)
+    hung_up: asyncio.Event = field(default_factory=asyncio.Event)
+    frames: int = 0
+    frame_times: list[float] = field(default_factory=list)
+
+    def _t(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def send_audio(self, payload: bytes) -> None:
+        self.frames += 1
+        self.frame_times.append(self._t())
+        self.audio += DECODERS[self.wire.encoding](payload)
+
+    async def clear(self) -> None:
+        self.events.append((self._t(), "clear", len(self.audio)))
+
+    async def mark(self, name: str) -> None:
+        self.events.append((self._t(), "mark", name))
+
+    async def hangup(self, reason: str) -> None:
+        self.events.append((self._t(), "hangup", reason))
+        self.hung_up.set()
+
+    async def transfer(self, destination: str) -> dict[str, Any]:
+        self.events.append((self._t(), "transfer", destination))
+        return {"ok": True}
+
+    def seconds(self) -> float:
+        return len(self.audio) / 2 / self.wire.rate
+
+
+@functools.lru_cache(maxsize=64)
+def flite_pcm(text: str, rate: int = 8000) -> bytes:
+    """`text` spoken by flite (the voice pocketsphinx hears best), as 16-bit PCM at `rate`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "say.wav"
+        subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(path)], check=True)
+        with wave.open(str(path), "rb") as wav:
+            src, pcm = wav.getframerate(), wav.readframes(wav.getnframes())
+    resampler = StreamResampler(src, rate)
+    return resampler.process(pcm) + resampler.flush()
+
+
+class SimulatedCaller:
+    """Feeds speech and silence into a CallHandle in 20 ms frames at real-time pace."""
+
+    def __init__(self, handle, wire: WireFormat) -> None:
+        self.handle = handle
+        self.wire = wire
+        self._encode = ENCODERS[wire.encoding]
+
+    async def _stream(self, pcm: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        step = self.wire.rate // 50 * 2
+        start = loop.time()
+        for n, i in enumerate(range(0, len(pcm), step)):
+            frame = pcm[i : i + step].ljust(step, b"\x00")
+            self.handle.push_audio(self._encode(frame))
+            delay = start + (n + 1) * 0.02 - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    async def say(self, text: str, then_silence: float = 1.5) -> None:
+        pcm = await asyncio.get_running_loop().run_in_executor(None, flite_pcm, text, self.wire.rate)
+        await self._stream(pcm)
+        await self.silence(then_silence)
+
+    async def silence(self, seconds: float) -> None:
+        await self._stream(b"\x00" * int(self.wire.rate * seconds) * 2)

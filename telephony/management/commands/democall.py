@@ -1,0 +1,63 @@
+"""`manage.py democall`: place a call in-process with a simulated caller and print what happened.
+
+Uses the configured Gemini (or the local emulator) and the real engine; the call is stored like
+any other and shows in the dashboard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from django.core.management.base import BaseCommand, CommandError
+
+from calls.models import Call
+from engine import CallRequest, start_call
+from telephony.loopback import LoopbackPort, SimulatedCaller
+
+
+class Command(BaseCommand):
+    help = "Place a demo call to a number's agent with a simulated caller; print the transcript."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--to", default="demo", help="SIP trunk user part or number bound to an agent")
+        parser.add_argument("--carrier", default="sip")
+        parser.add_argument("--say", action="append", help="What the caller says (repeatable)", default=None)
+        parser.add_argument(
+            "--wait", type=float, default=4.0, help="Seconds to listen before the first phrase"
+        )
+
+    def handle(self, *args, to: str, carrier: str, say: list[str] | None, wait: float, **options):
+        phrases = say or ["i would like to check the status of my order", "thank you goodbye"]
+        call_id = asyncio.run(self._call(carrier, to, phrases, wait))
+        call = Call.objects.get(pk=call_id)
+        self.stdout.write(f"Call {call.pk}: {call.status} ({call.end_reason})")
+        for seg in call.segments.all():
+            self.stdout.write(f"  {seg.start_ms / 1000:6.1f}s {seg.speaker:>6}: {seg.text}")
+        metrics = getattr(call, "metrics", None)
+        if metrics:
+            self.stdout.write(
+                f"  first response {metrics.first_response_ms} ms, turns {metrics.turns}, "
+                f"barge-ins {metrics.barge_ins}, frames out {metrics.frames_out}"
+            )
+
+    async def _call(self, carrier: str, to: str, phrases: list[str], wait: float):
+        port = LoopbackPort()
+        handle = await start_call(
+            CallRequest(carrier=carrier, from_number="+15550001111", to_number=to), port
+        )
+        if not handle.accepted:
+            await handle.wait()
+            raise CommandError(f"The call was refused: no active agent is bound to {carrier} {to!r}.")
+        caller = SimulatedCaller(handle, port.wire)
+        await caller.silence(wait)
+        for phrase in phrases:
+            if port.hung_up.is_set():
+                break
+            self.stdout.write(f"caller says: {phrase}")
+            await caller.say(phrase, then_silence=3.0)
+        try:
+            await asyncio.wait_for(port.hung_up.wait(), timeout=15)
+        except TimeoutError:
+            handle.remote_hangup("demo caller hung up")
+        await handle.wait()
+        return handle.call_id

@@ -1,0 +1,156 @@
+"""The dashboard in real headless Chromium against the live daphne server.
+
+Signs in, opens the history, filters it, opens a call and plays (and seeks) its recording, watches a
+live call appear and end over the WebSocket. Screenshots go to test-artifacts/ (TEST_ARTIFACTS).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from calls.models import Call
+from tests.conftest import ARTIFACTS
+
+from .conftest import make_call
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian's chromium")
+SHOTS = ARTIFACTS / "dashboard"
+
+
+@pytest.fixture(scope="module")
+def browser(daphne_server):
+    """Chromium for this module (asks for the server first, so daphne never inherits the flag below)."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are plain
+    # synchronous code all the same, so tell Django's async-safety check (for this module only).
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser, daphne_server):
+    context = browser.new_context(base_url=daphne_server.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page, next_path: str) -> None:
+    page.goto(next_path)
+    assert "/accounts/login/" in page.url
+    page.fill("input[name=username]", "staff")
+    page.fill("input[name=password]", "correct horse battery")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{next_path}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sign_in_history_filter_detail_and_play_the_recording(page, staff_user, agent):
+    now = timezone.now()
+    twilio = make_call(
+        agent=agent, carrier="twilio", from_number="+14155550111", started_at=now - timedelta(minutes=9)
+    )
+    target = make_call(
+        agent=agent,
+        carrier="plivo",
+        from_number="+442071838750",
+        started_at=now - timedelta(minutes=5),
+        metrics={"first_response_ms": 735.0, "turns": 3, "barge_ins": 1},
+        tools=True,
+        recording_seconds=3.0,
+        end_reason="agent ended the call",
+    )
+    sign_in(page, "/calls/")
+    rows = page.locator("#calls tbody tr[data-call]")
+    assert rows.count() == 2
+    shot(page, "01-history")
+
+    page.select_option("select[name=carrier]", "plivo")
+    page.click(".filters button[type=submit]")
+    page.wait_for_url("**carrier=plivo**")
+    assert page.locator("#calls tbody tr[data-call]").count() == 1
+    assert page.locator(f'tr[data-call="{target.pk}"]').count() == 1
+    assert page.locator(f'tr[data-call="{twilio.pk}"]').count() == 0
+    shot(page, "02-history-filtered")
+
+    page.click(f'tr[data-call="{target.pk}"] a')
+    page.wait_for_url(f"**/calls/{target.pk}/")
+    turns = page.locator("#transcript li")
+    assert turns.count() == 3 and "status of my order" in turns.nth(1).inner_text()
+    assert "735 ms" in page.locator("#metrics").inner_text()
+    assert "lookup_order" in page.locator("#tools").inner_text()
+    assert page.locator("#end-reason").inner_text() == "agent ended the call"
+
+    # Play the recording, then seek into it (the player fetches byte ranges for that).
+    played = page.evaluate(
+        """async () => {
+            const audio = document.getElementById("recording");
+            audio.muted = true;
+            await audio.play();
+            await new Promise(r => { const t = () => audio.currentTime > 0.3 ? r() : setTimeout(t, 50); t(); });
+            audio.currentTime = 2.0;
+            await new Promise(r => audio.addEventListener("seeked", r, {once: true}));
+            return {duration: audio.duration, time: audio.currentTime, error: audio.error && audio.error.code};
+        }"""
+    )
+    assert played["error"] is None
+    assert played["duration"] == pytest.approx(3.0, abs=0.05) and played["time"] >= 2.0
+    shot(page, "03-call-detail")
+
+    page.goto("/overview/")
+    assert page.locator("#calls-per-day rect.bar.answered").count() == 14
+    assert page.locator('#calls-per-day rect.bar.answered[data-total="2"]').count() == 1
+    shot(page, "04-overview")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_live_call_appears_and_ends_without_a_reload(page, staff_user, agent):
+    sign_in(page, "/live/")
+    page.wait_for_selector("#live-state.on")
+    page.evaluate("window.notReloaded = true")
+    call = make_call(
+        agent=agent, carrier="asterisk", status="in_progress", from_number="+14155550177", transcript=False
+    )
+    row = page.locator(f'tr[data-call="{call.pk}"]')
+    row.wait_for()
+    assert "+14155550177" in row.inner_text() and "in progress" in row.inner_text()
+    shot(page, "05-live-call")
+
+    Call.objects.filter(pk=call.pk).update(status="completed", ended_at=timezone.now())
+    row.wait_for(state="detached")
+    assert page.evaluate("window.notReloaded") is True
+    assert "No calls right now" in page.locator("#live-calls").inner_text()
+    shot(page, "06-live-ended")

@@ -1,0 +1,107 @@
+"""The admin side of outbound calling: a campaign with a CSV of numbers, the Start / Pause actions,
+the scheduled-callback list, and the one-off "Place an outbound call" form."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from calls.models import Call
+from campaigns.models import Campaign, CampaignContact
+from tests.tools.carriers import wait_sync
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def staff_client(staff_user) -> Client:
+    client = Client()
+    client.force_login(staff_user)
+    return client
+
+
+def campaign_form(agent, **extra) -> dict:
+    data = {
+        "name": "Renewals",
+        "agent": agent.pk,
+        "carrier": "twilio",
+        "from_number": "",
+        "status": "draft",
+        "greeting": "Hello {name}, your plan {plan} renews soon.",
+        "voicemail_message": "",
+        "detect_machines": "on",
+        "max_attempts": 3,
+        "retry_delay_minutes": 30,
+        "calls_per_minute": 10,
+        "max_simultaneous": 5,
+        "contacts-TOTAL_FORMS": 0,
+        "contacts-INITIAL_FORMS": 0,
+        "contacts-MIN_NUM_FORMS": 0,
+        "contacts-MAX_NUM_FORMS": 1000,
+    }
+    data.update(extra)
+    return data
+
+
+def test_csv_upload_start_and_pause(staff_client, tool_agent):
+    csv = "number,name,plan\n+14155550601,Ada,Gold\n+14155550602,Grace,Silver\n"
+    response = staff_client.post(
+        "/admin/campaigns/campaign/add/",
+        campaign_form(tool_agent, contacts_csv=SimpleUploadedFile("list.csv", csv.encode(), "text/csv")),
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    campaign = Campaign.objects.get(name="Renewals")
+    rows = list(CampaignContact.objects.filter(campaign=campaign).values_list("number", "fields", "status"))
+    assert rows == [
+        ("+14155550601", {"name": "Ada", "plan": "Gold"}, "pending"),
+        ("+14155550602", {"name": "Grace", "plan": "Silver"}, "pending"),
+    ]
+    changelist = "/admin/campaigns/campaign/"
+    staff_client.post(changelist, {"action": "start_campaigns", "_selected_action": [campaign.pk]})
+    assert Campaign.objects.get(pk=campaign.pk).status == "running"
+    staff_client.post(changelist, {"action": "pause_campaigns", "_selected_action": [campaign.pk]})
+    assert Campaign.objects.get(pk=campaign.pk).status == "paused"
+    page = staff_client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    assert "+14155550601" in page and "Place a single outbound call" in page
+
+
+def test_csv_without_a_number_column_is_refused(staff_client, tool_agent):
+    """Thrown at it: a CSV whose header has no 'number' column. Survives: the form says so; no campaign."""
+    bad = SimpleUploadedFile("list.csv", b"phone,name\n+14155550601,Ada\n", "text/csv")
+    response = staff_client.post(
+        "/admin/campaigns/campaign/add/", campaign_form(tool_agent, contacts_csv=bad)
+    )
+    assert response.status_code == 200 and "one of them &#x27;number&#x27;" in response.content.decode()
+    assert not Campaign.objects.exists()
+
+
+def test_callbacks_list_and_outbound_form_need_staff(client, staff_client):
+    assert staff_client.get("/admin/campaigns/scheduledcallback/").status_code == 200
+    assert client.get("/outbound/call/").status_code == 302  # to the login page
+    assert staff_client.get("/outbound/call/").status_code == 200
+
+
+def test_outbound_form_places_a_call(staff_client, here, twilio_emu, tool_agent):
+    response = staff_client.post(
+        "/outbound/call/",
+        {"agent": tool_agent.pk, "carrier": "twilio", "to": "not a number", "variables": "{}"},
+    )
+    assert response.status_code == 200 and "is not an E.164 number" in response.content.decode()
+    response = staff_client.post(
+        "/outbound/call/",
+        {"agent": tool_agent.pk, "carrier": "twilio", "to": "+14155550603", "variables": '{"name": "Ada"}'},
+    )
+    call = Call.objects.get(to_number="+14155550603")
+    assert response.status_code == 302 and response["Location"] == f"/calls/{call.pk}/"
+    assert call.variables == {"name": "Ada"} and call.direction == "outbound"
+
+    async def hang_up():
+        emu_call = twilio_emu.emulator.calls[call.carrier_call_id]
+        await twilio_emu.run(emu_call.answered())
+        await twilio_emu.run(emu_call.hangup())
+
+    asyncio.run(hang_up())
+    wait_sync(lambda: Call.objects.get(pk=call.pk).status not in Call.LIVE_STATUSES, what="call over")

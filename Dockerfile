@@ -4,7 +4,10 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY contactcenter contactcenter
 COPY agents agents
+COPY calls calls
+COPY engine engine
 COPY telephony telephony
+COPY campaigns campaigns
 COPY emulators emulators
 COPY templates templates
 COPY manage.py ./

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from engine.codec import DECODERS, ENCODERS, StreamResampler
-
 from engine.port import WireFormat
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from agents import engine
+import engine
 from contactcenter.logging import current_call_id
 from engine.port import CallRequest
 from telephony import media_token

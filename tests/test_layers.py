@@ -17,3 +17,21 @@ def test_imports_point_one_way():
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "2 kept, 0 broken" in result.stdout
+
+
+def test_every_product_module_imports():
+    """A move that leaves a stale import (`from agents import engine`) fails here, not mid-call."""
+    import importlib
+    import pkgutil
+
+    broken = []
+    for name in ("contactcenter", "agents", "calls", "engine", "telephony", "campaigns", "emulators"):
+        package = importlib.import_module(name)
+        for info in pkgutil.walk_packages(package.__path__, f"{name}."):
+            if ".migrations" in info.name or info.name == "contactcenter.wsgi":
+                continue
+            try:
+                importlib.import_module(info.name)
+            except Exception as exc:  # noqa: BLE001 - collect every broken module, not just the first
+                broken.append(f"{info.name}: {type(exc).__name__}: {exc}")
+    assert not broken, "\n".join(broken)

@@ -145,7 +145,8 @@ async def test_staff_talks_to_the_agent_and_the_call_is_stored(daphne_server, st
 
 
 async def test_an_inactive_or_missing_agent_hears_the_apology(daphne_server, staff_cookie, call_agent):
-    """Both refusals run at once: each caller gets the apology as PCM, a hangup, and a refused Call row."""
+    """Both refusals run at once: each caller gets the apology as PCM, a hangup, and a refused Call row
+    whose reason tells an inactive agent from a missing one."""
     await sync_to_async(Agent.objects.filter(pk=call_agent.pk).update)(is_active=False)
 
     async def refused(agent_id: int) -> tuple[BrowserCaller, dict]:
@@ -157,13 +158,13 @@ async def test_an_inactive_or_missing_agent_hears_the_apology(daphne_server, sta
         return caller, caller.of("call")[0]
 
     results = await asyncio.gather(refused(call_agent.pk), refused(call_agent.pk + 1000))
-    for caller, call_msg in results:
+    for (caller, call_msg), reason in zip(results, ("inactive_agent", "unknown"), strict=True):
         assert call_msg["accepted"] is False
         assert rms(bytes(caller.audio)) > 300 and len(caller.audio) > RATE * 2 * 4, "no apology heard"
         assert caller.of("hangup") and caller.of("ended")
         call = await sync_to_async(Call.objects.get)(pk=call_msg["call_id"])
         assert (call.carrier, call.status, call.agent_id) == ("browser", "refused", None)
-        assert call.end_reason == "no agent (unknown)"
+        assert call.end_reason == f"no agent ({reason})"  # as number routing says it
 
 
 @pytest.mark.parametrize("who", ["anonymous", "not staff"])

@@ -17,7 +17,7 @@ from calls.jobs import enqueue
 from contactcenter.logging import call_context
 from engine.prompts import prompt_pcm
 
-from . import builtins, store
+from . import builtins, presence, store
 from .live import GeminiUnavailable, LiveLink
 from .metrics import CallMetrics
 from .playout import Playout
@@ -374,6 +374,7 @@ class CallHandle:
 async def start_call(request: CallRequest, port: MediaPort) -> CallHandle:
     """Route the call, create its row, and start the engine. Returns once the call is accepted or refused."""
     handle = CallHandle(request, port)
+    presence.keep_alive()
     await handle._prepare()
     handle._task = asyncio.create_task(handle._run(), name=f"call:{handle.call_id}")
     return handle

@@ -276,6 +276,9 @@ CELERY_BEAT_SCHEDULE = {
 # are marked failed. Heartbeat 10 s + stale 30 s + a sweep every 15 s: a crash is visible within 60 s.
 PROCESS_HEARTBEAT_SECONDS = float(os.environ.get("PROCESS_HEARTBEAT_SECONDS", "10"))
 PROCESS_STALE_SECONDS = float(os.environ.get("PROCESS_STALE_SECONDS", "30"))
+# On SIGTERM a web process (`python -m contactcenter.serve`) lets live calls go on this long before the
+# agent says a closing line and the call ends (engine/drain.py). Match the orchestrator's grace period.
+DRAIN_SECONDS = float(os.environ.get("DRAIN_SECONDS", "600"))
 # Calls per page in the dashboard history and the JSON API.
 DASHBOARD_PAGE_SIZE = int(os.environ.get("DASHBOARD_PAGE_SIZE", "50"))
 # Template filters of the dashboard ({% load dashboard %}), kept beside its views.

@@ -13,6 +13,7 @@ from django.utils import timezone
 from google.genai import types
 
 from agents.gemini_client import get_client
+from calls import readiness
 from calls.jobs import enqueue
 from contactcenter.logging import call_context
 from engine.prompts import prompt_pcm
@@ -30,14 +31,20 @@ from .uplink import Uplink
 log = logging.getLogger(__name__)
 
 MAX_DURATION_GOODBYE = "We have reached the time limit for this call. Thank you for calling, goodbye."
+DRAINING_REFUSAL = "server shutting down (draining)"
 END_CALL_GRACE_S = 8.0  # after end_call, hang up even if the model says nothing more
 
-_active_calls = 0
+_live: set[CallHandle] = set()
 
 
 def active_calls() -> int:
     """Calls this process is handling right now."""
-    return _active_calls
+    return len(_live)
+
+
+def live_calls() -> list[CallHandle]:
+    """The calls this process is handling right now (a copy: drain ends them while iterating)."""
+    return list(_live)
 
 
 class CallHandle:
@@ -121,17 +128,20 @@ class CallHandle:
         self.recorder.add("agent", pcm, at - self._t0)
 
     async def _prepare(self) -> None:
-        global _active_calls
         self._prepared = await store.prepare(self.request)
         self.call_id = self._prepared.call_id
         cap = settings.MAX_CONCURRENT_CALLS
-        if not self._prepared.refusal and cap and _active_calls >= cap:
+        if not self._prepared.refusal and readiness.draining():
+            log.warning("this process is draining (shutting down): refusing a new call")
+            self._prepared.refusal, self._prepared.prompt = "busy", "busy"
+            await store.mark_failed(self.call_id, DRAINING_REFUSAL)
+        elif not self._prepared.refusal and cap and len(_live) >= cap:
             log.warning("system cap of %d simultaneous calls reached: refusing", cap)
             self._prepared.refusal, self._prepared.prompt = "busy", "busy"
             await store.mark_failed(self.call_id, "system at its concurrent-call cap")
         self.accepted = not self._prepared.refusal
         if self.accepted:
-            _active_calls += 1
+            _live.add(self)
 
     async def _refuse(self, prompt: str, reason: str) -> None:
         self.playout.add_pcm(prompt_pcm(prompt, self.port.wire.rate))
@@ -146,7 +156,6 @@ class CallHandle:
             log.debug("hangup on the carrier failed", exc_info=True)
 
     async def _run(self) -> None:
-        global _active_calls
         with call_context(str(self.call_id)):
             self.playout.start()
             if not self.accepted:
@@ -159,7 +168,7 @@ class CallHandle:
                 log.exception("call failed")
                 self._status, self._end_reason = "failed", self._end_reason or "internal error"
             finally:
-                _active_calls -= 1
+                _live.discard(self)
                 await self._finish()
 
     async def _converse(self) -> None:
@@ -239,10 +248,25 @@ class CallHandle:
     async def _max_duration(self, seconds: int) -> None:
         await asyncio.sleep(seconds)
         log.info("max call duration (%d s) reached: saying goodbye", seconds)
-        self._hangup_after_turn = "max call duration reached"
-        await self._link.send_text(say_exactly(MAX_DURATION_GOODBYE))
-        await asyncio.sleep(END_CALL_GRACE_S + 10)
-        self._end(self._hangup_after_turn)
+        await self.say_goodbye(MAX_DURATION_GOODBYE, "max call duration reached")
+
+    async def say_goodbye(self, text: str, reason: str, grace: float = END_CALL_GRACE_S + 10) -> None:
+        """Have the agent say `text`, then end the call after that turn (or after `grace` seconds)."""
+        if self._ended.is_set():
+            return
+        self._hangup_after_turn = reason
+        if self._link is not None:
+            try:
+                await self._link.send_text(say_exactly(text))
+            except Exception:  # noqa: BLE001 - no Gemini: end without the goodbye
+                log.warning("could not ask the agent to say goodbye (%s)", reason)
+                grace = 0
+        await asyncio.sleep(grace)
+        self._end(reason)
+
+    def end_now(self, reason: str) -> None:
+        """End the call at once (the goodbye, if any, is over or there is no time for one)."""
+        self._end(reason)
 
     def _on_reconnect(self, resumed: bool) -> None:
         self.metrics.reconnects += 1

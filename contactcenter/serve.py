@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
@@ -20,36 +19,20 @@ log = logging.getLogger("contactcenter.serve")
 
 class DrainingServer(Server):
     def __init__(self, *args, **kwargs) -> None:
-        kwargs["signal_handlers"] = False  # ours, installed on the loop once the reactor runs
+        kwargs["signal_handlers"] = False  # ours (engine.drain), installed once the reactor runs
         super().__init__(*args, **kwargs)
-        self._drain: asyncio.Task | None = None
-        self._hurry = asyncio.Event()
 
     def run(self) -> None:
         from twisted.internet import reactor
 
-        reactor.callWhenRunning(self._install_signal_handlers)
+        reactor.callWhenRunning(lambda: asyncio.get_event_loop().create_task(self._drain_then_stop()))
         super().run()
 
-    def _install_signal_handlers(self) -> None:
-        loop = asyncio.get_event_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._on_signal, sig)
-
-    def _on_signal(self, sig: int) -> None:
-        if self._drain is None:
-            self._drain = asyncio.get_event_loop().create_task(self._drain_then_stop())
-        else:
-            log.warning("second %s: ending the remaining calls now", signal.Signals(sig).name)
-            self._hurry.set()
-
     async def _drain_then_stop(self) -> None:
-        from django.conf import settings
-
-        from engine.drain import drain
+        from engine.drain import drain_on_signal
 
         try:
-            await drain(settings.DRAIN_SECONDS, self._hurry)
+            await drain_on_signal()
         except Exception:
             log.exception("drain failed; stopping anyway")
         self.stop()

@@ -68,6 +68,8 @@ class CallHandle:
         self._remote = False
         self._hangup_after_turn: str | None = None
         self._awaiting_first_audio = True
+        self._agent_quiet = asyncio.Event()  # set between the agent's turns
+        self._agent_quiet.set()
         self._last_voice_answered: float | None = None
         self._link: LiveLink | None = None
         self._tools: ToolDispatcher | None = None
@@ -254,6 +256,11 @@ class CallHandle:
         """Have the agent say `text`, then end the call after that turn (or after `grace` seconds)."""
         if self._ended.is_set():
             return
+        # A reply in progress ends first: the hang-up must follow the goodbye's own turn, not that one.
+        try:
+            await asyncio.wait_for(self._agent_quiet.wait(), grace / 2)
+        except TimeoutError:
+            pass
         self._hangup_after_turn = reason
         if self._link is not None:
             try:
@@ -289,6 +296,7 @@ class CallHandle:
             await self.playout.flush()
             self.transcript.close("agent", self._ms())
             self._awaiting_first_audio = True
+            self._agent_quiet.set()
         if content.input_transcription and content.input_transcription.text:
             self.transcript.add("caller", content.input_transcription.text, self._ms())
         if content.output_transcription and content.output_transcription.text:
@@ -298,6 +306,7 @@ class CallHandle:
                 if part.inline_data and part.inline_data.data:
                     if self._awaiting_first_audio:
                         self._awaiting_first_audio = False
+                        self._agent_quiet.clear()
                         voice = self.uplink.last_voice_at
                         if voice is not None and voice != self._last_voice_answered:
                             self._last_voice_answered = voice
@@ -310,6 +319,7 @@ class CallHandle:
             self.playout.end_of_turn(f"turn-{self.metrics.turns}")
             self.transcript.close("agent", self._ms())
             self._awaiting_first_audio = True
+            self._agent_quiet.set()
             if self._hangup_after_turn and self._tools and not self._tools.busy:
                 self._end(self._hangup_after_turn)
 

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+from collections.abc import Callable
+
+from django.conf import settings
 
 from calls import readiness
 
@@ -52,3 +56,26 @@ async def drain(seconds: float, hurry: asyncio.Event) -> None:
         handle.end_now(DRAIN_REASON)
     await _calls_end(handles, STORE_SECONDS, asyncio.Event())
     log.warning("drained: every call ended and stored")
+
+
+async def drain_on_signal(before: Callable[[], object] | None = None) -> None:
+    """Wait for SIGTERM or SIGINT, then drain (a second signal hurries it); returns when the process may exit.
+
+    `before` runs when the drain starts (a transport that can refuse new calls on the wire does it there:
+    `runsip` answers INVITEs 503).
+    """
+    loop = asyncio.get_running_loop()
+    first, hurry = asyncio.Event(), asyncio.Event()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if first.is_set():
+            log.warning("second %s: ending the remaining calls now", sig.name)
+            hurry.set()
+        first.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    await first.wait()
+    if before is not None:
+        before()
+    await drain(settings.DRAIN_SECONDS, hurry)

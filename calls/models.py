@@ -88,9 +88,13 @@ class TranscriptSegment(models.Model):
     text = models.TextField()
     start_ms = models.PositiveIntegerField(default=0, help_text="Offset from the call's answer.")
     end_ms = models.PositiveIntegerField(default=0)
+    # The segment's number in the call (in the order segments closed): stored during the call and again
+    # at its end, so the pair (call, seq) makes every store idempotent.
+    seq = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["call", "start_ms", "id"]
+        constraints = [models.UniqueConstraint(fields=["call", "seq"], name="unique_segment_seq_per_call")]
 
 
 class Recording(models.Model):

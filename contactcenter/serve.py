@@ -15,6 +15,7 @@ from daphne.cli import CommandLineInterface
 from daphne.server import Server
 
 log = logging.getLogger("contactcenter.serve")
+REQUESTS_GRACE_SECONDS = 5.0
 
 
 class DrainingServer(Server):
@@ -35,7 +36,23 @@ class DrainingServer(Server):
             await drain_on_signal()
         except Exception:
             log.exception("drain failed; stopping anyway")
+        await self._requests_done(REQUESTS_GRACE_SECONDS)
         self.stop()
+
+    async def _requests_done(self, seconds: float) -> None:
+        """Let requests in flight (a carrier's last status callback) finish: a sync view still running when
+        the loop stops would wait for it for ever, and the process would never exit."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:  # noqa: ASYNC110 - daphne offers no event for this
+            running = [
+                d["application_instance"]
+                for d in self.connections.values()
+                if d.get("application_instance") is not None and not d["application_instance"].done()
+            ]
+            if not running:
+                return
+            await asyncio.wait(running, timeout=0.1)
 
 
 class DrainingCommandLine(CommandLineInterface):

@@ -279,6 +279,8 @@ PROCESS_STALE_SECONDS = float(os.environ.get("PROCESS_STALE_SECONDS", "30"))
 # On SIGTERM a web process (`python -m contactcenter.serve`) lets live calls go on this long before the
 # agent says a closing line and the call ends (engine/drain.py). Match the orchestrator's grace period.
 DRAIN_SECONDS = float(os.environ.get("DRAIN_SECONDS", "600"))
+# During a call its transcript segments are stored this often (a crash keeps all but the last seconds).
+TRANSCRIPT_SAVE_SECONDS = float(os.environ.get("TRANSCRIPT_SAVE_SECONDS", "2"))
 # Calls per page in the dashboard history and the JSON API.
 DASHBOARD_PAGE_SIZE = int(os.environ.get("DASHBOARD_PAGE_SIZE", "50"))
 # Template filters of the dashboard ({% load dashboard %}), kept beside its views.

@@ -87,14 +87,7 @@ class CallHandle:
         """A keypad digit: noted in the transcript and told to the model as the caller's input."""
         if self._ended.is_set() or not digit:
             return
-        self.transcript.segments.append(
-            {
-                "speaker": "system",
-                "text": f"Caller pressed {digit}",
-                "start_ms": self._ms(),
-                "end_ms": self._ms(),
-            }
-        )
+        self.transcript.note("system", f"Caller pressed {digit}", self._ms())
         if self._link is not None:
             self._spawn(self._link.send_text(f"The caller pressed the key {digit} on the phone keypad."))
 
@@ -227,7 +220,8 @@ class CallHandle:
             self.uplink.run(self._link.send_audio, self._link.connected), name="uplink"
         )
         timer = asyncio.create_task(self._max_duration(agent.max_call_seconds), name="max-duration")
-        self._aux += [sender, timer]
+        saver = asyncio.create_task(self._save_transcript_as_we_go(), name="transcript-saver")
+        self._aux += [sender, timer, saver]
         opening = " ".join(
             render(t, variables).strip() for t in (agent.consent_announcement, agent.greeting) if t
         )
@@ -246,6 +240,22 @@ class CallHandle:
         else:
             receiver.cancel()
         ended.cancel()
+
+    async def _save_transcript_as_we_go(self) -> None:
+        """Hand the segments closed since the last pass to Celery every TRANSCRIPT_SAVE_SECONDS (never per
+        frame): a crash then loses at most the last few seconds, and the live dashboard can read them."""
+        from calls.tasks import store_segments
+
+        saved = 0
+        while True:
+            await asyncio.sleep(settings.TRANSCRIPT_SAVE_SECONDS)
+            segments = self.transcript.segments
+            if len(segments) > saved:
+                batch, saved = segments[saved:], len(segments)
+                try:
+                    await enqueue(store_segments, str(self.call_id), batch)
+                except Exception:  # noqa: BLE001 - the end of the call stores them all again
+                    log.warning("saving %d transcript segment(s) during the call failed", len(batch))
 
     async def _max_duration(self, seconds: int) -> None:
         await asyncio.sleep(seconds)

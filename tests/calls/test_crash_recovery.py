@@ -2,7 +2,8 @@
 
 Thrown: SIGKILL to a real `manage.py democall` process in the middle of its call.
 Survives: the Call row, marked `failed` with reason "process ended" by `housekeeping` once the process's
-heartbeat is stale, and the agent's concurrent-call slot, which the next call gets.
+heartbeat is stale; what was said before the crash (segments are stored during the call, not only at
+its end); and the agent's concurrent-call slot, which the next call gets.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def test_calls_of_a_killed_process_are_marked_failed_and_free_their_slot(demo_ag
         **gemini_env(gemini),
         "DATABASE_URL": database_url(connection.settings_dict),
         "PROCESS_HEARTBEAT_SECONDS": "0.5",
+        "TRANSCRIPT_SAVE_SECONDS": "0.5",
     }
     log_path = ARTIFACTS / "logs" / "democall-killed.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,6 +65,10 @@ def test_calls_of_a_killed_process_are_marked_failed_and_free_their_slot(demo_ag
         # The process heartbeats while the call goes on.
         wait_for(
             lambda: CallProcess.objects.get(name=call.process).heartbeat_at > first_beat, 10, "heartbeat"
+        )
+        # The greeting reaches the database while the call is still going on.
+        greeting = wait_for(
+            lambda: call.segments.filter(speaker="agent").first(), 20, "greeting stored during the call"
         )
     finally:
         process.send_signal(signal.SIGKILL)
@@ -85,10 +91,15 @@ def test_calls_of_a_killed_process_are_marked_failed_and_free_their_slot(demo_ag
     assert (call.status, call.end_reason) == (Call.Status.FAILED, "process ended")
     assert call.answered_at <= call.ended_at
     assert not CallProcess.objects.filter(name=call.process).exists()
+    assert list(call.segments.values_list("speaker", "text")) == [("agent", greeting.text)]
+    assert greeting.text.startswith("Hello, thanks for calling Example Corp")
 
     # The agent (cap: one call) answers the next call instead of refusing it as busy.
     call_command(
         "democall", "--to", "engine", "--wait", "1", "--say", "thank you goodbye", stdout=io.StringIO()
     )
     second = Call.objects.exclude(pk=call.pk).get()
+    # Production: a Celery worker stores the call a moment after democall returns.
+    wait_for(lambda: Call.objects.filter(pk=second.pk).exclude(status="in_progress").exists(), 20, "stored")
+    second.refresh_from_db()
     assert second.status == Call.Status.COMPLETED, second.end_reason

@@ -16,4 +16,4 @@ ENV DATA_DIR=/data PYTHONUNBUFFERED=1 LOG_FORMAT=json REQUIRE_SECRET_KEY=1
 RUN SECRET_KEY=build-only python manage.py collectstatic --noinput
 USER cc
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "contactcenter.asgi:application"]
+CMD ["python", "-m", "contactcenter.serve", "-b", "0.0.0.0", "-p", "8000", "contactcenter.asgi:application"]

@@ -50,6 +50,9 @@ class Call(models.Model):
     media_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
     media_token_used = models.BooleanField(default=False)
     variables = models.JSONField(default=dict, blank=True, help_text="Call variables (campaign fields, ...).")
+    # The process holding the call's media (`CallProcess.name`): when its heartbeat stops, the call is
+    # closed as "process ended" (calls/recovery.py).
+    process = models.CharField(max_length=100, blank=True, db_index=True)
     summary = models.TextField(blank=True, help_text="Written after the call by a Gemini text model.")
     extracted = models.JSONField(default=dict, blank=True, help_text="The agent's extract fields, filled in.")
 
@@ -85,9 +88,13 @@ class TranscriptSegment(models.Model):
     text = models.TextField()
     start_ms = models.PositiveIntegerField(default=0, help_text="Offset from the call's answer.")
     end_ms = models.PositiveIntegerField(default=0)
+    # The segment's number in the call (in the order segments closed): stored during the call and again
+    # at its end, so the pair (call, seq) makes every store idempotent.
+    seq = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["call", "start_ms", "id"]
+        constraints = [models.UniqueConstraint(fields=["call", "seq"], name="unique_segment_seq_per_call")]
 
 
 class Recording(models.Model):
@@ -158,3 +165,21 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class CallProcess(models.Model):
+    """A process that holds calls (daphne, runasterisk, runsip, democall), alive while it heartbeats.
+
+    The engine writes the row when the process takes its first call and refreshes `heartbeat_at` every
+    PROCESS_HEARTBEAT_SECONDS; `recovery.sweep` closes the calls of a process that stopped.
+    """
+
+    name = models.CharField(max_length=100, unique=True, help_text="host:pid:start time")
+    started_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "call processes"
+
+    def __str__(self) -> str:
+        return self.name

@@ -21,6 +21,34 @@ def _dt(value: str | None) -> datetime | None:
     return parse_datetime(value) if value else None
 
 
+def _save_segments(call: Call, segments: list[dict]) -> None:
+    """Insert the segments not stored yet (a segment is known by its `seq` in the call)."""
+    TranscriptSegment.objects.bulk_create(
+        (
+            TranscriptSegment(
+                call=call,
+                seq=s.get("seq", i),
+                speaker=s["speaker"],
+                text=s["text"],
+                start_ms=s["start_ms"],
+                end_ms=s["end_ms"],
+            )
+            for i, s in enumerate(segments)
+        ),
+        ignore_conflicts=True,
+    )
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def store_segments(call_id: str, segments: list[dict]) -> int:
+    """Store transcript segments while the call goes on, so a crash keeps what was said (idempotent)."""
+    call = Call.objects.filter(pk=call_id).first()
+    if call is None:
+        return 0
+    _save_segments(call, segments)
+    return len(segments)
+
+
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
 def store_call(payload: dict) -> str:
     """Store a finished call: status, transcript, recording, metrics, tool invocations.
@@ -44,12 +72,7 @@ def store_call(payload: dict) -> str:
         call.tokens_response = tokens.get("response", 0)
         call.tokens_total = tokens.get("total", 0)
         call.save()
-        TranscriptSegment.objects.bulk_create(
-            TranscriptSegment(
-                call=call, speaker=s["speaker"], text=s["text"], start_ms=s["start_ms"], end_ms=s["end_ms"]
-            )
-            for s in payload.get("segments", [])
-        )
+        _save_segments(call, payload.get("segments", []))
         CallMetrics.objects.create(call=call, **payload.get("metrics", {}))
         ToolInvocation.objects.bulk_create(
             ToolInvocation(

@@ -6,6 +6,7 @@ from . import views
 
 urlpatterns: list = [
     path("health", views.health, name="health"),
+    path("ready", views.ready, name="ready"),
     path("", include("calls.dashboard.urls")),
     path("", include("calls.api.urls")),
 ]

@@ -263,13 +263,24 @@ FORMS_URLFIELD_ASSUME_HTTPS = True
 # --- Dashboard / persistence ----------------------------------------------------------------------------
 # Celery jobs the broker could not take (it was down) wait here and are resent when it is back.
 SPOOL_DIR = Path(os.environ.get("SPOOL_DIR", DATA_DIR / "spool"))
-CELERY_IMPORTS = ["calls.retention", "calls.tasks", "campaigns.scheduler"]
+CELERY_IMPORTS = ["calls.recovery", "calls.retention", "calls.tasks", "campaigns.scheduler"]
 CELERY_BEAT_SCHEDULE = {
     "retention": {"task": "calls.retention.purge_expired", "schedule": 3600.0},
     "spool-resend": {"task": "calls.spool.resend", "schedule": 30.0},
     # Scheduled callbacks and campaign dialling: rows claimed atomically, so a redelivered tick is harmless.
     "outbound-scheduler": {"task": "campaigns.scheduler.tick_task", "schedule": 10.0},
+    # Calls of a process that stopped heartbeating are closed as "process ended" (calls/recovery.py).
+    "process-sweep": {"task": "calls.recovery.sweep", "schedule": 15.0},
 }
+# Each process holding calls heartbeats this often; after PROCESS_STALE_SECONDS without one its calls
+# are marked failed. Heartbeat 10 s + stale 30 s + a sweep every 15 s: a crash is visible within 60 s.
+PROCESS_HEARTBEAT_SECONDS = float(os.environ.get("PROCESS_HEARTBEAT_SECONDS", "10"))
+PROCESS_STALE_SECONDS = float(os.environ.get("PROCESS_STALE_SECONDS", "30"))
+# On SIGTERM a web process (`python -m contactcenter.serve`) lets live calls go on this long before the
+# agent says a closing line and the call ends (engine/drain.py). Match the orchestrator's grace period.
+DRAIN_SECONDS = float(os.environ.get("DRAIN_SECONDS", "600"))
+# During a call its transcript segments are stored this often (a crash keeps all but the last seconds).
+TRANSCRIPT_SAVE_SECONDS = float(os.environ.get("TRANSCRIPT_SAVE_SECONDS", "2"))
 # Calls per page in the dashboard history and the JSON API.
 DASHBOARD_PAGE_SIZE = int(os.environ.get("DASHBOARD_PAGE_SIZE", "50"))
 # Template filters of the dashboard ({% load dashboard %}), kept beside its views.

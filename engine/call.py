@@ -13,11 +13,12 @@ from django.utils import timezone
 from google.genai import types
 
 from agents.gemini_client import get_client
+from calls import readiness
 from calls.jobs import enqueue
 from contactcenter.logging import call_context
 from engine.prompts import prompt_pcm
 
-from . import builtins, store
+from . import builtins, presence, store
 from .live import GeminiUnavailable, LiveLink
 from .metrics import CallMetrics
 from .playout import Playout
@@ -30,14 +31,20 @@ from .uplink import Uplink
 log = logging.getLogger(__name__)
 
 MAX_DURATION_GOODBYE = "We have reached the time limit for this call. Thank you for calling, goodbye."
+DRAINING_REFUSAL = "server shutting down (draining)"
 END_CALL_GRACE_S = 8.0  # after end_call, hang up even if the model says nothing more
 
-_active_calls = 0
+_live: set[CallHandle] = set()
 
 
 def active_calls() -> int:
     """Calls this process is handling right now."""
-    return _active_calls
+    return len(_live)
+
+
+def live_calls() -> list[CallHandle]:
+    """The calls this process is handling right now (a copy: drain ends them while iterating)."""
+    return list(_live)
 
 
 class CallHandle:
@@ -61,6 +68,8 @@ class CallHandle:
         self._remote = False
         self._hangup_after_turn: str | None = None
         self._awaiting_first_audio = True
+        self._agent_quiet = asyncio.Event()  # set between the agent's turns
+        self._agent_quiet.set()
         self._last_voice_answered: float | None = None
         self._link: LiveLink | None = None
         self._tools: ToolDispatcher | None = None
@@ -78,14 +87,7 @@ class CallHandle:
         """A keypad digit: noted in the transcript and told to the model as the caller's input."""
         if self._ended.is_set() or not digit:
             return
-        self.transcript.segments.append(
-            {
-                "speaker": "system",
-                "text": f"Caller pressed {digit}",
-                "start_ms": self._ms(),
-                "end_ms": self._ms(),
-            }
-        )
+        self.transcript.note("system", f"Caller pressed {digit}", self._ms())
         if self._link is not None:
             self._spawn(self._link.send_text(f"The caller pressed the key {digit} on the phone keypad."))
 
@@ -121,17 +123,20 @@ class CallHandle:
         self.recorder.add("agent", pcm, at - self._t0)
 
     async def _prepare(self) -> None:
-        global _active_calls
         self._prepared = await store.prepare(self.request)
         self.call_id = self._prepared.call_id
         cap = settings.MAX_CONCURRENT_CALLS
-        if not self._prepared.refusal and cap and _active_calls >= cap:
+        if not self._prepared.refusal and readiness.draining():
+            log.warning("this process is draining (shutting down): refusing a new call")
+            self._prepared.refusal, self._prepared.prompt = "busy", "busy"
+            await store.mark_failed(self.call_id, DRAINING_REFUSAL)
+        elif not self._prepared.refusal and cap and len(_live) >= cap:
             log.warning("system cap of %d simultaneous calls reached: refusing", cap)
             self._prepared.refusal, self._prepared.prompt = "busy", "busy"
             await store.mark_failed(self.call_id, "system at its concurrent-call cap")
         self.accepted = not self._prepared.refusal
         if self.accepted:
-            _active_calls += 1
+            _live.add(self)
 
     async def _refuse(self, prompt: str, reason: str) -> None:
         self.playout.add_pcm(prompt_pcm(prompt, self.port.wire.rate))
@@ -146,7 +151,6 @@ class CallHandle:
             log.debug("hangup on the carrier failed", exc_info=True)
 
     async def _run(self) -> None:
-        global _active_calls
         with call_context(str(self.call_id)):
             self.playout.start()
             if not self.accepted:
@@ -159,7 +163,7 @@ class CallHandle:
                 log.exception("call failed")
                 self._status, self._end_reason = "failed", self._end_reason or "internal error"
             finally:
-                _active_calls -= 1
+                _live.discard(self)
                 await self._finish()
 
     async def _converse(self) -> None:
@@ -216,7 +220,8 @@ class CallHandle:
             self.uplink.run(self._link.send_audio, self._link.connected), name="uplink"
         )
         timer = asyncio.create_task(self._max_duration(agent.max_call_seconds), name="max-duration")
-        self._aux += [sender, timer]
+        saver = asyncio.create_task(self._save_transcript_as_we_go(), name="transcript-saver")
+        self._aux += [sender, timer, saver]
         opening = " ".join(
             render(t, variables).strip() for t in (agent.consent_announcement, agent.greeting) if t
         )
@@ -236,13 +241,49 @@ class CallHandle:
             receiver.cancel()
         ended.cancel()
 
+    async def _save_transcript_as_we_go(self) -> None:
+        """Hand the segments closed since the last pass to Celery every TRANSCRIPT_SAVE_SECONDS (never per
+        frame): a crash then loses at most the last few seconds, and the live dashboard can read them."""
+        from calls.tasks import store_segments
+
+        saved = 0
+        while True:
+            await asyncio.sleep(settings.TRANSCRIPT_SAVE_SECONDS)
+            segments = self.transcript.segments
+            if len(segments) > saved:
+                batch, saved = segments[saved:], len(segments)
+                try:
+                    await enqueue(store_segments, str(self.call_id), batch)
+                except Exception:  # noqa: BLE001 - the end of the call stores them all again
+                    log.warning("saving %d transcript segment(s) during the call failed", len(batch))
+
     async def _max_duration(self, seconds: int) -> None:
         await asyncio.sleep(seconds)
         log.info("max call duration (%d s) reached: saying goodbye", seconds)
-        self._hangup_after_turn = "max call duration reached"
-        await self._link.send_text(say_exactly(MAX_DURATION_GOODBYE))
-        await asyncio.sleep(END_CALL_GRACE_S + 10)
-        self._end(self._hangup_after_turn)
+        await self.say_goodbye(MAX_DURATION_GOODBYE, "max call duration reached")
+
+    async def say_goodbye(self, text: str, reason: str, grace: float = END_CALL_GRACE_S + 10) -> None:
+        """Have the agent say `text`, then end the call after that turn (or after `grace` seconds)."""
+        if self._ended.is_set():
+            return
+        # A reply in progress ends first: the hang-up must follow the goodbye's own turn, not that one.
+        try:
+            await asyncio.wait_for(self._agent_quiet.wait(), grace / 2)
+        except TimeoutError:
+            pass
+        self._hangup_after_turn = reason
+        if self._link is not None:
+            try:
+                await self._link.send_text(say_exactly(text))
+            except Exception:  # noqa: BLE001 - no Gemini: end without the goodbye
+                log.warning("could not ask the agent to say goodbye (%s)", reason)
+                grace = 0
+        await asyncio.sleep(grace)
+        self._end(reason)
+
+    def end_now(self, reason: str) -> None:
+        """End the call at once (the goodbye, if any, is over or there is no time for one)."""
+        self._end(reason)
 
     def _on_reconnect(self, resumed: bool) -> None:
         self.metrics.reconnects += 1
@@ -265,6 +306,7 @@ class CallHandle:
             await self.playout.flush()
             self.transcript.close("agent", self._ms())
             self._awaiting_first_audio = True
+            self._agent_quiet.set()
         if content.input_transcription and content.input_transcription.text:
             self.transcript.add("caller", content.input_transcription.text, self._ms())
         if content.output_transcription and content.output_transcription.text:
@@ -274,6 +316,7 @@ class CallHandle:
                 if part.inline_data and part.inline_data.data:
                     if self._awaiting_first_audio:
                         self._awaiting_first_audio = False
+                        self._agent_quiet.clear()
                         voice = self.uplink.last_voice_at
                         if voice is not None and voice != self._last_voice_answered:
                             self._last_voice_answered = voice
@@ -286,6 +329,7 @@ class CallHandle:
             self.playout.end_of_turn(f"turn-{self.metrics.turns}")
             self.transcript.close("agent", self._ms())
             self._awaiting_first_audio = True
+            self._agent_quiet.set()
             if self._hangup_after_turn and self._tools and not self._tools.busy:
                 self._end(self._hangup_after_turn)
 
@@ -374,6 +418,7 @@ class CallHandle:
 async def start_call(request: CallRequest, port: MediaPort) -> CallHandle:
     """Route the call, create its row, and start the engine. Returns once the call is accepted or refused."""
     handle = CallHandle(request, port)
+    presence.keep_alive()
     await handle._prepare()
     handle._task = asyncio.create_task(handle._run(), name=f"call:{handle.call_id}")
     return handle

@@ -36,7 +36,14 @@ class Transcript:
         if seg and seg["text"].strip():
             seg["text"] = " ".join(seg["text"].split())
             seg["end_ms"] = max(seg["end_ms"], at_ms)
+            seg["seq"] = len(self.segments)
             self.segments.append(seg)
+
+    def note(self, speaker: str, text: str, at_ms: int) -> None:
+        """A one-off line (a keypad digit, a supervisor's note), stored as its own segment."""
+        self.segments.append(
+            {"speaker": speaker, "text": text, "start_ms": at_ms, "end_ms": at_ms, "seq": len(self.segments)}
+        )
 
     def close_all(self, at_ms: int) -> None:
         for speaker in list(self._open):

@@ -14,8 +14,10 @@ from django.utils import timezone
 
 from agents.routing import route_agent, route_extension, route_number
 from agents.snapshot import AgentConfig, snapshot
+from calls import recovery
 from calls.models import Call
 
+from . import presence
 from .port import CallRequest
 
 log = logging.getLogger(__name__)
@@ -80,7 +82,12 @@ def _prepare(request: CallRequest) -> Prepared:
         call.save()
         log.warning("agent %r is at its cap of %d calls: refusing", agent.name, agent.max_concurrent_calls)
         return Prepared(call.pk, agent, "busy", "busy")
-    call.status, call.answered_at = Call.Status.IN_PROGRESS, timezone.now()
+    recovery.heartbeat(presence.PROCESS_NAME)  # the process row exists before a call names it
+    call.status, call.answered_at, call.process = (
+        Call.Status.IN_PROGRESS,
+        timezone.now(),
+        presence.PROCESS_NAME,
+    )
     call.save()
     return Prepared(call.pk, agent)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import wave
 from pathlib import Path
 
+from engine.drain import drain_on_signal
 from engine.prompts import prompt_pcm
 
 from .ari import AriClient, redact_url
@@ -54,17 +54,11 @@ async def serve(config: AsteriskConfig, apology_sound: str = APOLOGY_SOUND, read
         config.advertise_host,
         *config.transport,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
     events = asyncio.create_task(ari.run_events(app.handle, app.on_connect), name="ari-events")
     if ready is not None:
         ready(app)
-    await stop.wait()
+    # SIGTERM: new calls hear the busy prompt, live calls drain (engine.drain), then the legs close.
+    await drain_on_signal()
     log.info("runasterisk: stopping, ending %d call(s)", len(app.calls))
     await app.shutdown()
     await ari.close()

@@ -80,6 +80,10 @@ class SipServer:
             self.config.unknown_number,
         )
 
+    def refuse_new_calls(self) -> None:
+        """Draining: answer new INVITEs 503 so the trunk sends them elsewhere."""
+        self.accepting = False
+
     async def stop(self, grace: float = 5.0) -> None:
         """Refuse new calls (503), hang up the live ones with a BYE, then close the sockets."""
         self.accepting = False

@@ -73,6 +73,7 @@ def start_runasterisk(
         "DATABASE_URL": db_url,
         "NO_PROXY": "127.0.0.1,localhost",
         "PYTHONUNBUFFERED": "1",
+        "DRAIN_SECONDS": "2",  # SIGTERM at teardown drains: keep it short
         "ARI_URL": asterisk.ari_url,
         "ARI_USERNAME": ARI_USER,
         "ARI_PASSWORD": ARI_PASSWORD,

@@ -113,7 +113,7 @@ def test_search_by_number_matches_caller_or_called_number(staff_client, agent):
 BULK_COLUMNS = (
     "id, carrier, direction, from_number, to_number, agent_id, agent_snapshot, carrier_call_id, status, "
     "started_at, end_reason, tokens_prompt, tokens_response, tokens_total, media_token_hash, "
-    "media_token_used, variables, summary, extracted"
+    "media_token_used, variables, summary, extracted, process"
 )
 BULK_SQL = {
     # Pairs of calls share a start time (i / 2), so the keyset's tie-break on id is exercised.
@@ -124,14 +124,14 @@ BULK_SQL = {
                CASE i % 4 WHEN 0 THEN 'twilio' WHEN 1 THEN 'plivo' WHEN 2 THEN 'sip' ELSE 'asterisk' END,
                'inbound', printf('+1415%%07d', i), '+14155550199', %s, '{{}}', '',
                CASE WHEN i % 5 = 0 THEN 'failed' ELSE 'completed' END,
-               datetime('now', printf('-%%d seconds', (i / 2) * 26)), '', 0, 0, 0, '', 0, '{{}}', '', '{{}}'
+               datetime('now', printf('-%%d seconds', (i / 2) * 26)), '', 0, 0, 0, '', 0, '{{}}', '', '{{}}', ''
         FROM n""",
     "postgresql": f"""
         INSERT INTO calls_call ({BULK_COLUMNS})
         SELECT gen_random_uuid(), (ARRAY['twilio', 'plivo', 'sip', 'asterisk'])[mod(i, 4) + 1],
                'inbound', '+1415' || lpad(i::text, 7, '0'), '+14155550199', %s, '{{}}', '',
                CASE WHEN mod(i, 5) = 0 THEN 'failed' ELSE 'completed' END,
-               now() - ((i / 2) * 26) * interval '1 second', '', 0, 0, 0, '', false, '{{}}', '', '{{}}'
+               now() - ((i / 2) * 26) * interval '1 second', '', 0, 0, 0, '', false, '{{}}', '', '{{}}', ''
         FROM generate_series(0, %s - 1) AS i""",
 }
 

@@ -75,6 +75,7 @@ def start_runsip(db_url: str, extra_env: dict[str, str] | None = None) -> RunSip
         "DATABASE_URL": db_url,
         "NO_PROXY": "127.0.0.1,localhost",
         "PYTHONUNBUFFERED": "1",
+        "DRAIN_SECONDS": "2",  # SIGTERM at teardown drains: keep it short
         "SIP_BIND_HOST": "127.0.0.1",
         "SIP_PORT": str(port),
         "SIP_ADVERTISE_HOST": "127.0.0.1",

@@ -73,6 +73,7 @@ def start_daphne(db_url: str, log_dir: Path, extra_env: dict[str, str] | None = 
         "PUBLIC_BASE_URL": url,
         "NO_PROXY": "127.0.0.1,localhost",
         "PYTHONUNBUFFERED": "1",
+        "DRAIN_SECONDS": "5",  # `stop()` waits 10 s: a drain with live calls must end before
         **(extra_env or {}),
     }
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -82,7 +83,7 @@ def start_daphne(db_url: str, log_dir: Path, extra_env: dict[str, str] | None = 
         [
             sys.executable,
             "-m",
-            "daphne",
+            "contactcenter.serve",  # daphne that drains on SIGTERM, as `./run` and production start it
             "-b",
             "127.0.0.1",
             "-p",

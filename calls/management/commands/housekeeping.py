@@ -1,4 +1,5 @@
-"""`manage.py housekeeping [--loop]`: resend spooled Celery jobs and apply retention.
+"""`manage.py housekeeping [--loop]`: resend spooled Celery jobs, close the calls of crashed processes,
+and apply retention.
 
 Embedded mode has no Celery beat; `./run` starts this command with --loop beside daphne. In
 production it may run beside each web/media process too, to resend that host's spool as soon as the
@@ -13,7 +14,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from calls import housekeeping, retention, spool
+from calls import housekeeping, recovery, retention, spool
 
 
 class Command(BaseCommand):
@@ -42,6 +43,9 @@ class Command(BaseCommand):
             sent = spool.resend()
             if sent or not loop:
                 self.stdout.write(f"resent {sent} spooled job(s), {len(spool.pending())} left")
+            closed = recovery.sweep()
+            if closed or not loop:
+                self.stdout.write(f"crash recovery: {closed} call(s) of stopped processes marked failed")
             # Registered by other apps: scheduled callbacks and campaign dialling (Celery beat in production).
             for name, job in housekeeping.jobs().items():
                 try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 from django.core.management.base import BaseCommand
 
@@ -40,15 +39,13 @@ class Command(BaseCommand):
         # Import the engine (and google-genai under it) now: importing it during the first call
         # would stall the event loop, and with it every RTP stream, for about a second.
         import engine.call  # noqa: F401
+        from engine.drain import drain_on_signal
 
         server = SipServer(config)
         await server.start()
         self.stdout.write(f"runsip: listening on {config.bind_host}:{server.port} (udp, tcp)")
         self.stdout.flush()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        # SIGTERM: new INVITEs get 503 (the trunk tries elsewhere), live calls drain (engine.drain).
+        await drain_on_signal(before=server.refuse_new_calls)
         log.info("sip: shutting down, hanging up %d call(s)", len(server.calls))
         await server.stop()

@@ -2,7 +2,7 @@
 
 Each carrier package subclasses `CarrierStreamConsumer` with its serializer and port; this class
 holds the flow they have in common: accept, refuse every frame until `start` presents the call's
-single-use media token (close 4403 otherwise), start the engine, forward media / DTMF / marks, and
+single-use media token, issued for this carrier (close 4403 otherwise), start the engine, forward media / DTMF / marks, and
 end the call when the carrier stops the stream or the socket goes away.
 """
 
@@ -90,11 +90,12 @@ class CarrierStreamConsumer(AsyncWebsocketConsumer):
             log.warning("%s: second start on one stream ignored", self.carrier)
             return
         stream_id, carrier_call_id = self.ids_of(event)
-        call = await database_sync_to_async(media_token.consume)(self.token_of(event))
+        call = await database_sync_to_async(media_token.consume)(self.token_of(event), self.carrier)
         if call is None:
             self.rejected = True
             log.warning(
-                "%s: stream %s for call %s refused: missing, unknown or reused media token (close %d)",
+                "%s: stream %s for call %s refused: missing, unknown or reused media token, or one"
+                " issued for another carrier (close %d)",
                 self.carrier, stream_id, carrier_call_id, CLOSE_BAD_TOKEN,
             )  # fmt: skip
             await self.close(code=CLOSE_BAD_TOKEN)

@@ -94,6 +94,17 @@ def test_unknown_number_hears_an_apology_and_is_hung_up(client, number):
     assert not Call.objects.exists()
 
 
+def test_a_second_answer_for_one_call_gets_no_stream(client, number, caplog):
+    """Thrown: the answer webhook for one CallUUID again, freshly signed (a carrier retry or a replay
+    past the nonce window). Survives: <Hangup/> with no <Stream> and no token, one Call row, a log line."""
+    first = ET.fromstring(post_signed(client, "/plivo/answer/", form()).content)
+    assert first.find("Stream") is not None
+    again = ET.fromstring(post_signed(client, "/plivo/answer/", form()).content)
+    assert [child.tag for child in again] == ["Hangup"]
+    assert Call.objects.count() == 1
+    assert "replayed" in caplog.text
+
+
 def test_hangup_callback_closes_a_call_whose_stream_never_started(client, number):
     post_signed(client, "/plivo/answer/", form())
     response = post_signed(client, "/plivo/hangup/", form(Event="Hangup", CallStatus="completed"))

@@ -2,7 +2,7 @@
 
 Two modes, chosen by environment variables (see `.env.example`):
 - embedded (default): SQLite, the in-memory channel layer, Celery tasks run eagerly in-process;
-- production: `DATABASE_URL` (PostgreSQL) and `REDIS_URL` (channel layer, Celery broker and results).
+- production: `DATABASE_URL` (PostgreSQL) and `REDIS_URL` (channel layer, Celery broker and results, cache).
 """
 
 from __future__ import annotations
@@ -129,8 +129,17 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
+    # Shared by every web process: Plivo signature nonces already seen (telephony/plivo/signature.py).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "cc",
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = None
     CELERY_TASK_ALWAYS_EAGER = True

@@ -1,4 +1,5 @@
-"""The Plivo stream socket against tokens it must not accept, through real daphne."""
+"""The Plivo stream socket against tokens it must not accept and frames it must not die of, through
+real daphne (the Twilio side of the same consumer is in tests/twilio/test_stream_faults.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from twilio.request_validator import RequestValidator
 
 from agents.models import PhoneNumber
 from calls.models import Call
+
+from .conftest import PLIVO_NUMBER
+from .test_call import heard, stored
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -60,3 +64,25 @@ async def test_a_token_issued_by_a_twilio_webhook_does_not_open_a_plivo_stream(
     call = await sync_to_async(Call.objects.get)(carrier_call_id=TWILIO_SID)
     assert call.carrier == "twilio" and call.status == "ringing" and not call.media_token_used
     assert "issued for another carrier" in plivo_server.log()
+
+
+async def test_a_frame_that_breaks_parsing_ends_the_plivo_call_as_failed(
+    plivo_server, plivo_emulator, plivo_agent
+):
+    """Thrown: a text frame of 10,000 nested `[` on a live Plivo stream (json.loads raises
+    RecursionError). Survives: the socket is closed 4400 and the call stored as failed with the
+    reason, instead of a dead consumer and a call left in progress; the next call is answered."""
+    emu = plivo_emulator
+    call = await emu.place(to=PLIVO_NUMBER)
+    await emu.run(call.answered())
+    await emu.run(call.wait_until(lambda: call.handset.first_speech_after(0) is not None, what="greeting"))
+    await emu.run(call.send_raw("[" * 10_000))
+    await emu.run(asyncio.wait_for(call.stream_ended.wait(), 15))
+    assert call.close_code == 4400
+    row = await stored(call.uuid)
+    assert row.status == "failed" and row.end_reason == "bad frame from carrier: RecursionError"
+
+    again = await emu.place(to=PLIVO_NUMBER)
+    await emu.run(again.answered())
+    assert {"calling", "help"} & set((await heard(emu, again)).split())
+    await emu.run(again.hangup())

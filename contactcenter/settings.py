@@ -2,7 +2,7 @@
 
 Two modes, chosen by environment variables (see `.env.example`):
 - embedded (default): SQLite, the in-memory channel layer, Celery tasks run eagerly in-process;
-- production: `DATABASE_URL` (PostgreSQL) and `REDIS_URL` (channel layer, Celery broker and results).
+- production: `DATABASE_URL` (PostgreSQL) and `REDIS_URL` (channel layer, Celery broker and results, cache).
 """
 
 from __future__ import annotations
@@ -129,8 +129,17 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
+    # Shared by every web process: Plivo signature nonces already seen (telephony/plivo/signature.py).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "cc",
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = None
     CELERY_TASK_ALWAYS_EAGER = True
@@ -221,7 +230,12 @@ TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "")  # the emulator,
 PLIVO_AUTH_ID = os.environ.get("PLIVO_AUTH_ID", "")
 PLIVO_AUTH_TOKEN = os.environ.get("PLIVO_AUTH_TOKEN", "")
 PLIVO_API_BASE_URL = os.environ.get("PLIVO_API_BASE_URL", "")
-PLIVO_MAX_FRAME_BYTES = int(os.environ.get("PLIVO_MAX_FRAME_BYTES", "160"))
+PLIVO_MAX_FRAME_BYTES = int(os.environ.get("PLIVO_MAX_FRAME_BYTES", "160"))  # audio per playAudio we send
+# What one carrier media stream (Twilio, Plivo) may send us; beyond it frames are dropped and counted.
+# A real frame is ~300 bytes of JSON, 50 a second; the burst covers a carrier catching up after a stall.
+STREAM_MAX_FRAME_BYTES = int(os.environ.get("STREAM_MAX_FRAME_BYTES", "65536"))
+STREAM_MAX_FRAME_RATE = float(os.environ.get("STREAM_MAX_FRAME_RATE", "100"))  # frames per second
+STREAM_FRAME_BURST = float(os.environ.get("STREAM_FRAME_BURST", "250"))  # frames above the rate, at once
 
 # --- Outbound calls and call tools (telephony/outbound, campaigns/scheduler, engine/builtins) -----
 # send_sms on a line without messaging (Asterisk, SIP, browser) goes through this carrier and number.

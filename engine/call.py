@@ -77,6 +77,7 @@ class CallHandle:
         self._aux: list[asyncio.Task] = []
         self._status = "completed"
         self._prepared: store.Prepared | None = None
+        self._transport_dropped = 0
 
     # --- transport-facing ---------------------------------------------------------------------
     def push_audio(self, payload: bytes) -> None:
@@ -94,10 +95,18 @@ class CallHandle:
     def mark_played(self, name: str) -> None:
         self.playout.mark_played(name)
 
-    def remote_hangup(self, reason: str = "caller hung up") -> None:
+    def remote_hangup(self, reason: str = "caller hung up", *, failed: bool = False) -> None:
+        """The line is gone (or unusable): end without hanging up on the carrier. `failed` stores the
+        call as failed (a transport fault) rather than completed (a normal hang-up)."""
         if not self._ended.is_set():
             self._remote = True
+            if failed:
+                self._status = "failed"
             self._end(reason)
+
+    def count_dropped(self, frames: int = 1) -> None:
+        """Caller frames the transport refused (oversized, over its rate cap): in `frames_dropped`."""
+        self._transport_dropped += frames
 
     async def wait(self) -> None:
         if self._task:
@@ -401,7 +410,9 @@ class CallHandle:
             "tokens": usage,
             "segments": self.transcript.segments,
             "metrics": self.metrics.payload(
-                self.uplink.frames_in, self.playout.frames_out, self.uplink.dropped
+                self.uplink.frames_in,
+                self.playout.frames_out,
+                self.uplink.dropped + self._transport_dropped,
             ),
             "tool_invocations": self._tools.invocations if self._tools else [],
             "recording": recording,

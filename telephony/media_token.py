@@ -4,6 +4,10 @@ The carrier webhook (signed, so trusted) issues a token and puts it in the strea
 (Twilio `<Parameter>`, Plivo `extraHeaders`); the WebSocket, which carries no signature we can rely
 on, must present it in its first `start` message. Only a SHA-256 of the token is stored, and
 consuming is one conditional UPDATE, so a token works once even with two sockets racing.
+
+A call gets one token in its life (`issue` is a conditional UPDATE too): a replayed voice webhook
+gets None and must answer without a stream, so no second stream (a second engine call on one row)
+can ever attach. A token opens only a stream of the carrier whose webhook issued it (`Call.carrier`).
 Sync ORM code: consumers call `consume` through `database_sync_to_async`.
 """
 
@@ -28,23 +32,28 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
-def issue(call: Call) -> str:
-    """Create a fresh token for `call`, store its hash, and return the token (hex)."""
+def issue(call: Call) -> str | None:
+    """A fresh token for `call` (its hash stored), or None when the call already had one."""
     token = secrets.token_hex(TOKEN_BYTES)
-    call.media_token_hash = _hash(token)
-    call.media_token_used = False
-    call.save(update_fields=["media_token_hash", "media_token_used"])
+    digest = _hash(token)
+    claimed = Call.objects.filter(pk=call.pk, media_token_hash="").update(
+        media_token_hash=digest, media_token_used=False
+    )
+    if claimed != 1:
+        return None
+    call.media_token_hash, call.media_token_used = digest, False
     return token
 
 
-def consume(token: str | None) -> Call | None:
-    """The Call this token opens, marking the token used; None if missing, malformed, unknown,
-    already used, stale, or the call is no longer live."""
+def consume(token: str | None, carrier: str) -> Call | None:
+    """The `carrier` Call this token opens, marking the token used; None if missing, malformed,
+    unknown, issued for another carrier, already used, stale, or the call is no longer live."""
     if not token or not isinstance(token, str) or not _HEX.match(token):
         return None
     digest = _hash(token)
     claimed = Call.objects.filter(
         media_token_hash=digest,
+        carrier=carrier,
         media_token_used=False,
         status__in=Call.LIVE_STATUSES,
         started_at__gte=timezone.now() - MAX_AGE,

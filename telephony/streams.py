@@ -2,8 +2,14 @@
 
 Each carrier package subclasses `CarrierStreamConsumer` with its serializer and port; this class
 holds the flow they have in common: accept, refuse every frame until `start` presents the call's
-single-use media token (close 4403 otherwise), start the engine, forward media / DTMF / marks, and
-end the call when the carrier stops the stream or the socket goes away.
+single-use media token, issued for this carrier (close 4403 otherwise), start the engine, forward
+media / DTMF / marks, and end the call when the carrier stops the stream or the socket goes away.
+
+Fault containment: every frame first passes the stream's `FrameGate` (size and rate caps, checked
+before any parsing), and any exception while handling one frame ends only that call: logged once,
+the engine call ended and stored as failed, the socket closed. Without this a single odd frame
+(10,000 nested `[` make `json.loads` raise RecursionError) killed the consumer with "Exception
+inside application", `disconnect` never ran and the call was left live with no socket.
 """
 
 from __future__ import annotations
@@ -14,15 +20,19 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 import engine
 from contactcenter.logging import current_call_id
+from engine import store
 from engine.port import CallRequest
 from telephony import media_token
+from telephony.guard import FrameGate, RateLimitedWarnings
 
 log = logging.getLogger(__name__)
 
 CLOSE_BAD_TOKEN = 4403
+CLOSE_BAD_FRAME = 4400  # handling a frame failed: this call is over (servers may send 1000 or 3000-4999)
 END_GRACE_SECONDS = 8.0  # daphne kills a consumer 10 s after the client left: store the call before
 
 
@@ -54,26 +64,48 @@ class CarrierStreamConsumer(AsyncWebsocketConsumer):
         self.handle = None
         self.rejected = False
         self._ender: asyncio.Task | None = None
-        self._warned_early_media = False
+        self._call_id = None  # the Call this stream claimed with its token
+        self.gate = FrameGate(
+            settings.STREAM_MAX_FRAME_BYTES, settings.STREAM_MAX_FRAME_RATE, settings.STREAM_FRAME_BURST
+        )
+        self.warnings = RateLimitedWarnings(log)
         await self.accept()  # the carrier needs the 101 before it sends `start`
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.rejected:
             return
+        try:
+            await self._receive(text_data, bytes_data)
+        except Exception as exc:  # noqa: BLE001 - one frame ends its own call, never the consumer
+            await self._fail(exc)
+
+    async def _receive(self, text_data: str | None, bytes_data: bytes | None) -> None:
+        # len() of the text counts characters: bytes for the ASCII JSON carriers send.
+        size = len(text_data) if text_data is not None else len(bytes_data or b"")
+        dropped = self.gate.admit(size)
+        if dropped is not None:
+            if self.handle is not None:
+                self.handle.count_dropped()
+            self.warnings.warn(
+                dropped, "%s: frame dropped, %s (%d bytes; caps %d bytes, %g frames/s)",
+                self.carrier, dropped, size, self.gate.max_bytes, self.gate.rate,
+            )  # fmt: skip
+            return
         if text_data is None:
-            log.warning("%s: binary frame ignored (the carrier sends JSON text only)", self.carrier)
+            self.warnings.warn(
+                "binary", "%s: binary frame ignored (the carrier sends JSON text only)", self.carrier
+            )
             return
         try:
             event = self.serializer.parse(text_data)
         except ValueError as exc:  # the serializers' FrameError
-            log.warning("%s: malformed frame ignored: %s", self.carrier, exc)
+            self.warnings.warn("malformed", "%s: malformed frame ignored: %s", self.carrier, exc)
             return
         if event.kind == "start":
             await self._start(event)
         elif self.handle is None:
-            if event.kind == "media" and not self._warned_early_media:
-                self._warned_early_media = True
-                log.warning("%s: media before a valid start dropped", self.carrier)
+            if event.kind == "media":
+                self.warnings.warn("early media", "%s: media before a valid start dropped", self.carrier)
         elif event.kind == "media":
             self.handle.push_audio(event.payload)
         elif event.kind == "dtmf":
@@ -85,20 +117,38 @@ class CarrierStreamConsumer(AsyncWebsocketConsumer):
             self.port.remote_ended = True
             self.handle.remote_hangup("caller hung up")
 
+    async def _fail(self, exc: Exception) -> None:
+        """Handling one frame raised: end this call as failed and close its socket; nothing else."""
+        self.rejected = True  # later frames of this socket are not looked at
+        reason = f"bad frame from carrier: {type(exc).__name__}"
+        log.error("%s: %s; ending the call", self.carrier, reason, exc_info=exc)
+        try:
+            if self.handle is not None:
+                if self.port is not None:
+                    self.port.open = False  # we close the socket below; the engine must not play into it
+                    self.port.remote_ended = True
+                self.handle.remote_hangup(reason, failed=True)
+            elif self._call_id is not None:  # the token was taken but the engine never started
+                await store.mark_failed(self._call_id, reason)
+        finally:
+            await self.close(code=CLOSE_BAD_FRAME)
+
     async def _start(self, event: Any) -> None:
         if self.handle is not None:
             log.warning("%s: second start on one stream ignored", self.carrier)
             return
         stream_id, carrier_call_id = self.ids_of(event)
-        call = await database_sync_to_async(media_token.consume)(self.token_of(event))
+        call = await database_sync_to_async(media_token.consume)(self.token_of(event), self.carrier)
         if call is None:
             self.rejected = True
             log.warning(
-                "%s: stream %s for call %s refused: missing, unknown or reused media token (close %d)",
+                "%s: stream %s for call %s refused: missing, unknown or reused media token, or one"
+                " issued for another carrier (close %d)",
                 self.carrier, stream_id, carrier_call_id, CLOSE_BAD_TOKEN,
             )  # fmt: skip
             await self.close(code=CLOSE_BAD_TOKEN)
             return
+        self._call_id = call.id
         current_call_id.set(str(call.id))
         self.port = self.make_port()
         request = CallRequest(
@@ -127,6 +177,13 @@ class CarrierStreamConsumer(AsyncWebsocketConsumer):
             await self.close(code=1000)
 
     async def disconnect(self, code: int) -> None:
+        if self.gate.dropped:
+            log.warning(
+                "%s: stream closed after dropping %s frames (%d warning lines held back)",
+                self.carrier,
+                ", ".join(f"{count} {kind}" for kind, count in self.gate.dropped.items()),
+                sum(self.warnings.held_back.values()),
+            )
         if self.port:
             was_open = self.port.open
             self.port.open = False

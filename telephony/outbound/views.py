@@ -84,6 +84,15 @@ def _close_unstreamed(call: Call, reason: str) -> None:
     call_finished.send(sender=Call, call_id=call.pk)
 
 
+def _replayed(carrier: str, call: Call, hang_up: str) -> str:
+    """The answer webhook of a call that already has its stream token came again: a replay gets
+    no second token (no second stream on one Call), only a hang-up document."""
+    log.warning(
+        "%s: outbound answer for %s replayed: it already has its stream token; hanging up", carrier, call.pk
+    )
+    return hang_up
+
+
 def _machine_answered(call: Call) -> str:
     """Mark the call as answered by a machine; returns the message to leave ('' for none)."""
     variables = {**call.variables, ANSWERED_BY_KEY: "machine"}
@@ -106,6 +115,8 @@ def twilio_answer(request: HttpRequest) -> HttpResponse:
             "twilio: outbound answer for unknown or finished call %s: hanging up", request.GET.get("call")
         )
         return _twiml(hang_up)
+    if call.media_token_hash:
+        return _twiml(_replayed(Carrier.TWILIO, call, hang_up))
     Call.objects.filter(pk=call.pk).update(carrier_call_id=request.POST.get("CallSid", call.carrier_call_id))
     answered_by = request.POST.get("AnsweredBy", "")
     if answered_by.startswith("machine") or answered_by == "fax":
@@ -117,6 +128,8 @@ def twilio_answer(request: HttpRequest) -> HttpResponse:
             return _twiml(hang_up)
         log.info("twilio: outbound %s reached %s: the agent leaves the message", call.pk, answered_by)
     token = media_token.issue(call)
+    if token is None:
+        return _twiml(_replayed(Carrier.TWILIO, call, hang_up))
     return _twiml(twiml.connect_stream(twilio_views.stream_url(request), token))
 
 
@@ -149,9 +162,17 @@ def plivo_answer(request: HttpRequest) -> HttpResponse:
     call = _call(request, Carrier.PLIVO)
     if call is None or call.status not in Call.LIVE_STATUSES:
         return _plivo_xml(plivoxml.HangupElement())
+    if call.media_token_hash:
+        return HttpResponse(
+            _replayed(Carrier.PLIVO, call, plivo_xml.hangup()), content_type="application/xml"
+        )
     if data.get("CallUUID"):
         Call.objects.filter(pk=call.pk).update(carrier_call_id=str(data["CallUUID"]))
     token = media_token.issue(call)
+    if token is None:
+        return HttpResponse(
+            _replayed(Carrier.PLIVO, call, plivo_xml.hangup()), content_type="application/xml"
+        )
     return HttpResponse(
         plivo_xml.stream(plivo_views.stream_url(request), token), content_type="application/xml"
     )

@@ -1,19 +1,42 @@
-"""`X-Plivo-Signature-V3` checks with Plivo's own `validate_v3_signature`.
+"""`X-Plivo-Signature-V3` checks with Plivo's own `validate_v3_signature`, and nonce replay checks.
 
 Plivo signs the URL it requested; behind a reverse proxy it is rebuilt from `PUBLIC_BASE_URL`
 (falling back to the request's absolute URI when unset).
+
+V3 signs a random nonce with the URL and parameters but carries no timestamp, so a captured request
+would stay valid for ever. The nonce of every correctly signed request is remembered in Django's
+cache (Redis in production, shared by every web process) for `NONCE_TTL_SECONDS`, and a second
+request with it is refused. Only correctly signed requests are remembered: a forger cannot burn
+nonces Plivo will use. Past the window a replay still meets the answer view's one-token-per-call.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpRequest
 from plivo.utils.signature_v3 import validate_v3_signature
 
 log = logging.getLogger(__name__)
+
+NONCE_TTL_SECONDS = 24 * 3600  # a carrier retry or a replay comes within hours, not days
+
+
+def _first_use(nonce: str) -> bool:
+    """True the first time a nonce is seen within the window (an atomic add: SET NX on Redis).
+
+    With the cache unreachable it answers True and logs: refusing every Plivo call while Redis is
+    down would drop callers, and a replay still gets no second media token."""
+    key = "plivo-nonce:" + hashlib.sha256(nonce.encode("utf-8", "replace")).hexdigest()
+    try:
+        return cache.add(key, 1, timeout=NONCE_TTL_SECONDS)
+    except Exception:  # noqa: BLE001 - redis-py's ConnectionError and friends
+        log.error("plivo: cannot reach the cache to check the signature nonce; accepting it", exc_info=True)
+        return True
 
 
 def public_url(request: HttpRequest) -> str:
@@ -51,4 +74,8 @@ def is_valid(request: HttpRequest, data: dict[str, str]) -> bool:
         ok = False
     if not ok:
         log.warning("plivo: bad X-Plivo-Signature-V3 for %s refused (403); check PUBLIC_BASE_URL", url)
-    return ok
+        return False
+    if not _first_use(nonce):
+        log.warning("plivo: replayed X-Plivo-Signature-V3-Nonce for %s refused (403)", url)
+        return False
+    return True

@@ -43,6 +43,17 @@ def stream_url(request: HttpRequest) -> str:
     return ("wss" if scheme == "https" else "ws") + "://" + rest + "/ws/plivo/"
 
 
+def replayed(call_uuid: str, call: Call) -> HttpResponse:
+    """An answer webhook for a call that already had its stream token (or ended): a replay. No
+    second token, so no second stream; <Hangup/> tells whoever asked not to stream."""
+    log.warning(
+        "plivo: answer webhook for call %s (%s, %s) replayed: the call already has its stream"
+        " token or has ended; answering without a stream",
+        call_uuid, call.id, call.status,
+    )  # fmt: skip
+    return _xml(xml.hangup())
+
+
 @csrf_exempt
 @require_POST
 def answer(request: HttpRequest) -> HttpResponse:
@@ -59,9 +70,13 @@ def answer(request: HttpRequest) -> HttpResponse:
         return _xml(xml.apology())
     call = None
     if call_uuid:
-        call = Call.objects.filter(
-            carrier=Carrier.PLIVO, carrier_call_id=call_uuid, status__in=Call.LIVE_STATUSES
-        ).first()
+        call = (
+            Call.objects.filter(carrier=Carrier.PLIVO, carrier_call_id=call_uuid)
+            .order_by("-started_at")
+            .first()
+        )
+        if call is not None and call.status not in Call.LIVE_STATUSES:
+            return replayed(call_uuid, call)
     if call is None:
         call = Call.objects.create(
             carrier=Carrier.PLIVO,
@@ -73,6 +88,8 @@ def answer(request: HttpRequest) -> HttpResponse:
             status=Call.Status.RINGING,
         )
     token = media_token.issue(call)
+    if token is None:
+        return replayed(call_uuid, call)
     log.info(
         "plivo: call %s (%s) for agent %r: stream to %s",
         call_uuid,

@@ -19,6 +19,10 @@ def apology() -> str:
     return _render(plivoxml.SpeakElement(APOLOGY), plivoxml.HangupElement())
 
 
+def hangup() -> str:
+    return _render(plivoxml.HangupElement())
+
+
 def stream(ws_url: str, token: str) -> str:
     """A bidirectional u-law stream that keeps the call up; the token rides in extraHeaders (hex)."""
     return _render(

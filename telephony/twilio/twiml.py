@@ -14,6 +14,19 @@ def apology() -> str:
     return str(response)
 
 
+def reject() -> str:
+    """Refuse a call without answering it (a replayed voice webhook: no second stream)."""
+    response = VoiceResponse()
+    response.reject()
+    return str(response)
+
+
+def hangup() -> str:
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)
+
+
 def connect_stream(ws_url: str, token: str) -> str:
     """Bidirectional stream; the single-use token rides in `<Parameter>` (query strings are dropped)."""
     response = VoiceResponse()

@@ -42,6 +42,18 @@ def stream_url(request: HttpRequest) -> str:
     return ("wss" if scheme == "https" else "ws") + "://" + rest + "/ws/twilio/"
 
 
+def _replayed(call_sid: str, call: Call, outbound: bool) -> HttpResponse:
+    """A voice webhook for a call that already had its stream token (or ended): a replay. No
+    second token, so no second stream; <Reject/> (<Hangup/> on an outbound leg, which cannot be
+    rejected) tells whoever asked not to stream."""
+    log.warning(
+        "twilio: voice webhook for call %s (%s, %s) replayed: the call already has its stream"
+        " token or has ended; answering without a stream",
+        call_sid, call.id, call.status,
+    )  # fmt: skip
+    return _xml(twiml.hangup() if outbound else twiml.reject())
+
+
 @csrf_exempt
 @require_POST
 def voice(request: HttpRequest) -> HttpResponse:
@@ -65,10 +77,16 @@ def voice(request: HttpRequest) -> HttpResponse:
         else:
             log.info("twilio: call %s to %s sent to runsip with <Dial><Sip>", call_sid, ours)
             return _xml(body)
-    call = Call.objects.filter(
-        carrier=Carrier.TWILIO, carrier_call_id=call_sid, status__in=Call.LIVE_STATUSES
-    ).first()
-    if call is None or not call_sid:
+    call = None
+    if call_sid:
+        call = (
+            Call.objects.filter(carrier=Carrier.TWILIO, carrier_call_id=call_sid)
+            .order_by("-started_at")
+            .first()
+        )
+        if call is not None and call.status not in Call.LIVE_STATUSES:
+            return _replayed(call_sid, call, outbound)
+    if call is None:
         call = Call.objects.create(
             carrier=Carrier.TWILIO,
             direction=Call.Direction.OUTBOUND if outbound else Call.Direction.INBOUND,
@@ -79,6 +97,8 @@ def voice(request: HttpRequest) -> HttpResponse:
             status=Call.Status.RINGING,
         )
     token = media_token.issue(call)
+    if token is None:
+        return _replayed(call_sid, call, outbound)
     log.info(
         "twilio: call %s (%s) for agent %r: stream to %s",
         call_sid,

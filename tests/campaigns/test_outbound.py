@@ -115,6 +115,41 @@ def test_api_refuses_bad_requests_naming_the_field(here, tool_agent):
     assert not Call.objects.filter(direction="outbound").exists()
 
 
+def test_a_staff_session_needs_csrf_to_place_a_call_and_a_bearer_token_does_not(
+    here, twilio_emu, tool_agent, staff_user
+):
+    """Thrown: a POST to /api/calls/outbound riding only on a signed-in staff member's session
+    cookie, with no CSRF token (what a cross-site form post sends). Survives: 403, no Call, no
+    carrier request. The same session with its CSRF token, and a Bearer token with none, still
+    place calls (the callee is busy, so nothing talks)."""
+    number = "+14155550299"
+    twilio_emu.emulator.outcomes[number] = ["busy", "busy"]
+    body = json.dumps({"agent": tool_agent.name, "to": number, "carrier": "twilio"})
+    dialled = len(twilio_emu.emulator.rest_requests)
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(staff_user)
+    forged = browser.post("/api/calls/outbound", body, content_type="text/plain")
+    assert forged.status_code == 403 and "CSRF" in forged.json()["error"]
+    assert not Call.objects.filter(direction="outbound").exists()
+    assert len(twilio_emu.emulator.rest_requests) == dialled
+
+    browser.get("/outbound/call/")  # any page of ours sets the CSRF cookie
+    csrf = browser.cookies["csrftoken"].value
+    own = browser.post("/api/calls/outbound", body, content_type="application/json", HTTP_X_CSRFTOKEN=csrf)
+    assert own.status_code == 201, own.content
+
+    api = Client(enforce_csrf_checks=True)
+    token = api.post(
+        "/api/calls/outbound",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {api_token()}",
+    )
+    assert token.status_code == 201, token.content
+    assert Call.objects.filter(direction="outbound", to_number=number).count() == 2
+
+
 @pytest.mark.asyncio
 async def test_plivo_outbound_call_with_a_campaign_greeting(here, plivo_emu, tool_agent, tools_gemini):
     variables = {"name": "Grace", "_greeting": "Hello {name}, this is Example Corp calling about your order."}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 import xml.etree.ElementTree as ET
 
 import pytest
+from django.core.cache import cache
 from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
 
 from agents.models import PhoneNumber
@@ -21,6 +23,7 @@ pytestmark = pytest.mark.django_db
 def plivo_settings(settings):
     settings.PLIVO_AUTH_TOKEN = TOKEN
     settings.PUBLIC_BASE_URL = BASE
+    cache.clear()  # nonces seen by earlier tests
 
 
 @pytest.fixture
@@ -40,7 +43,9 @@ def form(**extra):
     return data
 
 
-def post_signed(client, path, data, url=None, token=TOKEN, nonce="12345678901234567890"):
+def post_signed(client, path, data, url=None, token=TOKEN, nonce=None):
+    """Signed as Plivo signs: a fresh random nonce per request unless one is given."""
+    nonce = nonce or "".join(secrets.choice("0123456789") for _ in range(20))
     base = construct_post_url(url or BASE + path, dict(data)).decode()
     signature = get_signature_v3(token, base, nonce).decode()
     return client.post(
@@ -92,6 +97,29 @@ def test_unknown_number_hears_an_apology_and_is_hung_up(client, number):
     assert [child.tag for child in root] == ["Speak", "Hangup"]
     assert "not in service" in root.find("Speak").text
     assert not Call.objects.exists()
+
+
+def test_a_replayed_nonce_is_refused_with_403(client, number, caplog):
+    """Thrown: the same signed answer request (same nonce, same signature) sent twice. Survives: the
+    first gets its stream, the second a 403 and a log line; a request with a fresh nonce passes."""
+    nonce = "98765432109876543210"
+    assert post_signed(client, "/plivo/answer/", form(), nonce=nonce).status_code == 200
+    assert post_signed(client, "/plivo/answer/", form(), nonce=nonce).status_code == 403
+    assert "replayed X-Plivo-Signature-V3-Nonce" in caplog.text
+    hangup = post_signed(client, "/plivo/hangup/", form(Event="Hangup", CallStatus="completed"))
+    assert hangup.status_code == 204
+    assert Call.objects.get().status == "completed"
+
+
+def test_a_second_answer_for_one_call_gets_no_stream(client, number, caplog):
+    """Thrown: the answer webhook for one CallUUID again, freshly signed (a carrier retry or a replay
+    past the nonce window). Survives: <Hangup/> with no <Stream> and no token, one Call row, a log line."""
+    first = ET.fromstring(post_signed(client, "/plivo/answer/", form()).content)
+    assert first.find("Stream") is not None
+    again = ET.fromstring(post_signed(client, "/plivo/answer/", form()).content)
+    assert [child.tag for child in again] == ["Hangup"]
+    assert Call.objects.count() == 1
+    assert "replayed" in caplog.text
 
 
 def test_hangup_callback_closes_a_call_whose_stream_never_started(client, number):

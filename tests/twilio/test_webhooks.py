@@ -117,6 +117,34 @@ def test_status_callback_closes_a_call_whose_stream_never_started(client, number
     assert call.status == "no_answer" and call.ended_at is not None
 
 
+def stream_token(response) -> str | None:
+    parameter = ET.fromstring(response.content).find("Connect/Stream/Parameter[@name='token']")
+    return None if parameter is None else parameter.get("value")
+
+
+def test_a_replayed_voice_webhook_gets_no_second_token(client, number, caplog):
+    """Thrown: the same signed voice webhook (same CallSid) posted again while the call rings, and
+    again after it ended, as whoever captured it could. Survives: only the first answer has a stream
+    and a token; the replays get <Reject/>, no second Call row, the first token still opens the
+    call (on Twilio only), and a log line names the replay."""
+    from telephony import media_token
+
+    token = stream_token(post_signed(client, "/twilio/voice/", form()))
+    assert token
+    replay = post_signed(client, "/twilio/voice/", form())
+    assert replay.status_code == 200
+    assert [child.tag for child in ET.fromstring(replay.content)] == ["Reject"]
+    assert stream_token(replay) is None
+    assert "replayed" in caplog.text and "CA" + "1" * 32 in caplog.text
+    assert Call.objects.count() == 1
+    assert media_token.consume(token, "twilio").pk == Call.objects.get().pk
+
+    Call.objects.update(status="completed")
+    after_the_end = post_signed(client, "/twilio/voice/", form())
+    assert [child.tag for child in ET.fromstring(after_the_end.content)] == ["Reject"]
+    assert Call.objects.count() == 1
+
+
 def test_status_callback_needs_a_signature(client, number):
     post_signed(client, "/twilio/voice/", form())
     assert client.post("/twilio/status/", form(CallStatus="completed")).status_code == 403

@@ -124,6 +124,7 @@ class CallHandle:
         if not self._ended.is_set():
             self._end_reason = reason
             self._ended.set()
+            self.uplink.stop_feeding()
 
     def _caller_pcm(self, pcm: bytes) -> None:
         self.recorder.add("caller", pcm, self._loop.time() - self._t0)
@@ -228,6 +229,9 @@ class CallHandle:
         sender = asyncio.create_task(
             self.uplink.run(self._link.send_audio, self._link.connected), name="uplink"
         )
+        if not self._ended.is_set():
+            # Silent lines (DTX, silence suppression): comfort silence keeps turn detection fed.
+            self.uplink.keep_fed(self._link.connected)
         timer = asyncio.create_task(self._max_duration(agent.max_call_seconds), name="max-duration")
         saver = asyncio.create_task(self._save_transcript_as_we_go(), name="transcript-saver")
         self._aux += [sender, timer, saver]
@@ -375,6 +379,7 @@ class CallHandle:
 
     async def _finish(self) -> None:
         """Let the goodbye play, close everything, and hand the records to Celery."""
+        self.uplink.stop_feeding()
         if not self._remote:
             await self.playout.drain()
         if self._link:

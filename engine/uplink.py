@@ -3,6 +3,18 @@
 `push` runs in the transport's coroutine and never awaits: it converts (microseconds) and queues.
 A sender task batches 40 ms (configurable) per message, because each SDK message costs ~70 µs.
 While Gemini reconnects the queue is bounded: the oldest audio is dropped and counted.
+
+Silent lines. Phones and PBXs with silence suppression (DTX, WebRTC, Asterisk's bridge relaying only
+what the phone sends) send no packets while the caller is quiet. Gemini's automatic activity
+detection measures the audio it *receives*, not wall-clock time: "gaps in the stream freeze it",
+`silenceDurationMs` "measures quiet periods, not stream interruptions" (reference gemini-live.md §5,
+[DOC] as quoted in a public repo; §4 `voiceActivity.audioOffset` "counts audio received, including
+silence" [OBS]). So an utterance followed by nothing never ends its turn. `keep_fed` therefore sends
+comfort silence (zeros at 16 kHz, one batch per batch interval, real-time pace) whenever no caller
+audio arrived for more than `SILENCE_GAP_S`, until real audio resumes. Not `audioStreamEnd`: the
+reference documents it for a microphone paused "for more than 1 s" (§3, §5), so it could only end
+a turn a second or more late, and nothing documents how detection resumes after it; streamed
+silence is what the reference says the detector measures, and it works for 60 ms gaps too.
 """
 
 from __future__ import annotations
@@ -21,6 +33,8 @@ from .port import WireFormat
 log = logging.getLogger(__name__)
 
 GEMINI_INPUT_RATE = 16000
+SILENCE_GAP_S = 0.06  # no caller audio for this long: the line is silent, feed comfort silence
+MAX_CATCH_UP_S = 0.2  # after a stall, at most this much comfort silence at once
 VOICE_PEAK = 1500  # rough speech threshold, for latency metrics only (Gemini does the real VAD)
 
 
@@ -40,8 +54,20 @@ class Uplink:
         self._ready = asyncio.Event()
         self._on_caller_pcm = on_caller_pcm
         self._odd = b""
+        self._silence = bytes(wire.rate * batch_ms // 1000 * 2)  # one batch of zeros at the wire rate
+        self._period = batch_ms / 1000
+        self._feed: asyncio.TimerHandle | None = None
+        self._connected: asyncio.Event | None = None
+        self._wire_bytes_per_s = wire.rate * 2  # decoded linear PCM
+        self._pcm_in = 0  # decoded caller PCM bytes received (compared with elapsed time per tick)
+        self._seen = 0  # _pcm_in at the last tick
+        self._covered = 0.0  # loop time up to which the line's audio (or comfort silence) reached
+        self._last_tick = 0.0
+        self._next_tick = 0.0
+        self._filling = False  # comfort silence is flowing
         self.frames_in = 0
         self.dropped = 0
+        self.silence_batches = 0  # comfort-silence batches fed while the line sent nothing
         self.last_voice_at: float | None = None
         self.enabled = True
 
@@ -55,17 +81,75 @@ class Uplink:
         if len(pcm) % 2:  # odd-sized linear payloads: keep the stray byte for the next one
             pcm, self._odd = pcm[:-1], pcm[-1:]
         self.frames_in += 1
+        self._pcm_in += len(pcm)
         self._on_caller_pcm(pcm)
         samples = np.frombuffer(pcm, dtype="<i2")
         if samples.size and (int(samples.max()) > VOICE_PEAK or int(samples.min()) < -VOICE_PEAK):
             self.last_voice_at = asyncio.get_running_loop().time()
         self._pending += self._resampler.process(pcm)
+        self._batch()
+
+    def _batch(self) -> None:
         while len(self._pending) >= self._batch_bytes:
             if len(self._queue) == self._queue.maxlen:
                 self.dropped += 1
             self._queue.append(bytes(self._pending[: self._batch_bytes]))
             del self._pending[: self._batch_bytes]
             self._ready.set()
+
+    # --- silent lines ---------------------------------------------------------------------------
+    def keep_fed(self, connected: asyncio.Event) -> None:
+        """Feed comfort silence whenever the line goes quiet, until `stop_feeding` (module docstring).
+
+        One timer per batch interval, re-armed from its own callback on absolute deadlines. It
+        compares how much caller audio arrived with how much time passed, so a sender of large
+        chunks (100 ms, 1 s) is not mistaken for a silent line; `push` only adds up byte counts.
+        """
+        self.stop_feeding()
+        loop = asyncio.get_running_loop()
+        self._connected = connected
+        self._seen = self._pcm_in
+        self._covered = self._last_tick = self._next_tick = loop.time()
+        self._arm(loop)
+
+    def stop_feeding(self) -> None:
+        """The call is over: no more comfort silence."""
+        if self._feed is not None:
+            self._feed.cancel()
+            self._feed = None
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._next_tick += self._period
+        if loop.time() - self._next_tick > MAX_CATCH_UP_S:  # the loop stalled: restart the clock
+            self._next_tick = loop.time() + self._period
+        self._feed = loop.call_at(self._next_tick, self._tick, loop)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        got = self._pcm_in - self._seen
+        if got:
+            # Audio that arrived since the last tick covers the line from then (or from where
+            # the audio before it ended) for its own duration.
+            self._seen = self._pcm_in
+            self._covered = max(self._covered, self._last_tick) + got / self._wire_bytes_per_s
+            self._filling = False
+        self._last_tick = now
+        behind = now - self._covered
+        if self._connected is None or not self._connected.is_set():
+            self._covered = now  # nobody is listening (reconnecting): owe no silence for this time
+        elif self._filling or behind > SILENCE_GAP_S:
+            # Whole batches up to now (real time once started; the first time they also cover the
+            # gap it took to notice), never more than MAX_CATCH_UP_S at once. Zeros go through the
+            # resampler like wire audio: they complete the partial batch and push out the filter's
+            # tail of the last word, so Gemini hears one continuous stream.
+            batches = min(int(behind / self._period), int(MAX_CATCH_UP_S / self._period))
+            for _ in range(batches):
+                self._pending += self._resampler.process(self._silence)
+            self._covered = max(self._covered + batches * self._period, now - self._period)
+            self.silence_batches += batches
+            self._filling = True
+            self._batch()
+        self._arm(loop)
 
     def clear_backlog(self) -> None:
         """Forget queued audio (after a reconnect, stale speech would confuse the new session)."""

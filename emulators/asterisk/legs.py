@@ -118,6 +118,9 @@ class Leg:
     def send_frame(self, pcm16k: bytes) -> None:
         raise NotImplementedError
 
+    def skip_frame(self) -> None:
+        """The phone sent nothing for this 20 ms (silence suppression): neither does the leg."""
+
     def send_dtmf(self, digit: str) -> None:
         pass
 
@@ -138,6 +141,7 @@ class RtpLeg(Leg, asyncio.DatagramProtocol):
         self._learned: tuple[str, int] | None = None
         self._candidate: tuple[tuple[str, int], int, int] | None = None  # (source, last seq, count)
         self.arrivals: deque[tuple[float, int]] = deque(maxlen=200_000)  # (monotonic, RTP ts), for bench
+        self._talkspurt = False  # the next packet starts a talk-spurt after suppressed silence
 
     async def start(self, host: str) -> None:
         loop = asyncio.get_running_loop()
@@ -190,8 +194,15 @@ class RtpLeg(Leg, asyncio.DatagramProtocol):
             samples = len(wire)
         if not wire:
             return
-        self.transport.sendto(self.sender.audio(wire, samples), self.external)
+        self.transport.sendto(self.sender.audio(wire, samples, marker=self._talkspurt), self.external)
+        self._talkspurt = False
         self.stats.frames_out += 1
+
+    def skip_frame(self) -> None:
+        """No packet; the RTP clock still moves on and the next packet carries the marker bit
+        (RFC 3551 §4.1: the first packet of a talk-spurt after silence suppression)."""
+        self.sender.timestamp = (self.sender.timestamp + self.sender.clock_rate // 50) & 0xFFFFFFFF
+        self._talkspurt = True
 
     def send_dtmf(self, digit: str) -> None:
         if self.transport is None or self.closed:

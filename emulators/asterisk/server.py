@@ -91,6 +91,9 @@ class Phone:
     end_cause: int | None = None
     stasis_failed: bool = False
     legs: list = field(default_factory=list)  # media legs ever bridged with this phone (their stats)
+    # Sends nothing while silent (DTX / silence suppression; Asterisk's bridge then has no frame to
+    # relay, so the media leg gets nothing either: reference asterisk.md §3a "no silence fill").
+    silence_suppression: bool = False
 
     def say(self, pcm16k: bytes) -> None:
         pcm16k += bytes(-len(pcm16k) % FRAME)
@@ -188,6 +191,7 @@ class AsteriskEmulator:
         sounds_dir: str | Path | None = None,
         ws_control_format: str = "plain-text",
         media_host: str = "127.0.0.1",
+        silence_suppression: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -196,6 +200,7 @@ class AsteriskEmulator:
         self.sounds_dir = Path(sounds_dir) if sounds_dir else None
         self.ws_control_format = ws_control_format
         self.media_host = media_host
+        self.silence_suppression = silence_suppression  # the default for phones placing calls
         self.asterisk_id = ":".join(f"{random.randrange(256):02x}" for _ in range(6))
         self.channels: dict[str, Channel] = {}
         self.bridges: dict[str, Bridge] = {}
@@ -318,9 +323,17 @@ class AsteriskEmulator:
 
     # --- the phone --------------------------------------------------------------------------------
     def place_call(
-        self, context: str, exten: str, caller_number: str = "+15551230000", app: str = ""
+        self,
+        context: str,
+        exten: str,
+        caller_number: str = "+15551230000",
+        app: str = "",
+        silence_suppression: bool | None = None,
     ) -> Channel:
-        """A caller dials exten@context, whose dialplan runs Stasis(app, exten, inbound)."""
+        """A caller dials exten@context, whose dialplan runs Stasis(app, exten, inbound).
+
+        `silence_suppression` (default: the emulator's) makes the phone send nothing while silent.
+        """
         app = app or next(iter(self.apps), "contactcenter")
         chan = Channel(
             id=self._uniqueid(),
@@ -333,7 +346,11 @@ class AsteriskEmulator:
                 "app_name": "Stasis",
                 "app_data": f"{app},{exten},inbound",
             },
-            phone=Phone(),
+            phone=Phone(
+                silence_suppression=(
+                    self.silence_suppression if silence_suppression is None else silence_suppression
+                )
+            ),
         )
         if not self.app_registered(app):
             # No events socket holds the app: Stasis() fails at once and the dialplan hangs up (§0.7).
@@ -432,7 +449,10 @@ class AsteriskEmulator:
             if phone is None or chan.hungup:
                 continue
             up = chan.state == "Up"
-            mic = phone.mic.popleft() if (up and phone.mic) else SILENCE
+            if up and phone.mic:
+                mic: bytes | None = phone.mic.popleft()
+            else:
+                mic = None if phone.silence_suppression else SILENCE
             ear = [] if not up else self._playback_frame(chan)
             if chan.bridge and up:
                 for other in chan.bridge.channels:
@@ -441,7 +461,10 @@ class AsteriskEmulator:
                     frame = other.leg.pop_inbound()
                     if frame is not None:
                         ear.append(frame)
-                    other.leg.send_frame(mic)
+                    if mic is None:
+                        other.leg.skip_frame()
+                    else:
+                        other.leg.send_frame(mic)
             if up:
                 phone.heard += _mix(ear)
         # Legs not bridged to a phone still drain (Asterisk discards what an unbridged leg gets).

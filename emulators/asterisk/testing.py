@@ -41,9 +41,14 @@ class RunningAsterisk:
         return asyncio.run_coroutine_threadsafe(runner(), self.loop).result(30)
 
     def place_call(
-        self, context: str, exten: str, caller_number: str = "+15551230000", app: str = ""
+        self,
+        context: str,
+        exten: str,
+        caller_number: str = "+15551230000",
+        app: str = "",
+        silence_suppression: bool | None = None,
     ) -> Channel:
-        return self.call(self.emulator.place_call, context, exten, caller_number, app)
+        return self.call(self.emulator.place_call, context, exten, caller_number, app, silence_suppression)
 
     def say(self, chan: Channel, pcm16k: bytes) -> None:
         self.call(chan.phone.say, pcm16k)

@@ -45,6 +45,9 @@ class CarrierCall:
         self.ended = asyncio.Event()  # call over and the final callback posted
         self.end_reason = ""
         # Caller payload sizes to cycle through (bad-input tests); None: 160-byte frames as carriers send.
+        # True: no media messages while the caller says nothing (silence suppression, DTX).
+        self.silence_suppression: bool = emulator.silence_suppression
+        self.media_sent = 0  # caller media messages sent (fewer than 20 ms ticks when suppressing)
         self.payload_sizes: list[int] | None = None
         self.clock: RealTimeClock | None = None
         self._ws = None
@@ -118,7 +121,11 @@ class CarrierCall:
         raise NotImplementedError
 
     async def _pump(self, ws, reader: asyncio.Task) -> None:
-        """Every 20 ms: send a caller frame, play one frame of app audio, acknowledge reached marks."""
+        """Every 20 ms: send a caller frame, play one frame of app audio, acknowledge reached marks.
+
+        With `silence_suppression` a silent caller's frames are not sent (they still count in
+        `handset.said`, so its timeline stays continuous).
+        """
         self.clock = RealTimeClock()
         self._stream_t0 = time.monotonic()
         while not reader.done():
@@ -131,8 +138,12 @@ class CarrierCall:
                 if self.payload_sizes
                 else FRAME_BYTES
             )
+            speaking = self.handset.speaking
+            frame = self.handset.next_frame(size)
             try:
-                await self._send(self._media_message(self.handset.next_frame(size)))
+                if speaking or not self.silence_suppression:
+                    await self._send(self._media_message(frame))
+                    self.media_sent += 1
             except websockets.ConnectionClosed:
                 break
             played, marks = self.playout.tick()

@@ -27,6 +27,11 @@ class CarrierEmulatorCommand(BaseCommand):
         parser.add_argument("--say", action="append", default=[], help="a caller utterance (repeatable)")
         parser.add_argument("--wav", action="append", default=[], help="a 16-bit WAV to play as the caller")
         parser.add_argument("--dtmf", default="", help="digits to press after the utterances")
+        parser.add_argument(
+            "--silence-suppression",
+            action="store_true",
+            help="the caller sends no media while silent (DTX, silence suppression)",
+        )
         self.add_credentials(parser)
         parser.add_argument("--port", type=int, default=0, help="REST API port (0: any free port)")
         parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each reply")
@@ -59,6 +64,7 @@ class CarrierEmulatorCommand(BaseCommand):
 
     async def _main(self, opts) -> None:
         emulator = self.make_emulator(opts)
+        emulator.silence_suppression = opts["silence_suppression"]
         rest = await emulator.start_rest(port=opts["port"])
         self.stdout.write(f"{self.carrier} REST API emulated at {rest} ({self.account(emulator)})")
         try:

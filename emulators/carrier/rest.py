@@ -14,12 +14,22 @@ from aiohttp import web
 
 
 class CarrierEmulator:
-    def __init__(self, app_url: str, auth_token: str, public_url: str, jitter_ms: int) -> None:
+    def __init__(
+        self,
+        app_url: str,
+        auth_token: str,
+        public_url: str,
+        jitter_ms: int,
+        silence_suppression: bool = False,
+    ) -> None:
         self.app_url = app_url.rstrip("/")
         # The address the app is configured with (PUBLIC_BASE_URL): what signatures cover.
         self.public_url = (public_url or app_url).rstrip("/")
         self.auth_token = auth_token
         self.jitter_ms = jitter_ms
+        # Callers send no media while silent (DTX, a WebRTC or SIP leg with silence suppression);
+        # each call can override it (`place_call(..., silence_suppression=True)`).
+        self.silence_suppression = silence_suppression
         self.calls: dict = {}  # carrier call id -> call
         self.rest_requests: list[tuple[str, str, dict]] = []  # (method, path, params) as received
         self.outcomes: dict[str, list[str]] = {}  # dialled number -> outcome per attempt
@@ -44,8 +54,10 @@ class CarrierEmulator:
             return self.public_url + url[len(self.app_url) :]
         return url
 
-    def _placed(self, call):
+    def _placed(self, call, silence_suppression: bool | None = None):
         """Keep a new call and start it."""
+        if silence_suppression is not None:
+            call.silence_suppression = silence_suppression
         self.calls[call.call_id] = call
         call.start()
         return call

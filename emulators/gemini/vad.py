@@ -1,7 +1,16 @@
 """Energy-based voice activity detection on the 16 kHz stream, honouring automaticActivityDetection.
 
 Time here is stream time (samples received), never wall-clock: the real server measures the audio it
-receives, so a client that stops streaming freezes the detector (reference §5).
+receives, so a client that stops streaming freezes the detector (reference §5). A turn therefore ends
+only after `silenceDurationMs` of quiet audio has been *received*, or at `audioStreamEnd` (`flush`);
+a caller whose line sends nothing after an utterance is never answered unless the client streams
+silence. How sure that is, per shared/reference/gemini-live.md:
+- documented [DOC, §5, quoted in a public repo]: "keep streaming silence as audio", gaps in the stream
+  freeze the detector, `silenceDurationMs` "measures quiet periods, not stream interruptions";
+- observed [OBS, §4]: `voiceActivity.audioOffset` counts audio received, including silence;
+- documented [DOC, §3, §5]: `audioStreamEnd` is for a microphone paused for more than 1 s; that it
+  closes an open activity at once, as `flush` does here, is assumed [?];
+- the emulator's own: the energy threshold, the sensitivity table and the 30 s utterance cap.
 """
 
 from __future__ import annotations

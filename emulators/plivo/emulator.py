@@ -44,8 +44,9 @@ class PlivoEmulator(CarrierEmulator):
         hangup_path: str = "/plivo/hangup/",
         max_frame_bytes: int = 160,
         jitter_ms: int = 60,
+        silence_suppression: bool = False,
     ) -> None:
-        super().__init__(app_url, auth_token, public_url, jitter_ms)
+        super().__init__(app_url, auth_token, public_url, jitter_ms, silence_suppression)
         self.auth_id = auth_id
         self.answer_path = answer_path
         self.hangup_path = hangup_path
@@ -68,9 +69,17 @@ class PlivoEmulator(CarrierEmulator):
         return queue.pop(0) if queue else "human"
 
     def place_call(
-        self, to: str, from_: str = "+14155550100", answer_url: str = "", hangup_url: str | None = None
+        self,
+        to: str,
+        from_: str = "+14155550100",
+        answer_url: str = "",
+        hangup_url: str | None = None,
+        silence_suppression: bool | None = None,
     ) -> PlivoCall:
-        """An inbound call: Plivo posts the answer_url and runs the XML it gets back."""
+        """An inbound call: Plivo posts the answer_url and runs the XML it gets back.
+
+        `silence_suppression` (default: the emulator's) makes the caller send no media while silent.
+        """
         call = PlivoCall(
             self,
             to=to,
@@ -78,7 +87,7 @@ class PlivoEmulator(CarrierEmulator):
             answer_url=answer_url or self.answer_url,
             hangup_url=self.hangup_url if hangup_url is None else hangup_url,
         )
-        return self._placed(call)
+        return self._placed(call, silence_suppression)
 
     # --- REST -------------------------------------------------------------------------------------
     def _routes(self, router: web.UrlDispatcher) -> None:

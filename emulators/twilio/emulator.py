@@ -39,8 +39,9 @@ class TwilioEmulator(CarrierEmulator):
         voice_path: str = "/twilio/voice/",
         status_path: str = "/twilio/status/",
         jitter_ms: int = 60,
+        silence_suppression: bool = False,
     ) -> None:
-        super().__init__(app_url, auth_token, public_url, jitter_ms)
+        super().__init__(app_url, auth_token, public_url, jitter_ms, silence_suppression)
         self.account_sid = account_sid
         self.voice_url = self.app_url + voice_path
         self.status_url = self.app_url + status_path
@@ -56,8 +57,12 @@ class TwilioEmulator(CarrierEmulator):
         from_: str = "+15005550006",
         voice_url: str = "",
         status_callback: str | None = None,
+        silence_suppression: bool | None = None,
     ) -> TwilioCall:
-        """An inbound call: Twilio posts the voice webhook and runs the TwiML it gets back."""
+        """An inbound call: Twilio posts the voice webhook and runs the TwiML it gets back.
+
+        `silence_suppression` (default: the emulator's) makes the caller send no media while silent.
+        """
         call = TwilioCall(
             self,
             to=to,
@@ -65,7 +70,7 @@ class TwilioEmulator(CarrierEmulator):
             voice_url=voice_url or self.voice_url,
             status_callback=self.status_url if status_callback is None else status_callback,
         )
-        return self._placed(call)
+        return self._placed(call, silence_suppression)
 
     # --- REST -------------------------------------------------------------------------------------
     def _routes(self, router: web.UrlDispatcher) -> None:

@@ -172,3 +172,33 @@ def test_agent_hangs_up_after_goodbye(asterisk, runasterisk, asterisk_agent):
     row = stored(chan.id)
     assert row.status == "completed" and row.end_reason.startswith("agent ended the call"), row.end_reason
     assert call_resources_gone(asterisk, chan)
+
+
+@pytest.mark.parametrize("transport", ["rtp", "audiosocket", "websocket"])
+def test_phone_with_silence_suppression_is_answered(asterisk, runasterisk, asterisk_agent, transport):
+    """Thrown at it: a phone that sends nothing while silent (DTX, silence suppression); the bridge
+    then has no frame to relay, so the media leg carries no packet from the caller at all: none
+    during the greeting, the question in 20 ms frames, then nothing, leaving only flite's ~160 ms
+    tail after the last word (the agent waits for 300 ms of silence). Survives: the phone hears the
+    agent answer the question, and the stored transcript has the question and the reply."""
+    run = runasterisk(transport)
+    chan = asterisk.place_call(CONTEXT, bind_extension(asterisk_agent), app=run.app, silence_suppression=True)
+    _, end, _ = next_reply(asterisk, chan, 0)
+
+    def to_app() -> int:
+        return asterisk.call(lambda: sum(leg.stats.frames_out for leg in chan.phone.legs))
+
+    assert to_app() == 0  # the greeting played to a line that sent nothing
+
+    say(asterisk, chan, "i would like to check the status of my order")
+    _, end, reply = next_reply(asterisk, chan, end, timeout=15)
+    assert {"order", "shipped", "tomorrow", "check"} & set(reply.split()), reply
+    sent = to_app()
+    assert 0 < sent < 200, sent  # the question's ~135 frames only
+    asterisk.hangup(chan)
+
+    row = stored(chan.id)
+    said = list(row.segments.values_list("speaker", "text"))
+    caller_said = " ".join(t for s, t in said if s == "caller").lower()
+    assert "status of my order" in caller_said, said
+    assert [s for s, _ in said].count("agent") >= 2, said  # the greeting and the answer

@@ -145,3 +145,27 @@ async def test_vad_settings_are_honoured(emulator):
         await sender
     assert turn.heard == "hello"
     assert emulator.sessions[-1].heard == ["hello"]
+
+
+async def test_turn_ends_on_received_silence_or_stream_end_never_on_wall_clock(emulator):
+    """Thrown at it: an utterance (flite's ~200 ms tail, under the 300 ms end-of-turn silence) and then
+    no audio at all for 2 s; later another utterance followed by `audioStreamEnd`. Survives, as the real
+    service does (reference §5): no turn while nothing arrives, the turn once 0.5 s of silence is
+    received, and the second turn at `audioStreamEnd` with no silence streamed."""
+    client = emulator.client()
+    async with client.aio.live.connect(model=MODEL, config=AUDIO_CONFIG) as session:
+        turn = asyncio.create_task(collect_turn(session))
+        await stream_speech(session, "hello", silence_s=0.0)
+        await asyncio.sleep(2.0)
+        assert not turn.done() and emulator.sessions[-1].heard == []
+        silence = b"\0" * 1280  # 40 ms at 16 kHz
+        for _ in range(13):
+            await session.send_realtime_input(audio={"data": silence, "mime_type": "audio/pcm;rate=16000"})
+        assert (await asyncio.wait_for(turn, 10)).heard == "hello"
+
+        turn = asyncio.create_task(collect_turn(session))
+        await stream_speech(session, "thank you goodbye", silence_s=0.0)
+        await asyncio.sleep(1.0)
+        assert not turn.done()
+        await session.send_realtime_input(audio_stream_end=True)
+        assert (await asyncio.wait_for(turn, 10)).heard == "thank you goodbye"

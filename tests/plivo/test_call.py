@@ -201,3 +201,30 @@ async def test_gemini_dropping_mid_call_reconnects_and_the_call_goes_on(
     assert {"help", "today"} & set((await heard(emu, call)).split())
     await emu.run(call.hangup())
     assert (await stored(call.uuid)).metrics.reconnects >= 1
+
+
+async def test_caller_with_silence_suppression_is_answered(plivo_server, plivo_emulator, plivo_agent):
+    """Thrown at it: a caller whose phone sends no media event while silent (silence suppression,
+    DTX): nothing during the greeting, the question as 20 ms frames, then not one event, so only
+    flite's ~160 ms tail follows the last word (the agent waits for 300 ms of silence). Survives: the
+    caller hears the agent answer the question, and the stored transcript has the question and the
+    reply."""
+    emu = plivo_emulator
+    call = await emu.place(to=PLIVO_NUMBER, silence_suppression=True)
+    await emu.run(call.answered())
+    assert call.stream_started.is_set(), call.errors
+    await heard(emu, call)  # the greeting, to a line that sent nothing
+    assert call.media_sent == 0
+
+    await emu.run(call.say("i would like to check the status of my order"))
+    reply = await heard(emu, call, timeout=15)
+    assert {"order", "shipped", "tomorrow", "check"} & set(reply.split()), reply
+    assert 0 < call.media_sent < 200, call.media_sent  # the question's ~135 frames only
+    await emu.run(call.hangup())
+
+    assert call.errors == [], call.errors
+    row = await stored(call.uuid)
+    said = await segments(row)
+    caller_said = " ".join(t for s, t in said if s == "caller").lower()
+    assert "status of my order" in caller_said, said
+    assert [s for s, _ in said].count("agent") >= 2, said  # the greeting and the answer

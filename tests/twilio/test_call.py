@@ -122,3 +122,31 @@ async def test_agent_hangs_up_through_the_rest_api_after_goodbye(
     row = await stored(call.sid)
     assert row.status == "completed"
     assert any(s == "caller" and "goodbye" in t.lower() for s, t in await segments(row))
+
+
+async def test_caller_with_silence_suppression_is_answered(twilio_server, twilio_emulator, twilio_agent):
+    """Thrown at it: a caller whose phone sends no media message while silent (silence suppression,
+    DTX): nothing during the greeting, the question as 20 ms frames, then not one message, so only
+    flite's ~160 ms tail follows the last word (the agent waits for 300 ms of silence). Survives: the
+    caller hears the agent answer the question, and the stored transcript has the question and the
+    reply."""
+    emu = twilio_emulator
+    call = await emu.place(to=TWILIO_NUMBER, silence_suppression=True)
+    await emu.run(call.answered())
+    assert call.stream_started.is_set(), call.errors
+    await heard(emu, call)  # the greeting, to a line that sent nothing
+    assert call.media_sent == 0
+
+    await emu.run(call.say("i would like to check the status of my order"))
+    reply = await heard(emu, call, timeout=15)
+    assert {"order", "shipped", "tomorrow", "check"} & set(reply.split()), reply
+    sent = call.media_sent
+    assert 0 < sent < 200, sent  # the question's ~135 frames only: the line was silent otherwise
+    await emu.run(call.hangup())
+
+    assert call.errors == [], call.errors
+    row = await stored(call.sid)
+    said = await segments(row)
+    caller_said = " ".join(t for s, t in said if s == "caller").lower()
+    assert "status of my order" in caller_said, said
+    assert [s for s, _ in said].count("agent") >= 2, said  # the greeting and the answer

@@ -11,7 +11,11 @@ from .conftest import TWILIO_NUMBER
 
 
 @pytest.mark.django_db(transaction=True)
-def test_demo_call_command_prints_the_greeting_and_the_reply(twilio_server, twilio_emulator, twilio_agent):
+@pytest.mark.parametrize("silence_suppression", [False, True])
+def test_demo_call_command_prints_the_greeting_and_the_reply(
+    twilio_server, twilio_emulator, twilio_agent, silence_suppression
+):
+    """With `--silence-suppression` the caller sends no media while silent; "hello" is still answered."""
     out = io.StringIO()
     call_command(
         "twilio_emulator",
@@ -21,6 +25,7 @@ def test_demo_call_command_prints_the_greeting_and_the_reply(twilio_server, twil
         say=["hello"],
         auth_token=twilio_emulator.emulator.auth_token,
         account_sid=twilio_emulator.emulator.account_sid,
+        silence_suppression=silence_suppression,
         stdout=out,
     )
     text = out.getvalue()

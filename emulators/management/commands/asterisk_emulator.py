@@ -34,6 +34,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--sounds-dir", help="where sound:NAME files (NAME.wav) live")
         parser.add_argument("--ws-control-format", default="plain-text", choices=["plain-text", "json"])
+        parser.add_argument(
+            "--silence-suppression",
+            action="store_true",
+            help="the phone sends nothing while silent (DTX; the media leg then gets no frames either)",
+        )
 
     def handle(self, *args, **options) -> None:
         user, _, password = options["user"].partition(":")
@@ -47,6 +52,7 @@ class Command(BaseCommand):
             version=options["asterisk_version"],
             sounds_dir=options["sounds_dir"],
             ws_control_format=options["ws_control_format"],
+            silence_suppression=options["silence_suppression"],
         )
         await emulator.start()
         self.stdout.write(f"Asterisk {emulator.version} emulator: ARI at {emulator.url}/ari")

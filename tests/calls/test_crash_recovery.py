@@ -22,16 +22,7 @@ from django.db import connection
 from calls.models import Call, CallProcess
 from tests.conftest import ARTIFACTS, gemini_env
 from tests.support.live import ROOT, database_url
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"no {what} within {timeout:.0f} s")
+from tests.support.waiting import wait_for
 
 
 @pytest.mark.production
@@ -58,17 +49,17 @@ def test_calls_of_a_killed_process_are_marked_failed_and_free_their_slot(demo_ag
         )
     try:
         call = wait_for(
-            lambda: Call.objects.filter(status=Call.Status.IN_PROGRESS).first(), 30, "call in progress"
+            lambda: Call.objects.filter(status=Call.Status.IN_PROGRESS).first(), "call in progress", 30
         )
         assert call.process, "the call names the process that holds it"
         first_beat = CallProcess.objects.get(name=call.process).heartbeat_at
         # The process heartbeats while the call goes on.
         wait_for(
-            lambda: CallProcess.objects.get(name=call.process).heartbeat_at > first_beat, 10, "heartbeat"
+            lambda: CallProcess.objects.get(name=call.process).heartbeat_at > first_beat, "heartbeat", 10
         )
         # The greeting reaches the database while the call is still going on.
         greeting = wait_for(
-            lambda: call.segments.filter(speaker="agent").first(), 20, "greeting stored during the call"
+            lambda: call.segments.filter(speaker="agent").first(), "greeting stored during the call", 20
         )
     finally:
         process.send_signal(signal.SIGKILL)
@@ -100,6 +91,6 @@ def test_calls_of_a_killed_process_are_marked_failed_and_free_their_slot(demo_ag
     )
     second = Call.objects.exclude(pk=call.pk).get()
     # Production: a Celery worker stores the call a moment after democall returns.
-    wait_for(lambda: Call.objects.filter(pk=second.pk).exclude(status="in_progress").exists(), 20, "stored")
+    wait_for(lambda: Call.objects.filter(pk=second.pk).exclude(status="in_progress").exists(), "stored", 20)
     second.refresh_from_db()
     assert second.status == Call.Status.COMPLETED, second.end_reason

@@ -25,6 +25,7 @@ from django.utils import timezone
 from calls.models import Call, CallMetrics, Recording, ToolInvocation, TranscriptSegment
 from tests.conftest import ARTIFACTS
 from tests.support.live import ROOT, database_url, free_port
+from tests.support.waiting import wait_for
 
 from .conftest import make_call, stereo_wav
 
@@ -70,16 +71,6 @@ class OwnRedis:
             self.process.terminate()
             self.process.wait(10)
         self.process = None
-
-
-def wait_for(predicate, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.django_db(transaction=True)

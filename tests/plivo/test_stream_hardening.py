@@ -15,9 +15,9 @@ from twilio.request_validator import RequestValidator
 
 from agents.models import PhoneNumber
 from calls.models import Call
+from tests.support.carrier import heard, stored
 
 from .conftest import PLIVO_NUMBER
-from .test_call import heard, stored
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from asgiref.sync import sync_to_async
+
 from tests.conftest import ARTIFACTS
 from tests.support.live import database_url, start_daphne
 
@@ -30,3 +34,64 @@ def carrier_agent(name: str, carrier: str, number: str):
     agent.tools.add(Tool.objects.create(name="end_call", kind="end_call", description="End the call."))
     PhoneNumber.objects.create(carrier=carrier, number=number, agent=agent)
     return agent
+
+
+async def stored(carrier_call_id: str, timeout: float = 20.0):
+    """The Call once the engine handed its records to Celery and they were stored."""
+    from calls.models import Call
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        call = await sync_to_async(
+            lambda: (
+                Call.objects.select_related("metrics")
+                .filter(carrier_call_id=carrier_call_id, metrics__isnull=False)
+                .first()
+            )
+        )()
+        if call:
+            return call
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"call {carrier_call_id} was never stored")
+
+
+@sync_to_async
+def segments(call) -> list[tuple[str, str]]:
+    return list(call.segments.values_list("speaker", "text"))
+
+
+@sync_to_async
+def recording_seconds(call) -> float:
+    return call.recording.duration_seconds
+
+
+async def heard(emu, call, timeout: float = 20.0) -> str:
+    """Wait for the agent's next reply to finish playing; return what pocketsphinx heard in it."""
+    start, end = await emu.run(call.handset.next_reply(timeout=timeout))
+    return await emu.run(call.handset.transcribe(start, end + 0.2))
+
+
+async def silent_caller_is_answered(emu, number: str) -> None:
+    """A caller whose phone sends no media while silent (silence suppression, DTX): nothing during the
+    greeting, the question as 20 ms frames, then not one frame, so only flite's ~160 ms tail follows the
+    last word (the agent waits for 300 ms of silence). The caller must hear the answer, and the stored
+    transcript must have the question and the reply."""
+    call = await emu.place(to=number, silence_suppression=True)
+    await emu.run(call.answered())
+    assert call.stream_started.is_set(), call.errors
+    await heard(emu, call)  # the greeting, to a line that sent nothing
+    assert call.media_sent == 0
+
+    await emu.run(call.say("i would like to check the status of my order"))
+    reply = await heard(emu, call, timeout=15)
+    assert {"order", "shipped", "tomorrow", "check"} & set(reply.split()), reply
+    assert 0 < call.media_sent < 200, call.media_sent  # the question's ~135 frames only
+    await emu.run(call.hangup())
+
+    assert call.errors == [], call.errors
+    row = await stored(call.call_id)
+    said = await segments(row)
+    caller_said = " ".join(t for s, t in said if s == "caller").lower()
+    assert "status of my order" in caller_said, said
+    assert [s for s, _ in said].count("agent") >= 2, said  # the greeting and the answer

@@ -15,9 +15,9 @@ import websockets
 from asgiref.sync import sync_to_async
 
 from calls.models import Call
+from tests.support.carrier import heard, stored
 
 from .conftest import TWILIO_NUMBER
-from .test_call import heard, stored
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

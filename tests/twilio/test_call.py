@@ -10,47 +10,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from asgiref.sync import sync_to_async
 
-from calls.models import Call
+from tests.support.carrier import heard, recording_seconds, segments, silent_caller_is_answered, stored
 
 from .conftest import TWILIO_NUMBER
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
-
-
-async def stored(call_sid: str, timeout: float = 20.0) -> Call:
-    """The Call once the engine handed its records to Celery and they were stored."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        call = await sync_to_async(
-            lambda: (
-                Call.objects.select_related("metrics")
-                .filter(carrier_call_id=call_sid, metrics__isnull=False)
-                .first()
-            )
-        )()
-        if call:
-            return call
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"call {call_sid} was never stored")
-
-
-@sync_to_async
-def segments(call: Call) -> list[tuple[str, str]]:
-    return list(call.segments.values_list("speaker", "text"))
-
-
-@sync_to_async
-def recording_seconds(call: Call) -> float:
-    return call.recording.duration_seconds
-
-
-async def heard(emu, call, timeout: float = 20.0) -> str:
-    """Wait for the agent's next reply to finish playing; return what pocketsphinx heard in it."""
-    start, end = await emu.run(call.handset.next_reply(timeout=timeout))
-    return await emu.run(call.handset.transcribe(start, end + 0.2))
 
 
 @pytest.mark.production
@@ -130,23 +95,4 @@ async def test_caller_with_silence_suppression_is_answered(twilio_server, twilio
     flite's ~160 ms tail follows the last word (the agent waits for 300 ms of silence). Survives: the
     caller hears the agent answer the question, and the stored transcript has the question and the
     reply."""
-    emu = twilio_emulator
-    call = await emu.place(to=TWILIO_NUMBER, silence_suppression=True)
-    await emu.run(call.answered())
-    assert call.stream_started.is_set(), call.errors
-    await heard(emu, call)  # the greeting, to a line that sent nothing
-    assert call.media_sent == 0
-
-    await emu.run(call.say("i would like to check the status of my order"))
-    reply = await heard(emu, call, timeout=15)
-    assert {"order", "shipped", "tomorrow", "check"} & set(reply.split()), reply
-    sent = call.media_sent
-    assert 0 < sent < 200, sent  # the question's ~135 frames only: the line was silent otherwise
-    await emu.run(call.hangup())
-
-    assert call.errors == [], call.errors
-    row = await stored(call.sid)
-    said = await segments(row)
-    caller_said = " ".join(t for s, t in said if s == "caller").lower()
-    assert "status of my order" in caller_said, said
-    assert [s for s, _ in said].count("agent") >= 2, said  # the greeting and the answer
+    await silent_caller_is_answered(twilio_emulator, TWILIO_NUMBER)

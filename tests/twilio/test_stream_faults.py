@@ -13,8 +13,9 @@ import re
 
 import pytest
 
+from tests.support.carrier import heard, stored
+
 from .conftest import TWILIO_NUMBER
-from .test_call import heard, stored
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

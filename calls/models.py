@@ -71,6 +71,21 @@ class Call(models.Model):
         return f"{self.get_carrier_display()} {self.from_number} → {self.to_number}"
 
     @property
+    def problem(self) -> str:
+        """What went wrong on a call that otherwise looks fine ("" for none): the history flags it."""
+        if self.status != self.Status.COMPLETED:
+            return ""
+        try:
+            metrics = self.metrics
+        except CallMetrics.DoesNotExist:  # still being stored
+            return ""
+        if metrics.frames_out == 0:
+            return "agent never spoke"
+        if metrics.frames_in == 0:
+            return "no caller audio"
+        return ""
+
+    @property
     def duration_seconds(self) -> float | None:
         if self.answered_at and self.ended_at:
             return (self.ended_at - self.answered_at).total_seconds()

@@ -191,6 +191,8 @@ def test_the_secret_example_holds_placeholders_only():
 def test_the_autoscaler_scales_web_on_a_gauge_metrics_exports(client, staff_user, agent):
     hpa = resource("HorizontalPodAutoscaler", "web")
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}
+    assert hpa["spec"]["minReplicas"] >= 2
+    assert "replicas" not in resource("Deployment", "web")["spec"]  # an apply would undo the autoscaler
     (metric,) = hpa["spec"]["metrics"]
     name = metric["external"]["metric"]["name"]
     labels = metric["external"]["metric"]["selector"]["matchLabels"]

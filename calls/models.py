@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.utils import timezone
 
 from agents.models import Carrier
 
@@ -69,6 +70,41 @@ class Call(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_carrier_display()} {self.from_number} → {self.to_number}"
+
+    @classmethod
+    def record_refused(
+        cls, carrier: str, from_number: str, to_number: str, carrier_call_id: str, reason: str
+    ) -> Call:
+        """A call that reached us but no agent (unbound number or extension): stored as refused, so a
+        supervisor sees it in the history. A replayed webhook finds the same row."""
+        if carrier_call_id:
+            existing = cls.objects.filter(carrier=carrier, carrier_call_id=carrier_call_id).first()
+            if existing is not None:
+                return existing
+        return cls.objects.create(
+            carrier=carrier,
+            from_number=from_number[:64],
+            to_number=to_number[:64],
+            carrier_call_id=carrier_call_id[:128],
+            status=cls.Status.REFUSED,
+            end_reason=f"no agent ({reason})"[:100],
+            ended_at=timezone.now(),
+        )
+
+    @property
+    def problem(self) -> str:
+        """What went wrong on a call that otherwise looks fine ("" for none): the history flags it."""
+        if self.status != self.Status.COMPLETED:
+            return ""
+        try:
+            metrics = self.metrics
+        except CallMetrics.DoesNotExist:  # still being stored
+            return ""
+        if metrics.frames_out == 0:
+            return "agent never spoke"
+        if metrics.frames_in == 0:
+            return "no caller audio"
+        return ""
 
     @property
     def duration_seconds(self) -> float | None:

@@ -135,6 +135,7 @@ class CallHandle:
     async def _prepare(self) -> None:
         self._prepared = await store.prepare(self.request)
         self.call_id = self._prepared.call_id
+        self._answered_at = self._prepared.answered_at or self._answered_at
         cap = settings.MAX_CONCURRENT_CALLS
         if not self._prepared.refusal and readiness.draining():
             log.warning("this process is draining (shutting down): refusing a new call")

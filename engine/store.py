@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from asgiref.sync import sync_to_async
 from django.core.files.base import ContentFile
@@ -29,6 +30,7 @@ class Prepared:
     agent: AgentConfig | None
     refusal: str = ""  # "", "unknown_number", "busy"
     prompt: str = ""  # the pre-rendered prompt a refused caller hears
+    answered_at: datetime | None = None  # as stored on the row (never before its started_at)
 
 
 def _prepare(request: CallRequest) -> Prepared:
@@ -89,7 +91,10 @@ def _prepare(request: CallRequest) -> Prepared:
         presence.PROCESS_NAME,
     )
     call.save()
-    return Prepared(call.pk, agent)
+    if call.started_at > call.answered_at:  # a new row starts as it is saved: it is answered then, not before
+        call.answered_at = call.started_at
+        Call.objects.filter(pk=call.pk).update(answered_at=call.answered_at)
+    return Prepared(call.pk, agent, answered_at=call.answered_at)
 
 
 prepare = sync_to_async(_prepare, thread_sensitive=False)

@@ -7,6 +7,8 @@ from django import forms
 from agents.models import Agent, Carrier
 from calls.models import Call
 
+from . import queries
+
 
 def _blank(choices) -> list[tuple[str, str]]:
     return [("", "Any")] + [(value, label) for value, label in choices]
@@ -18,11 +20,15 @@ class CallFilterForm(forms.Form):
     carrier = forms.ChoiceField(required=False, choices=_blank(Carrier.choices))
     direction = forms.ChoiceField(required=False, choices=_blank(Call.Direction.choices))
     status = forms.ChoiceField(required=False, choices=_blank(Call.Status.choices))
+    outcome = forms.ChoiceField(required=False)
     date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["outcome"].choices = [("", "Any"), ("problems", "Problems (any below)")] + [
+            (key, label) for key, (label, _) in queries.OUTCOMES.items()
+        ]
         # One query for the agent list; ChoiceField validates against it without another.
         self.fields["agent"].choices = [("", "Any")] + [
             (str(pk), name) for pk, name in Agent.objects.order_by("name").values_list("pk", "name")

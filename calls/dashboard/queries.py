@@ -24,9 +24,33 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
 
 
+_COMPLETED = Q(status=Call.Status.COMPLETED)
+# The history's "Outcome" filter: each a condition on the call; "problems" is any of them.
+OUTCOMES: dict[str, tuple[str, Q]] = {
+    "failed": ("Failed", Q(status=Call.Status.FAILED) & ~Q(end_reason="process ended")),
+    "refused": ("Refused (no agent, at a cap, draining)", Q(status=Call.Status.REFUSED)),
+    "process_ended": ("Process ended (crash)", Q(status=Call.Status.FAILED, end_reason="process ended")),
+    "silent_agent": ("Agent never spoke", _COMPLETED & Q(metrics__frames_out=0)),
+    "no_caller_audio": ("No caller audio", _COMPLETED & Q(metrics__frames_in=0, metrics__frames_out__gt=0)),
+}
+
+
+def problems() -> Q:
+    """Every call that went wrong, whatever the way."""
+    query = Q()
+    for _, condition in OUTCOMES.values():
+        query |= condition
+    return query
+
+
 def filtered_calls(filters: dict) -> QuerySet[Call]:
     """Calls matching the history filters (see CallFilterForm)."""
     qs = Call.objects.all()
+    outcome = filters.get("outcome")
+    if outcome == "problems":
+        qs = qs.filter(problems())
+    elif outcome in OUTCOMES:
+        qs = qs.filter(OUTCOMES[outcome][1])
     if filters.get("agent"):
         qs = qs.filter(agent_id=filters["agent"])
     for field in ("carrier", "direction", "status"):

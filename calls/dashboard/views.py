@@ -32,7 +32,7 @@ def home(request):
 @staff_required
 def call_list(request):
     form, filters = _filters(request)
-    qs = queries.filtered_calls(filters).select_related("agent")
+    qs = queries.filtered_calls(filters).select_related("agent", "metrics")
     page = queries.page_of(
         qs,
         before=request.GET.get("before"),

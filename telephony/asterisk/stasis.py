@@ -21,6 +21,7 @@ from channels.db import database_sync_to_async
 
 from agents.models import Carrier
 from agents.routing import route_extension
+from calls.models import Call
 from contactcenter.logging import call_context
 from engine.port import CallRequest, WireFormat
 from telephony.outbound.dial import (
@@ -169,6 +170,10 @@ class StasisCall:
             route = await database_sync_to_async(route_extension)(self.context, self.extension)
         self._check()
         if not route.found:
+            if not self.outbound_call_id:  # an originated call has its row already
+                await database_sync_to_async(Call.record_refused)(
+                    Carrier.ASTERISK, self.caller_number, self.extension, self.caller_id, route.reason
+                )
             await self._apologise()
             return
         transport, fmt = self.app.config.transport_for(route.media_transport)

@@ -67,6 +67,8 @@ def answer(request: HttpRequest) -> HttpResponse:
     route = route_number(Carrier.PLIVO, ours)
     if not route.found:
         log.warning("plivo: call %s to %s refused (%s): apology", call_uuid, ours, route.reason)
+        other = str(data.get("To" if outbound else "From", ""))
+        Call.record_refused(Carrier.PLIVO, other, ours, call_uuid, route.reason)
         return _xml(xml.apology())
     call = None
     if call_uuid:

@@ -67,6 +67,8 @@ def voice(request: HttpRequest) -> HttpResponse:
     route = route_number(Carrier.TWILIO, ours)
     if not route.found:
         log.warning("twilio: call %s to %s refused (%s): apology", call_sid, ours, route.reason)
+        other = data.get("To", "") if outbound else data.get("From", "")
+        Call.record_refused(Carrier.TWILIO, other, ours, call_sid, route.reason)
         return _xml(twiml.apology())
     if not outbound and route.number and route.number.twilio_media == "sip":
         # Seed 003's flow: Twilio INVITEs runsip, which answers with the same agent over SIP + RTP.

@@ -87,7 +87,8 @@ def say(asterisk, chan, text: str) -> None:
 
 def test_unknown_extension_hears_the_apology_then_is_hung_up(asterisk, runasterisk, asterisk_agent):
     """Thrown at it: a StasisStart for an extension bound to no agent. Survives: the caller hears the
-    pre-rendered apology through ARI play, is hung up with cause 1, and nothing is left behind."""
+    pre-rendered apology through ARI play, is hung up with cause 1, nothing is left behind, and the
+    call is in the history as refused."""
     run = runasterisk("rtp")
     chan = asterisk.place_call(CONTEXT, "9999", app=run.app)
     asterisk.wait_for(lambda: chan.phone.ended.is_set(), 30, "hangup after the apology")
@@ -97,6 +98,9 @@ def test_unknown_extension_hears_the_apology_then_is_hung_up(asterisk, runasteri
     plays = [r for r in asterisk.emulator.requests if r[1] == f"/channels/{chan.id}/play"]
     assert plays and plays[0][2] == 201
     assert call_resources_gone(asterisk, chan)
+    call = Call.objects.get(carrier_call_id=chan.id)
+    assert (call.carrier, call.status, call.to_number) == ("asterisk", "refused", "9999")
+    assert call.end_reason == "no agent (unknown)"
 
 
 TRANSPORTS = ["rtp", "rtp:alaw", "audiosocket:slin", "audiosocket", "websocket", "websocket:ulaw"]

@@ -261,3 +261,36 @@ def test_live_page_lists_ringing_and_in_progress_calls_only(staff_client, agent)
     html = staff_client.get("/live/").content.decode()
     assert str(live.pk) in html and str(done.pk) not in html
     assert "dashboard/live.js" in html
+
+
+@pytest.mark.django_db
+def test_problems_filter_shows_every_call_that_went_wrong_and_flags_silent_agents(staff_client, agent):
+    """A supervisor looking for trouble: failed, refused, crashed (process ended), an agent that never
+    spoke and a caller whose audio never arrived all show under "Problems"; a normal call does not. A
+    "Completed" call whose agent never spoke carries a visible flag in the history."""
+    fine_metrics = {"frames_in": 500, "frames_out": 400}
+    fine = make_call(agent=agent, transcript=False, metrics=fine_metrics)
+    failed = make_call(agent=agent, status="failed", end_reason="Gemini unavailable", transcript=False)
+    refused = make_call(agent=agent, status="refused", end_reason="no agent (unknown)", transcript=False)
+    crashed = make_call(agent=agent, status="failed", end_reason="process ended", transcript=False)
+    mute_agent = make_call(agent=agent, transcript=False, metrics={"frames_in": 500, "frames_out": 0})
+    deaf_line = make_call(agent=agent, transcript=False, metrics={"frames_in": 0, "frames_out": 400})
+    everyone = (fine, failed, refused, crashed, mute_agent, deaf_line)
+
+    def shown(query: str) -> set:
+        html = staff_client.get(f"/calls/?{query}").content.decode()
+        return {c for c in everyone if str(c.pk) in html}
+
+    assert shown("outcome=problems") == {failed, refused, crashed, mute_agent, deaf_line}
+    assert shown("outcome=process_ended") == {crashed}
+    assert shown("outcome=failed") == {failed}
+    assert shown("outcome=silent_agent") == {mute_agent}
+    assert shown("outcome=no_caller_audio") == {deaf_line}
+    html = staff_client.get("/calls/").content.decode()
+    row = html[html.index(f'data-call="{mute_agent.pk}"') :].split("</tr>")[0]
+    assert "agent never spoke" in row
+    row = html[html.index(f'data-call="{fine.pk}"') :].split("</tr>")[0]
+    assert "status-problem" not in row
+    # The JSON API takes the same filter.
+    api = staff_client.get("/api/calls?outcome=problems").json()
+    assert {c["id"] for c in api["calls"]} == {str(c.pk) for c in everyone if c is not fine}

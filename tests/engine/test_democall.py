@@ -17,6 +17,7 @@ def test_democall_prints_the_conversation_and_stores_the_call(demo_agent, gemini
     assert "agent: Hello, thanks for calling Example Corp" in text
     call = Call.objects.get()
     assert call.status == "completed" and call.end_reason.startswith("agent ended the call")
+    assert call.started_at <= call.answered_at <= call.ended_at  # answered when the row began, not before
     speakers = list(call.segments.values_list("speaker", flat=True))
     assert speakers.count("caller") == 2 and speakers.count("agent") >= 3
     assert CallMetrics.objects.get(call=call).turns >= 3

@@ -91,12 +91,14 @@ def test_signature_covers_the_public_url(client, number):
 
 
 def test_unknown_number_hears_an_apology_and_is_hung_up(client, number):
-    """Thrown: a call to a number bound to no agent. Survives: <Speak> + <Hangup>, no Call row."""
+    """Thrown: a call to a number bound to no agent. Survives: <Speak> + <Hangup>, and a refused Call
+    row that says why, so the supervisor sees the call."""
     response = post_signed(client, "/plivo/answer/", form(To="15005550999"))
     root = ET.fromstring(response.content)
     assert [child.tag for child in root] == ["Speak", "Hangup"]
     assert "not in service" in root.find("Speak").text
-    assert not Call.objects.exists()
+    call = Call.objects.get()
+    assert (call.carrier, call.status, call.end_reason) == ("plivo", "refused", "no agent (unknown)")
 
 
 def test_a_replayed_nonce_is_refused_with_403(client, number, caplog):

@@ -100,13 +100,16 @@ def test_tampered_parameter_breaks_the_signature(client, number):
 
 
 def test_unknown_number_hears_an_apology_and_is_hung_up(client, number):
-    """Thrown: a call to a number bound to no agent. Survives: TwiML <Say> + <Hangup>, no Call row."""
+    """Thrown: a call to a number bound to no agent. Survives: TwiML <Say> + <Hangup>, and a refused
+    Call row that says why, so the supervisor sees the call (a replay finds the same row)."""
     response = post_signed(client, "/twilio/voice/", form(To="+15005550999"))
     assert response.status_code == 200
     root = ET.fromstring(response.content)
     assert [child.tag for child in root] == ["Say", "Hangup"]
     assert "not in service" in root.find("Say").text
-    assert not Call.objects.exists()
+    call = Call.objects.get()
+    assert (call.carrier, call.status, call.to_number) == ("twilio", "refused", "+15005550999")
+    assert call.end_reason == "no agent (unknown)" and call.ended_at is not None
 
 
 def test_status_callback_closes_a_call_whose_stream_never_started(client, number):

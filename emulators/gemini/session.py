@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from . import models as contracts
 from . import protocol as p
 from . import speech
 from .scenario import Plan, fill
@@ -238,6 +239,7 @@ class Session:
             raise p.ProtocolError(
                 p.model_not_found(model if model.startswith("models/") else f"models/{model}", api_version)
             )
+        contracts.check(model_id, setup, self.record.setup or {})
         gen = setup.get("generation_config") or {}
         if "response_modalities" in gen:
             modalities = gen["response_modalities"]

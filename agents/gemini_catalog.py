@@ -38,8 +38,9 @@ class LiveModel:
 
     @property
     def scheduling(self) -> bool:
-        """Whether tool responses carry `scheduling` (SILENT | WHEN_IDLE | INTERRUPT)."""
-        return self.function_calls in ("non_blocking", "both")
+        """Whether tool responses carry `scheduling` (SILENT | WHEN_IDLE | INTERRUPT): only where calls
+        are NON_BLOCKING by default; our declarations set no `behavior`, so elsewhere they block."""
+        return self.function_calls == "non_blocking"
 
 
 _25 = {

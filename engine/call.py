@@ -352,7 +352,7 @@ class CallHandle:
         # response says how to use the result. Other models' calls block and take no scheduling.
         model = catalog.get(self.agent.model)
         scheduling = None
-        if model is not None and model.function_calls == "non_blocking":
+        if model is not None and model.scheduling:
             scheduling = scheduling_for(self._tools.tool(fc.name or "") if self._tools else None)
 
         async def respond(response: dict) -> None:

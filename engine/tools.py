@@ -23,16 +23,16 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[ToolConfig, dict[str, Any]], Awaitable[dict[str, Any]]]
 
-# How the model uses a tool's result on models with non-blocking calls (`FunctionResponse.scheduling`):
-# end_call's result needs no words (the goodbye is asked for separately); anything else is told to the
-# caller once the model has finished what it is saying, rather than cutting itself off.
-SCHEDULING = {"end_call": "SILENT"}
+# How the model uses a tool's result on models with non-blocking calls (`FunctionResponse.scheduling`).
+# Every result here is something the caller should hear (end_call's asks for the goodbye), told once the
+# model has finished its current sentence rather than cutting itself off: WHEN_IDLE, never SILENT.
+# Per-tool choices (INTERRUPT for urgent results) are not offered yet.
 DEFAULT_SCHEDULING = "WHEN_IDLE"
 
 
 def scheduling_for(tool: ToolConfig | None) -> str:
     """The `scheduling` a response of this tool carries (SILENT | WHEN_IDLE | INTERRUPT)."""
-    return SCHEDULING.get(tool.kind, DEFAULT_SCHEDULING) if tool else DEFAULT_SCHEDULING
+    return DEFAULT_SCHEDULING
 
 
 class ToolError(Exception):

@@ -92,12 +92,19 @@ async def test_tool_response_carries_scheduling_on_non_blocking_models(
     await line.wait_quiet()
     await line.caller.say("i would like to check the status of my order")
     await line.wait_quiet(quiet=1.0)
-    await line.hang_up_and_wait()
+    await line.caller.say("thank you goodbye")
+    await asyncio.wait_for(line.port.hung_up.wait(), 20)
+    await line.handle.wait()
     call = await stored(line.handle.call_id)
     inv = await sync_to_async(ToolInvocation.objects.get)(call=call, tool_name="lookup_order")
     assert inv.result == {"status": "shipped"} and not inv.cancelled
     (response,) = _responses(gemini, inv.gemini_call_id)
     assert response.get("scheduling") == scheduling
+    # end_call's result asks for the goodbye, so it is never SILENT: the caller hears it.
+    bye = await sync_to_async(ToolInvocation.objects.get)(call=call, tool_name="end_call")
+    (response,) = _responses(gemini, bye.gemini_call_id)
+    assert response.get("scheduling") == scheduling
+    assert call.end_reason.startswith("agent ended the call")
 
 
 async def test_barge_in_cancels_the_running_tool(demo_agent, dial, gemini, orders):

@@ -22,6 +22,9 @@ class Contract:
     affective_dialog: bool = True  # generationConfig.enableAffectiveDialog exists
     proactive_audio_off: bool = True  # proactivity.proactiveAudio may be false
     thinking_fields: frozenset[str] = frozenset({"thinking_budget", "thinking_level", "include_thoughts"})
+    # The model has no affective dialog or proactivity, and a setup carrying either is never answered:
+    # no setupComplete, no close (the client's connect times out).
+    hangs_on_native_audio_knobs: bool = False
 
 
 # 2.5 native audio: affective dialog, proactivity (v1alpha), thinkingBudget [DOC reference §3].
@@ -34,7 +37,17 @@ LIVE_38 = Contract(
     proactive_audio_off=False,
     thinking_fields=frozenset({"include_thoughts"}),
 )
+# gemini-3.1-flash-live-preview: no proactive audio or affective dialog [DOC reference §7]; a setup with
+# enableAffectiveDialog or proactivity never gets setupComplete [OBS PatterAI/Patter PR #210, 2026-07,
+# "100% reproducible"; the PR names affectiveDialog, proactivity by the same reasoning: ASSUMED].
+FLASH_31 = Contract(
+    affective_dialog=False,
+    proactive_audio_off=False,
+    thinking_fields=frozenset({"thinking_level", "include_thoughts"}),  # [ASSUMED] no thinkingBudget
+    hangs_on_native_audio_knobs=True,
+)
 CONTRACTS: dict[str, Contract] = {
+    "gemini-3.1-flash-live-preview": FLASH_31,
     "gemini-3.8-live": LIVE_38,
     "gemini-3.8-live-extended-thinking": LIVE_38,  # [ASSUMED] same setup contract as 3.8-live
 }
@@ -48,10 +61,20 @@ def _as_sent(raw: dict[str, Any], parent: str, name: str) -> str:
     return name
 
 
+def hangs(model_id: str, setup: dict[str, Any]) -> bool:
+    """True when the real service would leave this setup unanswered (see FLASH_31)."""
+    contract = CONTRACTS.get(model_id, OPEN)
+    gen = setup.get("generation_config") or {}
+    return contract.hangs_on_native_audio_knobs and (
+        "enable_affective_dialog" in gen or "proactivity" in setup
+    )
+
+
 def check(model_id: str, setup: dict[str, Any], raw: dict[str, Any]) -> None:
     """Raise ProtocolError with the close the real service sends for a field this model refuses.
 
-    `setup` is normalised to snake_case keys; `raw` is the setup as the client spelled it.
+    `setup` is normalised to snake_case keys; `raw` is the setup as the client spelled it. Call
+    `hangs` first: a model that hangs on a field does not refuse it.
     """
     contract = CONTRACTS.get(model_id, OPEN)
     gen = setup.get("generation_config") or {}

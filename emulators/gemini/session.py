@@ -191,6 +191,10 @@ class Session:
         if self.key != self.server.api_key:
             raise p.ProtocolError(p.BAD_KEY)
         _, setup = p.parse_client_message(first, api_version)
+        model_id = str(setup.get("model") or "").removeprefix("models/")
+        if model_id in self.server.live_models and contracts.hangs(model_id, setup):
+            await self.ws.wait_closed()  # as the real service: no setupComplete, no close
+            return
         self._check_setup(setup, api_version)
         # quota: simultaneous sessions per key
         active = self.server.active.get(self.key, 0)

@@ -3,6 +3,7 @@ model page says were removed or cannot be turned off, and the 2.5 model keeps ac
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -70,3 +71,22 @@ async def test_3_8_refusal_names_the_field_as_a_raw_client_spelled_it(emulator):
         "Invalid JSON payload received. Unknown name \"enable_affective_dialog\" at 'setup.generation_config': "
         "Cannot find field."[:123],
     )
+
+
+@pytest.mark.parametrize(
+    ("version", "extra"),
+    [("v1beta", {"enable_affective_dialog": True}), ("v1alpha", {"proactivity": {"proactive_audio": True}})],
+)
+async def test_3_1_never_answers_a_setup_with_native_audio_knobs(emulator, version, extra):
+    """As observed on the real service: no setupComplete and no close, so connect times out."""
+    client = emulator.client(api_version=version)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(2):
+            await _answered(client, "gemini-3.1-flash-live-preview", extra)
+
+
+async def test_3_1_answers_a_thinking_level(emulator):
+    said = await _answered(
+        emulator.client(), "gemini-3.1-flash-live-preview", {"thinking_config": {"thinking_level": "LOW"}}
+    )
+    assert said.strip()

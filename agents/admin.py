@@ -1,10 +1,12 @@
 from collections.abc import Callable
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
 
+from . import gemini_catalog as catalog
 from .models import Agent, Extension, PhoneNumber, Tool
 
 # What each carrier's console needs for a number ({label: URL}), filled in by the carrier packages
@@ -24,8 +26,32 @@ class ToolAdmin(admin.ModelAdmin):
     )
 
 
+class AgentForm(forms.ModelForm):
+    """The agent form: models offered from the catalogue (the model field has no choices of its own)."""
+
+    model = forms.ChoiceField(
+        choices=catalog.LIVE_MODELS,
+        initial=catalog.DEFAULT_MODEL,
+        help_text=Agent._meta.get_field("model").help_text,
+    )
+
+    class Meta:
+        model = Agent
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        current = self.instance.model if self.instance.pk else None
+        if current and catalog.get(current) is None:  # a model since dropped from the catalogue
+            self.fields["model"].choices = [
+                (current, f"{current} (not in the catalogue)"),
+                *catalog.LIVE_MODELS,
+            ]
+
+
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
+    form = AgentForm
     list_display = (
         "name",
         "model",
@@ -47,6 +73,14 @@ class AgentAdmin(admin.ModelAdmin):
             {"fields": ("system_prompt", "greeting", "consent_announcement", "language")},
         ),
         ("Model and voice", {"fields": ("model", "voice", "temperature")}),
+        (
+            "Model features",
+            {
+                "fields": ("affective_dialog", "proactive_audio", "thinking_budget", "thinking_level"),
+                "description": "Each model accepts different features; a setting the chosen model "
+                "refuses is reported when you save.",
+            },
+        ),
         (
             "Turn taking (voice activity detection)",
             {

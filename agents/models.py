@@ -99,7 +99,12 @@ class Agent(models.Model):
         blank=True,
         help_text="Spoken before the greeting when calls are recorded, e.g. 'This call may be recorded.'",
     )
-    model = models.CharField(max_length=100, choices=catalog.LIVE_MODELS, default=catalog.DEFAULT_MODEL)
+    # No choices=: the catalogue (agents/gemini_catalog.py) lists the models, so adding one is no migration.
+    model = models.CharField(
+        max_length=100,
+        default=catalog.DEFAULT_MODEL,
+        help_text="The Gemini Live model. What each model accepts is in the model catalogue.",
+    )
     voice = models.CharField(
         max_length=40, choices=[(v, v) for v in catalog.VOICES], default=catalog.DEFAULT_VOICE
     )
@@ -111,6 +116,29 @@ class Agent(models.Model):
         "models pick the language themselves.",
     )
     temperature = models.FloatField(default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
+    affective_dialog = models.BooleanField(
+        default=False,
+        help_text="Let the model adapt its tone to the caller's emotion (2.5 models only; removed on 3.8).",
+    )
+    proactive_audio = models.BooleanField(
+        null=True,
+        blank=True,
+        default=None,
+        help_text="Let the model stay silent when speech is not meant for it. Unknown = the model's "
+        "default (always on for 3.8; 3.1 has none).",
+    )
+    thinking_budget = models.IntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-1), MaxValueValidator(catalog.THINKING_BUDGET_MAX)],
+        help_text="Thinking tokens per turn (2.5 models; 0 = off, -1 = dynamic). Empty: the model's default.",
+    )
+    thinking_level = models.CharField(
+        max_length=16,
+        blank=True,
+        choices=catalog.THINKING_LEVELS,
+        help_text="Thinking level (3.1 Flash Live). Empty: the model's default.",
+    )
     start_sensitivity = models.CharField(
         "start-of-speech sensitivity",
         max_length=40,
@@ -178,6 +206,19 @@ class Agent(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """Refuse settings the chosen model does not accept, so a saved agent never makes a refused setup."""
+        super().clean()
+        errors = catalog.unsupported(
+            self.model,
+            affective_dialog=self.affective_dialog,
+            proactive_audio=self.proactive_audio,
+            thinking_budget=self.thinking_budget,
+            thinking_level=self.thinking_level,
+        )
+        if errors:
+            raise ValidationError(errors)
 
     def extract_field_names(self) -> list[str]:
         """`extract_fields` as JSON-safe keys: "reason for calling" → "reason_for_calling"."""

@@ -75,6 +75,10 @@ class AgentConfig:
     voice: str = "Puck"
     language: str = ""
     temperature: float = 0.8
+    affective_dialog: bool = False
+    proactive_audio: bool | None = None  # None: the model's default
+    thinking_budget: int | None = None
+    thinking_level: str = ""
     start_sensitivity: str = "START_SENSITIVITY_HIGH"
     end_sensitivity: str = "END_SENSITIVITY_HIGH"
     prefix_padding_ms: int = 20
@@ -134,6 +138,10 @@ def snapshot(agent) -> AgentConfig:
         voice=agent.voice,
         language=agent.language,
         temperature=agent.temperature,
+        affective_dialog=agent.affective_dialog,
+        proactive_audio=agent.proactive_audio,
+        thinking_budget=agent.thinking_budget,
+        thinking_level=agent.thinking_level,
         start_sensitivity=agent.start_sensitivity,
         end_sensitivity=agent.end_sensitivity,
         prefix_padding_ms=agent.prefix_padding_ms,

@@ -170,6 +170,9 @@ class ToolInvocation(models.Model):
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     latency_ms = models.FloatField(default=0)
+    cancelled = models.BooleanField(
+        default=False, help_text="Gemini cancelled the call (toolCallCancellation) before it finished."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

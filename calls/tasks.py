@@ -84,6 +84,7 @@ def store_call(payload: dict) -> str:
                 result=t.get("result"),
                 error=t.get("error", ""),
                 latency_ms=t.get("latency_ms", 0),
+                cancelled=t.get("cancelled", False),
             )
             for t in payload.get("tool_invocations", [])
         )

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 from google.genai import types
 
+from agents import gemini_catalog as catalog
 from agents.gemini_client import get_client
 from calls import readiness
 from calls.jobs import enqueue
@@ -25,7 +26,7 @@ from .playout import Playout
 from .port import CallRequest, MediaPort
 from .record import Recorder, Transcript
 from .setup import fetch_call_config, live_config, render, say_exactly
-from .tools import ToolDispatcher, ToolError
+from .tools import ToolDispatcher, ToolError, scheduling_for
 from .uplink import Uplink
 
 log = logging.getLogger(__name__)
@@ -348,9 +349,16 @@ class CallHandle:
                 self._end(self._hangup_after_turn)
 
     def _responder(self, fc: types.FunctionCall):
+        # Models whose calls are NON_BLOCKING by default (3.8) keep talking while a tool runs; the
+        # response says how to use the result. Other models' calls block and take no scheduling.
+        model = catalog.get(self.agent.model)
+        scheduling = None
+        if model is not None and model.scheduling:
+            scheduling = scheduling_for(self._tools.tool(fc.name or "") if self._tools else None)
+
         async def respond(response: dict) -> None:
             await self._link.send_tool_response(
-                [types.FunctionResponse(id=fc.id, name=fc.name, response=response)]
+                [types.FunctionResponse(id=fc.id, name=fc.name, response=response, scheduling=scheduling)]
             )
 
         return respond

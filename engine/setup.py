@@ -8,8 +8,10 @@ import string
 from typing import Any
 
 import httpx
+from django.conf import settings
 from google.genai import types
 
+from agents import gemini_catalog as catalog
 from agents.signing import sign
 from agents.snapshot import AgentConfig
 
@@ -41,7 +43,36 @@ def say_exactly(sentence: str) -> str:
     return f'Say exactly: "{sentence.strip()}"'
 
 
+def model_features(agent: AgentConfig, api_version: str) -> dict[str, Any]:
+    """The optional setup fields this agent asks for that its model accepts, from the catalogue.
+
+    A field the model refuses is never sent (the service would close the setup with 1007 and the
+    caller would hear nothing): affective dialog and proactivity off on 3.8, a thinking budget on a
+    model that takes a level, and so on. The admin refuses such settings too; this guards rows
+    changed outside the form and models whose contract changed after the agent was saved.
+    """
+    model = catalog.get(agent.model)
+    if model is None:
+        return {}
+    fields: dict[str, Any] = {}
+    if model.thinking == "budget" and agent.thinking_budget is not None:
+        fields["thinking_config"] = types.ThinkingConfig(thinking_budget=agent.thinking_budget)
+    elif model.thinking == "level" and agent.thinking_level:
+        fields["thinking_config"] = types.ThinkingConfig(thinking_level=agent.thinking_level.upper())
+    if model.affective_dialog and agent.affective_dialog:
+        fields["enable_affective_dialog"] = True
+    if model.proactive_audio == "optional" and agent.proactive_audio is not None:
+        if api_version == "v1alpha":  # reference §3: v1beta/v1 refuse `proactivity` as an unknown name
+            fields["proactivity"] = types.ProactivityConfig(proactive_audio=agent.proactive_audio)
+        else:
+            log.warning("proactive audio needs GEMINI_API_VERSION=v1alpha; not sent on %s", api_version)
+    if agent.affective_dialog and not model.affective_dialog:
+        log.warning("%s does not support affective dialog; not sent", model.id)
+    return fields
+
+
 def live_config(agent: AgentConfig, variables: dict[str, Any], handle: str | None) -> types.LiveConnectConfig:
+    """The Live setup for one connection of a call, following the contract of the agent's model."""
     prompt = render(agent.system_prompt, variables)
     if agent.language:
         prompt += f"\n\nSpeak {agent.language} unless the caller speaks another language."
@@ -77,6 +108,7 @@ def live_config(agent: AgentConfig, variables: dict[str, Any], handle: str | Non
         ),
         session_resumption=types.SessionResumptionConfig(handle=handle),
         context_window_compression=types.ContextWindowCompressionConfig(sliding_window=types.SlidingWindow()),
+        **model_features(agent, settings.GEMINI_API_VERSION),
     )
 
 

@@ -23,6 +23,17 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[ToolConfig, dict[str, Any]], Awaitable[dict[str, Any]]]
 
+# How the model uses a tool's result on models with non-blocking calls (`FunctionResponse.scheduling`).
+# Every result here is something the caller should hear (end_call's asks for the goodbye), told once the
+# model has finished its current sentence rather than cutting itself off: WHEN_IDLE, never SILENT.
+# Per-tool choices (INTERRUPT for urgent results) are not offered yet.
+DEFAULT_SCHEDULING = "WHEN_IDLE"
+
+
+def scheduling_for(tool: ToolConfig | None) -> str:
+    """The `scheduling` a response of this tool carries (SILENT | WHEN_IDLE | INTERRUPT)."""
+    return DEFAULT_SCHEDULING
+
 
 class ToolError(Exception):
     """A tool failed in a way the model should hear about."""
@@ -80,17 +91,31 @@ class ToolDispatcher:
         self._context = context
         self.invocations: list[dict[str, Any]] = []
         self._tasks: set[asyncio.Task] = set()
+        self._by_call_id: dict[str, asyncio.Task] = {}  # running calls, by Gemini's call id
+        self._cancelled: set[str] = set()
+
+    def tool(self, name: str) -> ToolConfig | None:
+        return self._by_name.get(name)
 
     def submit(
         self, call_id: str, name: str, args: dict[str, Any], respond: Callable[[dict], Awaitable[None]]
     ):
-        task = asyncio.create_task(self._run(call_id, name, args or {}, respond), name=f"tool:{name}")
+        task = asyncio.create_task(
+            self._run(call_id, name, args or {}, respond), name=f"tool:{name}:{call_id}"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if call_id:
+            self._by_call_id[call_id] = task
+            task.add_done_callback(lambda _t: self._by_call_id.pop(call_id, None))
 
     def cancel(self, ids: list[str]) -> None:
-        for task in list(self._tasks):
-            if task.get_name() in ids:
+        """Gemini's toolCallCancellation: stop the named calls still running (the caller interrupted
+        the turn that asked for them); each is recorded as cancelled and gets no response."""
+        for call_id in ids:
+            task = self._by_call_id.get(call_id)
+            if task is not None and not task.done():
+                self._cancelled.add(call_id)
                 task.cancel()
 
     async def _run(
@@ -100,6 +125,7 @@ class ToolDispatcher:
         tool = self._by_name.get(name)
         result: dict[str, Any] | None = None
         error = ""
+        cancelled = False
         try:
             if tool is None:
                 raise ToolError(f"there is no tool called {name!r}")
@@ -112,6 +138,11 @@ class ToolDispatcher:
                 raise ToolError(f"{name} is not available on this call")
         except ToolError as exc:
             error = str(exc)
+        except asyncio.CancelledError:
+            if call_id not in self._cancelled:
+                raise  # the call itself is ending
+            cancelled = True
+            error = "cancelled by Gemini (toolCallCancellation): the caller interrupted"
         except Exception as exc:  # noqa: BLE001 - never leave the model waiting
             log.exception("tool %s crashed", name)
             error = f"{name} failed unexpectedly ({type(exc).__name__})"
@@ -125,9 +156,12 @@ class ToolDispatcher:
                 "result": result,
                 "error": error,
                 "latency_ms": round(latency, 1),
+                "cancelled": cancelled,
             }
         )
         log.info("tool %s → %s (%.0f ms)", name, "error: " + error if error else "ok", latency)
+        if cancelled:
+            return  # Gemini dropped this call; a response to its id would be ignored
         await respond({"error": error} if error else {"output": result})
 
     @property

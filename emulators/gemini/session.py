@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from . import models as contracts
 from . import protocol as p
 from . import speech
 from .scenario import Plan, fill
@@ -190,6 +191,10 @@ class Session:
         if self.key != self.server.api_key:
             raise p.ProtocolError(p.BAD_KEY)
         _, setup = p.parse_client_message(first, api_version)
+        model_id = str(setup.get("model") or "").removeprefix("models/")
+        if model_id in self.server.live_models and contracts.hangs(model_id, setup):
+            await self.ws.wait_closed()  # as the real service: no setupComplete, no close
+            return
         self._check_setup(setup, api_version)
         # quota: simultaneous sessions per key
         active = self.server.active.get(self.key, 0)
@@ -238,6 +243,7 @@ class Session:
             raise p.ProtocolError(
                 p.model_not_found(model if model.startswith("models/") else f"models/{model}", api_version)
             )
+        contracts.check(model_id, setup, self.record.setup or {})
         gen = setup.get("generation_config") or {}
         if "response_modalities" in gen:
             modalities = gen["response_modalities"]

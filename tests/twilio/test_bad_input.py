@@ -66,14 +66,18 @@ async def test_forged_webhook_signature_gets_403_and_a_log_line(twilio_server, t
 async def test_unknown_number_hears_the_apology_and_no_stream_opens(
     twilio_server, twilio_emulator, twilio_agent
 ):
-    """Thrown: a call to a number bound to no agent. Survives: <Say> apology, hangup, no Call row."""
+    """Thrown: a call to a number bound to no agent. Survives: <Say> apology, hangup, no stream, and
+    one refused Call row saying why (the supervisor sees the call)."""
     emu = twilio_emulator
     call = await emu.place(to="+15005550999")
     await emu.run(call.ended.wait())
     assert call.said and "not in service" in call.said[0]
     assert not call.stream_started.is_set()
     assert call.end_reason == "twiml hangup"
-    assert not await sync_to_async(Call.objects.exists)()
+    rows = await sync_to_async(
+        lambda: list(Call.objects.values_list("status", "end_reason", "carrier_call_id"))
+    )()
+    assert rows == [("refused", "no agent (unknown)", call.sid)]
 
 
 async def test_media_socket_without_a_token_is_closed_before_any_audio(twilio_server, twilio_agent):

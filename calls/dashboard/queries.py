@@ -28,7 +28,7 @@ _COMPLETED = Q(status=Call.Status.COMPLETED)
 # The history's "Outcome" filter: each a condition on the call; "problems" is any of them.
 OUTCOMES: dict[str, tuple[str, Q]] = {
     "failed": ("Failed", Q(status=Call.Status.FAILED) & ~Q(end_reason="process ended")),
-    "refused": ("Refused (no agent, at a cap, draining)", Q(status=Call.Status.REFUSED)),
+    "refused": ("Refused (no agent, or the agent at its cap)", Q(status=Call.Status.REFUSED)),
     "process_ended": ("Process ended (crash)", Q(status=Call.Status.FAILED, end_reason="process ended")),
     "silent_agent": ("Agent never spoke", _COMPLETED & Q(metrics__frames_out=0)),
     "no_caller_audio": ("No caller audio", _COMPLETED & Q(metrics__frames_in=0, metrics__frames_out__gt=0)),

@@ -48,8 +48,9 @@ both need the reply to come from the port we receive on); with no remote it lear
 the first valid packet (symmetric RTP / comedia); with a remote it drops packets from any other
 source, unless `latch=True`, where the first valid packet's source replaces the signalled address
 once (a phone behind NAT advertising a private address). Malformed packets are counted, never
-raised. Callbacks run on the event loop and must not block; an exception in one is logged and
-counted, the socket keeps going. The bind address and the advertised address are separate
+raised. Callbacks run on the event loop and must not block; an exception in one is logged once and
+counted, and `on_fault` tells the owner, which ends that call as failed; no other call notices.
+The bind address and the advertised address are separate
 settings: advertising a bind-all address (0.0.0.0) or a container-internal one is the first cause
 of one-way audio.
 """
@@ -354,6 +355,7 @@ class RtpStats:
 
 AudioCallback = Callable[[bytes, RtpPacket], None]
 DtmfCallback = Callable[[str], None]
+FaultCallback = Callable[[Exception], None]
 
 
 @dataclass
@@ -365,6 +367,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
     latch: bool = False
     on_audio: AudioCallback | None = None
     on_dtmf: DtmfCallback | None = None
+    on_fault: FaultCallback | None = None  # a callback raised: the owner ends its call (once)
     payload_types: frozenset[int] = frozenset({PT_PCMU, PT_PCMA})
     telephone_event_pt: int = PT_TELEPHONE_EVENT
     payload_type: int = PT_PCMU
@@ -471,9 +474,13 @@ class RtpEndpoint(asyncio.DatagramProtocol):
                     self.on_audio(packet.payload, packet)
             else:
                 self.stats.unknown_pt += 1
-        except Exception:  # a consumer bug must not take the socket down
+        except Exception as exc:  # a consumer bug must not take the socket (or the process) down
             self.stats.callback_errors += 1
-            log.exception("rtp: callback failed")
+            if self.stats.callback_errors > 1:
+                return  # reported once; the owner is already ending the call
+            log.error("rtp: handling a packet failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+            if self.on_fault is not None:
+                self.on_fault(exc)
 
     # -- sending ---------------------------------------------------------------------------------
     def _send(self, data: bytes) -> bool:

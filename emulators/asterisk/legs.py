@@ -466,6 +466,11 @@ class WebSocketLeg(Leg):
     def send_dtmf(self, digit: str) -> None:
         self._event_soon("DTMF_END", digit=digit)
 
+    def inject(self, text: str) -> None:
+        """Test hook: put a raw text message on the media socket to the app (a malformed control)."""
+        if self.ws is not None and not self.ws.closed:
+            asyncio.get_running_loop().create_task(self.ws.send_str(text))
+
     async def close(self) -> None:
         self.closed = True
         if self.ws is not None and not self.ws.closed:

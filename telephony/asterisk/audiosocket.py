@@ -90,6 +90,7 @@ class AudioSocketSession:
     on_audio: Callable[[bytes], None] | None = None
     on_dtmf: Callable[[str], None] | None = None
     on_close: Callable[[str], None] | None = None
+    on_fault: Callable[[str], None] | None = None  # handling a message raised: end the call as failed
     stats: AudioSocketStats = field(default_factory=AudioSocketStats)
     writer: asyncio.StreamWriter | None = field(default=None, repr=False)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -168,6 +169,7 @@ class AudioSocketServer:
         peer = writer.get_extra_info("peername")
         session: AudioSocketSession | None = None
         reason = "Asterisk hung up"
+        failed = False
         try:
             sock = writer.get_extra_info("socket")
             if sock is not None:
@@ -192,14 +194,16 @@ class AudioSocketServer:
             self.rejected += 1
             log.warning("audiosocket: closing connection from %s: %s", peer, exc)
             reason = f"AudioSocket protocol error: {exc}"
-        except Exception:
-            log.exception("audiosocket: connection from %s failed", peer)
+        except Exception as exc:  # noqa: BLE001 - a bug on one message ends that call, nothing else
+            log.exception("audiosocket: handling a message from %s failed; ending its call", peer)
+            reason, failed = f"AudioSocket handling failed: {type(exc).__name__}", True
         finally:
             if session is not None and session.writer is writer:
                 was_closed = session.closed
                 session.closed = True
-                if not was_closed and session.on_close:
-                    session.on_close(reason)
+                notify = session.on_fault if failed and session.on_fault else session.on_close
+                if not was_closed and notify:
+                    notify(reason)
             if not writer.is_closing():
                 writer.close()
 

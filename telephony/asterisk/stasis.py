@@ -114,6 +114,15 @@ class StasisCall:
         if self.handle is not None:
             self.handle.remote_hangup(reason)
 
+    def fail(self, reason: str) -> None:
+        """Handling this call's media raised: end it as failed (stored so, caller hung up), alone."""
+        if self.ended.is_set():
+            return
+        self.end_reason = reason
+        self.ended.set()
+        if self.handle is not None:
+            self.handle.remote_hangup(reason, failed=True)
+
     def dtmf(self, digit: str) -> None:
         if self.handle is not None and not self.ended.is_set():
             self.handle.push_dtmf(digit)
@@ -129,6 +138,9 @@ class StasisCall:
 
     def _media_closed(self, reason: str) -> None:
         self.end(reason)
+
+    def _rtp_fault(self, exc: Exception) -> None:
+        self.fail(f"RTP handling failed: {type(exc).__name__}")
 
     # --- the call -------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -256,6 +268,7 @@ class StasisCall:
             payload_type=pt,
             payload_types=frozenset({pt}),
             on_audio=self._audio,
+            on_fault=self._rtp_fault,
         )
         self.media = endpoint
         host, port = endpoint.advertised_address
@@ -276,6 +289,7 @@ class StasisCall:
             versions.has(self.app.version, "audiosocket_rate_kinds"),
             on_audio=self._audio,
             on_close=self._media_closed,
+            on_fault=self.fail,
         )
         self.media = session
         self.app.audiosocket.register(session)
@@ -302,6 +316,7 @@ class StasisCall:
             on_audio=self._audio,
             on_mark=self._mark,
             on_close=self._media_closed,
+            on_fault=self.fail,
         )
         self.media = media
         await media.connect()

@@ -59,6 +59,7 @@ class WebSocketMedia:
         on_mark: Callable[[str], None] | None = None,
         on_dtmf: Callable[[str], None] | None = None,
         on_close: Callable[[str], None] | None = None,
+        on_fault: Callable[[str], None] | None = None,
     ) -> None:
         self.url = url
         self.marks = marks
@@ -66,6 +67,7 @@ class WebSocketMedia:
         self.on_mark = on_mark
         self.on_dtmf = on_dtmf
         self.on_close = on_close
+        self.on_fault = on_fault  # handling a message raised: the owner ends the call as failed
         self.json_control = marks  # until MEDIA_START tells us
         self.optimal_frame_size = 0
         self.paused = False
@@ -85,6 +87,7 @@ class WebSocketMedia:
 
     async def _read(self) -> None:
         reason = "media socket closed by Asterisk"
+        failed = False
         try:
             async for message in self._ws:
                 if isinstance(message, bytes):
@@ -93,14 +96,15 @@ class WebSocketMedia:
                     self._control(parse_control(message), message.lstrip().startswith("{"))
         except websockets.ConnectionClosed:
             pass
-        except Exception:
-            log.exception("ws media: reader failed")
-            reason = "media socket error"
+        except Exception as exc:  # noqa: BLE001 - a bad message ends this call, never the process
+            log.exception("ws media: handling a message failed; ending the call")
+            reason, failed = f"media socket message failed: {type(exc).__name__}", True
         finally:
             was_closed = self.closed
             self.closed = True
-            if not was_closed and self.on_close:
-                self.on_close(reason)
+            notify = self.on_fault if failed and self.on_fault else self.on_close
+            if not was_closed and notify:
+                notify(reason)
 
     def _control(self, message: dict, is_json: bool) -> None:
         event = message.get("event", "")

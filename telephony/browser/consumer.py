@@ -25,6 +25,7 @@ from .port import BrowserPort
 log = logging.getLogger(__name__)
 
 CLOSE_FORBIDDEN = 4403
+CLOSE_BAD_FRAME = 4400  # handling a message failed: this call is over
 MAX_AUDIO_MESSAGE = 32_000  # 1 s of PCM16 at 16 kHz; the page sends 20 ms frames
 TRANSCRIPT_POLL_SECONDS = 0.2
 DTMF_DIGITS = set("0123456789*#ABCD")
@@ -85,12 +86,24 @@ class BrowserCallConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=text)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.handle is None:
+        if self.handle is None or self.port is None or not self.port.open:
             return
-        if bytes_data is not None:
-            self._audio(bytes_data)
-        elif text_data is not None:
-            self._command(text_data)
+        try:
+            if bytes_data is not None:
+                self._audio(bytes_data)
+            elif text_data is not None:
+                self._command(text_data)
+        except Exception as exc:  # noqa: BLE001 - one message ends its own call, never the consumer
+            await self._fail(exc)
+
+    async def _fail(self, exc: Exception) -> None:
+        """Handling one message raised (10,000 nested `[` make json.loads raise RecursionError): end
+        this call as failed, stored so, and close its socket; the page is told why."""
+        reason = f"bad message from the browser: {type(exc).__name__}"
+        log.error("browser: %s; ending the call", reason, exc_info=exc)
+        self.port.open = False  # the engine must not play into a socket we are closing
+        self.handle.remote_hangup(reason, failed=True)
+        await self.close(code=CLOSE_BAD_FRAME)
 
     def _audio(self, data: bytes) -> None:
         if len(data) > MAX_AUDIO_MESSAGE:

@@ -290,6 +290,14 @@ class SipCall:
         if self.handle is not None:
             self.handle.push_dtmf(digit)
 
+    def _on_media_fault(self, exc: Exception) -> None:
+        """Handling an RTP packet raised (logged by the endpoint): this call ends as failed with a
+        BYE; the server and every other call go on."""
+        reason = f"RTP handling failed: {type(exc).__name__}"
+        if self.handle is not None:
+            self.handle.remote_hangup(reason, failed=True)
+        self.hangup(reason)
+
     def on_info_dtmf(self, digit: str) -> None:
         self._on_dtmf(digit)
 
@@ -370,6 +378,7 @@ class SipCall:
             latch=True,
             on_audio=self._on_audio,
             on_dtmf=self._on_dtmf,
+            on_fault=self._on_media_fault,
             payload_types=frozenset({negotiated.payload_type}),
             telephone_event_pt=negotiated.telephone_event_pt or 101,
             payload_type=negotiated.payload_type,

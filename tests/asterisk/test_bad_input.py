@@ -9,7 +9,7 @@ import time
 import pytest
 
 from calls.models import Call
-from emulators.asterisk.legs import AudioSocketLeg, RtpLeg
+from emulators.asterisk.legs import AudioSocketLeg, RtpLeg, WebSocketLeg
 from telephony.asterisk.audiosocket import encode
 from telephony.rtp import RtpSender
 
@@ -165,3 +165,28 @@ def test_fifty_calls_in_a_row_leave_nothing_behind(asterisk, runasterisk, asteri
         assert time.monotonic() < deadline, "calls still live in the database"
         time.sleep(0.2)
     assert _fds(run.process.pid) <= fds_before + 5
+
+
+def test_a_media_message_that_breaks_handling_ends_only_that_call(asterisk, runasterisk, asterisk_agent):
+    """Thrown at it: on one of two simultaneous WebSocket-media calls, a control message of 10,000
+    nested `[` (parsing raises RecursionError). Survives: that call is hung up and stored as failed
+    with the reason, leaving no leg or bridge; the other call is heard and answered, then ends
+    normally; runasterisk keeps running."""
+    run = runasterisk("websocket")
+    extension = bind_extension(asterisk_agent)
+    bad = asterisk.place_call(CONTEXT, extension, app=run.app)
+    good = asterisk.place_call(CONTEXT, extension, app=run.app)
+    next_reply(asterisk, bad, 0)
+    _, end, _ = next_reply(asterisk, good, 0)
+    leg = leg_of(asterisk, bad, WebSocketLeg)
+    asterisk.call(leg.inject, '{"event": ' + "[" * 10_000)
+    asterisk.wait_for(lambda: bad.phone.ended.is_set(), 20, "the broken call hung up")
+    row = stored(bad.id)
+    assert row.status == "failed" and row.end_reason == "media socket message failed: RecursionError"
+    say(asterisk, good, "hello")
+    _, end, reply = next_reply(asterisk, good, end)
+    assert {"help", "today"} & set(reply.split()), reply
+    asterisk.hangup(good)
+    assert stored(good.id).status == "completed"
+    assert call_resources_gone(asterisk, good)
+    assert run.process.poll() is None

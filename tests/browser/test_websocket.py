@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from agents.models import Agent
 from calls.models import Call
@@ -210,3 +210,34 @@ async def test_bad_input_is_ignored_and_the_call_goes_on(daphne_server, staff_co
     assert "Caller pressed 5" in texts
     log = daphne_server.log()
     assert "unexpected message ignored" in log and "audio message dropped" in log
+
+
+async def test_a_message_that_breaks_handling_ends_only_that_call(daphne_server, staff_cookie, call_agent):
+    """Thrown at it: in one of two simultaneous test calls, a text message of 10,000 nested `[` (its
+    parsing raises RecursionError, not ValueError). Survives: that call ends at once as failed with the
+    reason, its socket closed with 4400 and its records stored; the other call keeps talking and ends
+    normally; the log has one error line for it, no "Exception inside application"."""
+    path = f"/ws/browser/{call_agent.pk}/"
+    async with (
+        ws_connect(daphne_server, path, staff_cookie) as bad,
+        ws_connect(daphne_server, path, staff_cookie) as good,
+    ):
+        bad_caller, good_caller = BrowserCaller(bad), BrowserCaller(good)
+        receivers = [asyncio.create_task(c.receive()) for c in (bad_caller, good_caller)]
+        await bad_caller.silence_until(lambda: bool(bad_caller.of("call")))
+        await bad.send("[" * 10_000)
+        await asyncio.wait_for(bad_caller.closed.wait(), 10)
+        with pytest.raises(ConnectionClosedError):  # closed with 4400, not 1000
+            await receivers[0]
+        heard_before = len(good_caller.audio)
+        await good_caller.silence_until(lambda: len(good_caller.audio) > heard_before + RATE)
+        await good.send(json.dumps({"type": "hangup"}))
+        await asyncio.wait_for(good_caller.closed.wait(), 15)
+        await receivers[1]
+    assert bad.close_code == 4400
+    failed = await stored(bad_caller.of("call")[0]["call_id"])
+    assert failed.status == "failed" and failed.end_reason == "bad message from the browser: RecursionError"
+    fine = await stored(good_caller.of("call")[0]["call_id"])
+    assert fine.status == "completed" and fine.end_reason == "caller hung up"
+    log = daphne_server.log()
+    assert log.count("browser: bad message from the browser") == 1 and "Exception inside application" not in log

@@ -167,9 +167,11 @@ async def test_endpoint_learns_remote_and_replies_from_its_own_port():
 
 async def test_endpoint_survives_garbage_and_foreign_sources():
     """Thrown at it: junk datagrams, a truncated header, RTP from a second address, an unknown PT and
-    a callback that raises. Survives: counters go up, the real stream keeps flowing both ways."""
+    a callback that raises (twice). Survives: counters go up, the real stream keeps flowing both ways,
+    and the owner is told of the failing callback once (it ends that call as failed)."""
     heard: list[bytes] = []
     digits: list[str] = []
+    faults: list[Exception] = []
     got = asyncio.Event()
 
     def on_audio(payload: bytes, packet: RtpPacket) -> None:
@@ -181,7 +183,11 @@ async def test_endpoint_survives_garbage_and_foreign_sources():
     phone = await _udp_socket()
     intruder = await _udp_socket()
     endpoint = await RtpEndpoint.open(
-        "127.0.0.1", remote=phone.getsockname(), on_audio=on_audio, on_dtmf=digits.append
+        "127.0.0.1",
+        remote=phone.getsockname(),
+        on_audio=on_audio,
+        on_dtmf=digits.append,
+        on_fault=faults.append,
     )
     try:
         sender = RtpSender(PT_PCMU)
@@ -190,6 +196,7 @@ async def test_endpoint_survives_garbage_and_foreign_sources():
         intruder.sendto(RtpSender(PT_PCMU).audio(b"\x09" * 160), endpoint.local_address)
         phone.sendto(build_rtp(RtpPacket(96, 1, 1, 1, b"x")), endpoint.local_address)
         phone.sendto(sender.audio(b"boom"), endpoint.local_address)
+        phone.sendto(sender.audio(b"boom"), endpoint.local_address)
         for data in sender.dtmf("5", duration_ms=60):
             phone.sendto(data, endpoint.local_address)
         phone.sendto(sender.audio(b"\x03" * 160), endpoint.local_address)
@@ -197,7 +204,8 @@ async def test_endpoint_survives_garbage_and_foreign_sources():
         assert heard == [b"\x03" * 160]
         assert digits == ["5"]
         stats = endpoint.stats
-        assert (stats.malformed, stats.foreign, stats.unknown_pt, stats.callback_errors) == (2, 1, 1, 1)
+        assert (stats.malformed, stats.foreign, stats.unknown_pt, stats.callback_errors) == (2, 1, 1, 2)
+        assert [type(f) for f in faults] == [RuntimeError]
         assert endpoint.send_audio(b"\x04" * 160)
         data, _ = await _recv(phone)
         assert parse_rtp(data).payload == b"\x04" * 160

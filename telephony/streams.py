@@ -19,7 +19,6 @@ import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 import engine
@@ -28,6 +27,7 @@ from engine import store
 from engine.port import CallRequest
 from telephony import media_token
 from telephony.guard import FrameGate, RateLimitedWarnings
+from telephony.sockets import MediaSocketConsumer
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ CLOSE_BAD_FRAME = 4400  # handling a frame failed: this call is over (servers ma
 END_GRACE_SECONDS = 8.0  # daphne kills a consumer 10 s after the client left: store the call before
 
 
-class CarrierStreamConsumer(AsyncWebsocketConsumer):
+class CarrierStreamConsumer(MediaSocketConsumer):
     carrier: str = ""
     mark_event = "mark"  # the inbound event that confirms playback of a mark
     closed_reason = "stream closed"  # end reason when the socket closes without a stop event

@@ -13,12 +13,12 @@ import json
 import logging
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 
 import engine
 from agents.models import Agent, Carrier
 from contactcenter.logging import current_call_id
 from engine.port import CallRequest
+from telephony.sockets import MediaSocketConsumer
 
 from .port import BrowserPort
 
@@ -41,7 +41,7 @@ def _is_staff(user) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
 
 
-class BrowserCallConsumer(AsyncWebsocketConsumer):
+class BrowserCallConsumer(MediaSocketConsumer):
     async def connect(self) -> None:
         self.handle = None
         self.port: BrowserPort | None = None

@@ -16,6 +16,8 @@ from typing import Any
 from google.genai import errors, types
 from websockets.exceptions import ConnectionClosed
 
+from engine.wire import AudioMessages
+
 log = logging.getLogger(__name__)
 
 RECONNECT_BUDGET_S = 30.0
@@ -42,6 +44,7 @@ class LiveLink:
         self._on_reconnect = on_reconnect  # called with resumed=True/False after a reconnect
         self._cm: Any = None
         self._session: Any = None
+        self._audio: AudioMessages | None = None
         self._closing = False
         self.handle: str | None = None
         self.connected = asyncio.Event()
@@ -53,11 +56,12 @@ class LiveLink:
         cm = self._client.aio.live.connect(model=self._model, config=self._config_for(handle))
         session = await asyncio.wait_for(cm.__aenter__(), timeout=10)
         self._cm, self._session = cm, session
+        self._audio = await AudioMessages.for_session(session)
         self.connected.set()
 
     async def _disconnect(self) -> None:
         self.connected.clear()
-        cm, self._cm, self._session = self._cm, None, None
+        cm, self._cm, self._session, self._audio = self._cm, None, None, None
         if cm is not None:
             try:
                 await asyncio.wait_for(cm.__aexit__(None, None, None), timeout=2)
@@ -143,10 +147,10 @@ class LiveLink:
 
     # --- sending ------------------------------------------------------------------------------
     async def send_audio(self, pcm16k: bytes) -> None:
-        session = self._session
-        if session is None:
+        audio = self._audio
+        if audio is None:
             raise ConnectionError("Gemini is reconnecting")
-        await session.send_realtime_input(audio=types.Blob(data=pcm16k, mime_type="audio/pcm;rate=16000"))
+        await audio.send(pcm16k)
 
     async def send_text(self, text: str) -> None:
         await self.connected.wait()

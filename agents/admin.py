@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from . import gemini_catalog as catalog
-from .models import Agent, Extension, PhoneNumber, Tool
+from .models import DEFAULT_AI_DISCLOSURE, Agent, Extension, PhoneNumber, Tool
 
 # What each carrier's console needs for a number ({label: URL}), filled in by the carrier packages
 # (`telephony.apps`): the agents app shows them without importing a transport.
@@ -52,6 +52,10 @@ class AgentForm(forms.ModelForm):
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
     form = AgentForm
+
+    def get_changeform_initial_data(self, request):
+        """New agents tell callers they are automated unless someone removes the line on purpose."""
+        return {"ai_disclosure": DEFAULT_AI_DISCLOSURE, **super().get_changeform_initial_data(request)}
     list_display = (
         "name",
         "model",
@@ -70,7 +74,7 @@ class AgentAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "is_active", "test_call")}),
         (
             "What the agent says",
-            {"fields": ("system_prompt", "greeting", "consent_announcement", "language")},
+            {"fields": ("system_prompt", "ai_disclosure", "greeting", "consent_announcement", "language")},
         ),
         ("Model and voice", {"fields": ("model", "voice", "temperature")}),
         (

@@ -18,6 +18,9 @@ from .schema import SchemaError, validate_gemini_schema
 FUNCTION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
+DEFAULT_AI_DISCLOSURE = "You are speaking with an automated assistant."
+
+
 class Tool(models.Model):
     """A function the model may call during a call: a built-in action or an HTTP webhook."""
 
@@ -98,6 +101,13 @@ class Agent(models.Model):
     consent_announcement = models.TextField(
         blank=True,
         help_text="Spoken before the greeting when calls are recorded, e.g. 'This call may be recorded.'",
+    )
+    ai_disclosure = models.TextField(
+        "AI disclosure",
+        blank=True,
+        help_text="Spoken first on every call, before the consent line and the greeting, and not cut off "
+        "when the caller talks over it (EU AI Act Art. 50 and US rules expect callers to be told). "
+        "New agents start with a standard line; empty: no disclosure.",
     )
     # No choices=: the catalogue (agents/gemini_catalog.py) lists the models, so adding one is no migration.
     model = models.CharField(

@@ -71,6 +71,7 @@ class AgentConfig:
     system_prompt: str
     greeting: str = ""
     consent_announcement: str = ""
+    ai_disclosure: str = ""  # not overridable by the configuration webhook: the caller must be told
     model: str = ""
     voice: str = "Puck"
     language: str = ""
@@ -134,6 +135,7 @@ def snapshot(agent) -> AgentConfig:
         system_prompt=agent.system_prompt,
         greeting=agent.greeting,
         consent_announcement=agent.consent_announcement,
+        ai_disclosure=agent.ai_disclosure,
         model=agent.model,
         voice=agent.voice,
         language=agent.language,

@@ -68,6 +68,7 @@ class CallHandle:
         self._end_reason = ""
         self._remote = False
         self._hangup_after_turn: str | None = None
+        self._disclosure = ""  # the AI disclosure line of this call, once rendered
         self._awaiting_first_audio = True
         self._agent_quiet = asyncio.Event()  # set between the agent's turns
         self._agent_quiet.set()
@@ -237,9 +238,16 @@ class CallHandle:
         timer = asyncio.create_task(self._max_duration(agent.max_call_seconds), name="max-duration")
         saver = asyncio.create_task(self._save_transcript_as_we_go(), name="transcript-saver")
         self._aux += [sender, timer, saver]
+        self._disclosure = render(agent.ai_disclosure, variables).strip() if agent.ai_disclosure else ""
         opening = " ".join(
-            render(t, variables).strip() for t in (agent.consent_announcement, agent.greeting) if t
+            render(t, variables).strip()
+            for t in (agent.ai_disclosure, agent.consent_announcement, agent.greeting)
+            if t
         )
+        if self._disclosure:
+            # Not skippable: Gemini hears silence instead of the caller until the opening turn ends,
+            # so talking over it cannot interrupt it (the recording still has the caller).
+            self.uplink.masked = True
         if opening:
             await self._link.send_text(say_exactly(opening))
         ended = asyncio.create_task(self._ended.wait())
@@ -345,6 +353,9 @@ class CallHandle:
             self.transcript.close("agent", self._ms())
             self._awaiting_first_audio = True
             self._agent_quiet.set()
+            if self.uplink.masked:  # the opening, with the AI disclosure, was spoken in full
+                self.uplink.masked = False
+                self.transcript.note("system", f"AI disclosure given: {self._disclosure}", self._ms())
             if self._hangup_after_turn and self._tools and not self._tools.busy:
                 self._end(self._hangup_after_turn)
 

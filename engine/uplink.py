@@ -70,6 +70,7 @@ class Uplink:
         self.silence_batches = 0  # comfort-silence batches fed while the line sent nothing
         self.last_voice_at: float | None = None
         self.enabled = True
+        self.masked = False  # Gemini hears silence in place of the caller (a prompt that must not be cut)
 
     def push(self, payload: bytes) -> None:
         """Take caller audio as it came off the wire (any size)."""
@@ -86,6 +87,8 @@ class Uplink:
         samples = np.frombuffer(pcm, dtype="<i2")
         if samples.size and (int(samples.max()) > VOICE_PEAK or int(samples.min()) < -VOICE_PEAK):
             self.last_voice_at = asyncio.get_running_loop().time()
+        if self.masked:
+            pcm = bytes(len(pcm))
         self._pending += self._resampler.process(pcm)
         self._batch()
 

@@ -98,7 +98,7 @@ class AgentAdmin(admin.ModelAdmin):
                 "description": "How quickly the agent decides the caller started or stopped speaking.",
             },
         ),
-        ("Limits and recording", {"fields": ("max_call_seconds", "max_concurrent_calls", "record_calls")}),
+        ("Limits and recording", {"fields": ("max_call_seconds", "max_concurrent_calls", "record_calls", "redact_transcripts")}),
         ("Tools", {"fields": ("tools",)}),
         (
             "After the call",

@@ -102,6 +102,11 @@ class Agent(models.Model):
         blank=True,
         help_text="Spoken before the greeting when calls are recorded, e.g. 'This call may be recorded.'",
     )
+    redact_transcripts = models.BooleanField(
+        default=True,
+        help_text="Replace card numbers and US social security numbers in stored transcripts with "
+        "[card number] / [national id]. Recordings are not redacted.",
+    )
     ai_disclosure = models.TextField(
         "AI disclosure",
         blank=True,

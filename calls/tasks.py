@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
 from .models import Call, CallMetrics, Recording, ToolInvocation, TranscriptSegment
+from .redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -22,14 +23,16 @@ def _dt(value: str | None) -> datetime | None:
 
 
 def _save_segments(call: Call, segments: list[dict]) -> None:
-    """Insert the segments not stored yet (a segment is known by its `seq` in the call)."""
+    """Insert the segments not stored yet (a segment is known by its `seq` in the call), with card
+    numbers and national ids redacted unless the call's agent keeps them (`calls.redaction`)."""
+    clean = redact if call.agent is None or call.agent.redact_transcripts else str
     TranscriptSegment.objects.bulk_create(
         (
             TranscriptSegment(
                 call=call,
                 seq=s.get("seq", i),
                 speaker=s["speaker"],
-                text=s["text"],
+                text=clean(s["text"]),
                 start_ms=s["start_ms"],
                 end_ms=s["end_ms"],
             )

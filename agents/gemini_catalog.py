@@ -35,6 +35,9 @@ class LiveModel:
     context_window: int  # input tokens
     vertex_name: str = ""  # the id on Vertex AI, when it has one
     vertex_only: bool = False
+    # contextUpdate {systemInstruction} mid-session (SDK send_context_update, "new in 3.x", §2.5):
+    # how a supervisor's whisper reaches the agent. Assumed absent on 2.5 (not documented there).
+    context_update: bool = True
 
     @property
     def scheduling(self) -> bool:
@@ -44,6 +47,7 @@ class LiveModel:
 
 
 _25 = {
+    "context_update": False,  # assumed: §2.5 lists contextUpdate as new in 3.x
     "thinking": "budget",  # assumed: 2.5 Flash takes thinkingBudget (0..24576, -1 dynamic)
     "proactive_audio": "optional",  # §3: proactivity (v1alpha only on the Developer API)
     "affective_dialog": True,  # §3 enableAffectiveDialog

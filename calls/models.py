@@ -118,6 +118,7 @@ class TranscriptSegment(models.Model):
         CALLER = "caller", "Caller"
         AGENT = "agent", "Agent"
         SYSTEM = "system", "System"
+        SUPERVISOR = "supervisor", "Supervisor"  # a whisper to the agent, never heard by the caller
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="segments")
     speaker = models.CharField(max_length=10, choices=Speaker.choices)

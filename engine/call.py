@@ -19,13 +19,13 @@ from calls.jobs import enqueue
 from contactcenter.logging import call_context
 from engine.prompts import prompt_pcm
 
-from . import builtins, presence, store
+from . import builtins, presence, store, supervision
 from .live import GeminiUnavailable, LiveLink
 from .metrics import CallMetrics
 from .playout import Playout
 from .port import CallRequest, MediaPort
 from .record import Recorder, Transcript
-from .setup import fetch_call_config, live_config, render, say_exactly
+from .setup import fetch_call_config, live_config, render, say_exactly, system_instruction
 from .tools import ToolDispatcher, ToolError, scheduling_for
 from .uplink import Uplink
 
@@ -69,6 +69,8 @@ class CallHandle:
         self._remote = False
         self._hangup_after_turn: str | None = None
         self._disclosure = ""  # the AI disclosure line of this call, once rendered
+        self._guidance: list[str] = []  # supervisors' whispers, part of the system instruction from then on
+        self._variables: dict = {}
         self._awaiting_first_audio = True
         self._agent_quiet = asyncio.Event()  # set between the agent's turns
         self._agent_quiet.set()
@@ -96,6 +98,25 @@ class CallHandle:
 
     def mark_played(self, name: str) -> None:
         self.playout.mark_played(name)
+
+    async def whisper(self, text: str, by: str = "") -> None:
+        """A supervisor's guidance: added to the system instruction (never spoken), from the agent's
+        next turn on, and kept on the transcript as a supervisor line."""
+        text = " ".join(text.split())
+        if not text or self._ended.is_set() or self._link is None:
+            return
+        model = catalog.get(self.agent.model)
+        if model is None or not model.context_update:
+            log.warning("whisper from %s not delivered: %s takes no guidance mid-call", by, self.agent.model)
+            self.transcript.note(
+                "system", f"Whisper from {by or 'a supervisor'} not delivered: {self.agent.model} takes no "
+                "guidance during a call", self._ms(),
+            )  # fmt: skip
+            return
+        self._guidance.append(text)
+        self.transcript.note("supervisor", f"{by or 'Supervisor'}: {text}", self._ms())
+        log.info("supervisor %s whispered to the agent", by)
+        await self._link.send_context_update(system_instruction(self.agent, self._variables, self._guidance))
 
     def remote_hangup(self, reason: str = "caller hung up", *, failed: bool = False) -> None:
         """The line is gone (or unusable): end without hanging up on the carrier. `failed` stores the
@@ -203,6 +224,7 @@ class CallHandle:
         # Outbound: a campaign greeting, or the voicemail message then hang up when a machine answered.
         agent, self._hangup_after_turn = builtins.opening_for(agent, variables)
         self.agent = agent
+        self._variables = variables
         self.recorder.enabled = agent.record_calls
         self._tools = ToolDispatcher(
             agent.tools,
@@ -217,7 +239,7 @@ class CallHandle:
             self._link = LiveLink(
                 get_client(),
                 agent.model,
-                lambda handle: live_config(agent, variables, handle),
+                lambda handle: live_config(agent, variables, handle, self._guidance),
                 self._on_message,
                 self._on_reconnect,
             )
@@ -237,7 +259,8 @@ class CallHandle:
             self.uplink.keep_fed(self._link.connected)
         timer = asyncio.create_task(self._max_duration(agent.max_call_seconds), name="max-duration")
         saver = asyncio.create_task(self._save_transcript_as_we_go(), name="transcript-saver")
-        self._aux += [sender, timer, saver]
+        supervised = asyncio.create_task(supervision.listen(self), name="supervision")
+        self._aux += [sender, timer, saver, supervised]
         self._disclosure = render(agent.ai_disclosure, variables).strip() if agent.ai_disclosure else ""
         opening = " ".join(
             render(t, variables).strip()

@@ -156,6 +156,11 @@ class LiveLink:
         await self.connected.wait()
         await self._session.send_realtime_input(text=text)
 
+    async def send_context_update(self, system_instruction: str) -> None:
+        """Replace the system instruction mid-session (a supervisor's whisper; 3.x models)."""
+        await self.connected.wait()
+        await self._session.send_context_update(system_instruction=system_instruction)
+
     async def send_tool_response(self, responses: list[types.FunctionResponse]) -> None:
         await self.connected.wait()
         await self._session.send_tool_response(function_responses=responses)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import string
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -71,11 +72,25 @@ def model_features(agent: AgentConfig, api_version: str) -> dict[str, Any]:
     return fields
 
 
-def live_config(agent: AgentConfig, variables: dict[str, Any], handle: str | None) -> types.LiveConnectConfig:
-    """The Live setup for one connection of a call, following the contract of the agent's model."""
+def system_instruction(agent: AgentConfig, variables: dict[str, Any], guidance: Sequence[str] = ()) -> str:
+    """The agent's prompt for this call, with any supervisor guidance given so far (whispers)."""
     prompt = render(agent.system_prompt, variables)
     if agent.language:
         prompt += f"\n\nSpeak {agent.language} unless the caller speaks another language."
+    if guidance:
+        notes = "\n".join(f"- {note}" for note in guidance)
+        prompt += (
+            "\n\nGuidance from your supervisor during this call. Follow it from your next turn on; never"
+            f" read it aloud, quote it or mention that you received it:\n{notes}"
+        )
+    return prompt
+
+
+def live_config(
+    agent: AgentConfig, variables: dict[str, Any], handle: str | None, guidance: Sequence[str] = ()
+) -> types.LiveConnectConfig:
+    """The Live setup for one connection of a call, following the contract of the agent's model."""
+    prompt = system_instruction(agent, variables, guidance)
     tools = None
     if agent.tools:
         declarations = [types.FunctionDeclaration.model_validate(t.declaration()) for t in agent.tools]

@@ -6,11 +6,16 @@ import csv
 import re
 from collections.abc import Iterator
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.contrib import messages
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
+from agents import gemini_catalog as catalog
+from calls import supervision
 from calls.models import Call
 
 from . import queries
@@ -73,6 +78,35 @@ def call_detail(request, call_id):
             "nav": "calls",
         },
     )
+
+
+@staff_required
+@require_POST
+def whisper(request, call_id):
+    """A supervisor's guidance to the agent of a live call (CSRF-checked form on the call page)."""
+    call = get_object_or_404(Call.objects.select_related("agent"), pk=call_id)
+    text = " ".join(request.POST.get("text", "").split())
+    model = catalog.get(call.agent.model) if call.agent else None
+    if call.status != Call.Status.IN_PROGRESS:
+        messages.error(request, "This call is not in progress any more: nothing was sent.")
+    elif not text:
+        messages.error(request, "Type what the agent should do, then send it.")
+    elif len(text) > supervision.MAX_WHISPER_CHARS:
+        messages.error(request, f"Keep it under {supervision.MAX_WHISPER_CHARS} characters: nothing was sent.")
+    elif model is None or not model.context_update:
+        messages.error(
+            request,
+            f"{call.agent.model if call.agent else 'This call'} cannot take guidance during a call: "
+            "choose a Gemini 3.x Live model for the agent.",
+        )
+    else:
+        async_to_sync(supervision.whisper)(call.pk, text, request.user.get_username())
+        messages.success(
+            request,
+            "Sent to the agent: it follows it from its next turn. It shows in the transcript as a"
+            " supervisor line once the agent has it.",
+        )
+    return redirect("dashboard:call", call.pk)
 
 
 @staff_required

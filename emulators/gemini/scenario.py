@@ -7,6 +7,9 @@ A scenario is a small JSON file (default: default_scenario.json next to this mod
   phrases:     extra phrases for the recognition grammar
   faults:      initial fault settings (see faults.Faults)
   live_models / text_models: optional allow-lists replacing the defaults
+  guidance:    [{"keywords": [...], "reply": text}]  when no turn or keyword rule matched, the first
+               rule with a keyword in the system instruction in force (a supervisor's whisper, sent
+               as contextUpdate) says its reply: the scripted stand-in for "the model follows it"
 A rule: {"reply": text, "call": {"name", "args"}, "after_tool": text, "fallback": text}. When the call's
 function was not declared by the session, the emulator says `fallback` (or `reply`, or `after_tool`).
 """
@@ -41,6 +44,7 @@ class Scenario:
             str(k): (v if isinstance(v, dict) else {"reply": v}) for k, v in data.get("turns", {}).items()
         }
         self.keywords: list[dict[str, Any]] = list(data.get("keywords", []))
+        self.guidance: list[dict[str, Any]] = list(data.get("guidance", []))
         self.default_reply: str = data.get("default_reply", "I see. Could you tell me more about that?")
         self.faults: dict[str, Any] = dict(data.get("faults", {}))
         self.live_models: list[str] | None = data.get("live_models")
@@ -65,11 +69,11 @@ class Scenario:
     def texts(self) -> list[str]:
         """Every sentence the scenario can say (pre-synthesised by the bench profile)."""
         out = [self.default_reply]
-        for rule in [*self.keywords, *self.turns.values()]:
+        for rule in [*self.keywords, *self.turns.values(), *self.guidance]:
             out += [rule[k] for k in ("reply", "after_tool", "fallback") if rule.get(k)]
         return out
 
-    def plan(self, turn: int, heard: str, declared: set[str]) -> Plan:
+    def plan(self, turn: int, heard: str, declared: set[str], instruction: str = "") -> Plan:
         """Choose the reply for the caller's turn `turn` that was heard as `heard`."""
         rule = self.turns.get(str(turn))
         if rule is None:
@@ -78,6 +82,11 @@ class Scenario:
                 if any(f" {normalise_words(k)} " in words for k in candidate.get("keywords", [])):
                     rule = candidate
                     break
+        if rule is None and instruction:
+            told = f" {normalise_words(instruction)} "
+            for candidate in self.guidance:
+                if any(f" {normalise_words(k)} " in told for k in candidate.get("keywords", [])):
+                    return Plan(reply=candidate.get("reply") or self.default_reply)
         if rule is None:
             return Plan(reply=self.default_reply)
         call = rule.get("call")

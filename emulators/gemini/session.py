@@ -82,6 +82,7 @@ class Conversation:
     pending: dict[str, PendingCall] = dataclasses.field(default_factory=dict)
     prompt_tokens: int = 0
     handles: list[str] = dataclasses.field(default_factory=list)
+    instruction: str = ""  # the system instruction in force (setup, then contextUpdate)
 
 
 @dataclasses.dataclass
@@ -233,7 +234,12 @@ class Session:
                 await self._client_content(body)
             elif field == "tool_response":
                 await self._tool_response(body)
-            # context_update: accepted, ignored
+            elif field == "context_update":
+                # [DOC SDK 3.x send_context_update] a new systemInstruction applies from the next turn;
+                # [ASSUMED] the real service acknowledges nothing; `tools` updates are not modelled.
+                system = body.get("systemInstruction") or body.get("system_instruction")
+                if isinstance(system, (dict, str)):
+                    self.conv.instruction = _text_of(system)
 
     def _check_setup(self, setup: dict[str, Any], api_version: str) -> None:
         """Everything the real service refuses in an otherwise well-formed setup."""
@@ -285,6 +291,7 @@ class Session:
                 default_silence_ms=self.profile.silence_ms,
             )
         system = self.setup.get("system_instruction") or {}
+        self.conv.instruction = _text_of(system)
         words = sum(len(str(part.get("text", "")).split()) for part in system.get("parts", []))
         if not self.conv.prompt_tokens:
             self.conv.prompt_tokens = 40 + int(words * 1.3)
@@ -447,7 +454,7 @@ class Session:
             self.conv.turn += 1
             self.conv.history.append(("user", job[1]))
             self.conv.prompt_tokens += int(len(job[1].split()) * 1.3)
-            await self._follow(self.server.scenario.plan(self.conv.turn, job[1], self.declared))
+            await self._follow(self.server.scenario.plan(self.conv.turn, job[1], self.declared, self.conv.instruction))
         elif kind == "audio":
             heard = ""
             if self.profile.recognize:
@@ -457,7 +464,7 @@ class Session:
             self.record.heard.append(heard)
             if heard and "input_audio_transcription" in self.setup:
                 await self.send({"serverContent": {"inputTranscription": {"text": heard, "finished": True}}})
-            await self._follow(self.server.scenario.plan(self.conv.turn, heard, self.declared))
+            await self._follow(self.server.scenario.plan(self.conv.turn, heard, self.declared, self.conv.instruction))
 
     async def _follow(self, plan: Plan) -> None:
         if plan.call_name is None:
@@ -595,3 +602,10 @@ class Session:
             self.conv.history.append(("model", "".join(self.turn_text)))
         await self.send({"serverContent": {"interrupted": True}})
         await self._complete(interrupted=True)
+
+
+def _text_of(system: dict[str, Any] | str) -> str:
+    """The text of a systemInstruction: a string, or a Content with text parts."""
+    if isinstance(system, str):
+        return system
+    return " ".join(str(part.get("text", "")) for part in system.get("parts", []) if isinstance(part, dict))

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -65,6 +65,7 @@ def call_list(request):
 @staff_required
 def call_detail(request, call_id):
     call = get_object_or_404(Call.objects.select_related("agent", "metrics", "recording"), pk=call_id)
+    segments = list(call.segments.all())
     return render(
         request,
         "dashboard/call_detail.html",
@@ -73,11 +74,34 @@ def call_detail(request, call_id):
             # A missing reverse one-to-one raises RelatedObjectDoesNotExist, an AttributeError.
             "metrics": getattr(call, "metrics", None),
             "recording": getattr(call, "recording", None),
-            "segments": list(call.segments.all()),
+            "segments": segments,
+            "last_seq": max((s.seq for s in segments), default=-1),  # the live page asks for what follows
             "tools": list(call.tool_invocations.all()),
             "nav": "calls",
         },
     )
+
+
+@staff_required
+def call_transcript(request, call_id):
+    """The call's transcript after segment `after` (its seq), for the live call page to append:
+    segments are saved during the call every TRANSCRIPT_SAVE_SECONDS by whichever process holds it."""
+    call = get_object_or_404(Call.objects.only("status"), pk=call_id)
+    try:
+        after = int(request.GET.get("after", -1))
+    except ValueError:
+        after = -1
+    segments = [
+        {
+            "seq": s.seq,
+            "speaker": s.speaker,
+            "label": s.get_speaker_display(),
+            "text": s.text,
+            "start_ms": s.start_ms,
+        }
+        for s in call.segments.filter(seq__gt=after).order_by("seq")
+    ]
+    return JsonResponse({"status": call.status, "segments": segments})
 
 
 @staff_required
@@ -92,7 +116,9 @@ def whisper(request, call_id):
     elif not text:
         messages.error(request, "Type what the agent should do, then send it.")
     elif len(text) > supervision.MAX_WHISPER_CHARS:
-        messages.error(request, f"Keep it under {supervision.MAX_WHISPER_CHARS} characters: nothing was sent.")
+        messages.error(
+            request, f"Keep it under {supervision.MAX_WHISPER_CHARS} characters: nothing was sent."
+        )
     elif model is None or not model.context_update:
         messages.error(
             request,

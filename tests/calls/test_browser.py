@@ -154,3 +154,36 @@ def test_a_live_call_appears_and_ends_without_a_reload(page, staff_user, agent):
     assert page.evaluate("window.notReloaded") is True
     assert "No calls right now" in page.locator("#live-calls").inner_text()
     shot(page, "06-live-ended")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_live_calls_page_shows_the_transcript_as_it_is_saved_then_the_stored_call(page, staff_user, agent):
+    """A supervisor opens a call in progress: lines saved during the call (as the engine saves them,
+    every few seconds, from any process) appear without a reload, a supervisor line too; when the
+    call ends the page turns into the stored call."""
+    from calls.models import TranscriptSegment
+
+    call = make_call(agent=agent, status="in_progress", from_number="+14155550188", transcript=False)
+    sign_in(page, f"/calls/{call.pk}/")
+    page.wait_for_selector("#transcript-live")
+    page.evaluate("window.notReloaded = true")
+    TranscriptSegment.objects.create(
+        call=call, seq=0, speaker="agent", text="Hello, how can I help?", start_ms=0
+    )
+    TranscriptSegment.objects.create(
+        call=call, seq=1, speaker="caller", text="Where is my parcel?", start_ms=2100, end_ms=3000
+    )
+    page.locator("#transcript li.turn-caller").wait_for()
+    assert "Where is my parcel?" in page.locator("#transcript").inner_text()
+    assert page.evaluate("window.notReloaded") is True
+    TranscriptSegment.objects.create(
+        call=call, seq=2, speaker="supervisor", text="sup: offer a refund", start_ms=4000
+    )
+    page.locator("#transcript li.turn-supervisor").wait_for()
+    assert page.locator("#transcript li").count() == 3
+    shot(page, "07-live-transcript")
+
+    Call.objects.filter(pk=call.pk).update(status="completed", ended_at=timezone.now())
+    page.wait_for_function("window.notReloaded === undefined")
+    assert page.locator("#transcript-live").count() == 0 and page.locator("#whisper").count() == 0
+    assert "Completed" in page.locator(".status").first.inner_text()

@@ -1,13 +1,17 @@
 from collections.abc import Callable
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.urls import reverse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from . import gemini_catalog as catalog
-from .models import DEFAULT_AI_DISCLOSURE, Agent, Extension, PhoneNumber, Tool
+from . import versions
+from .models import DEFAULT_AI_DISCLOSURE, Agent, AgentVersion, Extension, PhoneNumber, Tool
 
 # What each carrier's console needs for a number ({label: URL}), filled in by the carrier packages
 # (`telephony.apps`): the agents app shows them without importing a transport.
@@ -52,10 +56,6 @@ class AgentForm(forms.ModelForm):
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
     form = AgentForm
-
-    def get_changeform_initial_data(self, request):
-        """New agents tell callers they are automated unless someone removes the line on purpose."""
-        return {"ai_disclosure": DEFAULT_AI_DISCLOSURE, **super().get_changeform_initial_data(request)}
     list_display = (
         "name",
         "model",
@@ -69,9 +69,9 @@ class AgentAdmin(admin.ModelAdmin):
     list_filter = ("is_active", "model", "voice", "record_calls", "barge_in")
     search_fields = ("name", "system_prompt", "greeting")
     filter_horizontal = ("tools",)
-    readonly_fields = ("test_call",)
+    readonly_fields = ("test_call", "version_state")
     fieldsets = (
-        (None, {"fields": ("name", "is_active", "test_call")}),
+        (None, {"fields": ("name", "is_active", "test_call", "version_state")}),
         (
             "What the agent says",
             {"fields": ("system_prompt", "ai_disclosure", "greeting", "consent_announcement", "language")},
@@ -98,7 +98,10 @@ class AgentAdmin(admin.ModelAdmin):
                 "description": "How quickly the agent decides the caller started or stopped speaking.",
             },
         ),
-        ("Limits and recording", {"fields": ("max_call_seconds", "max_concurrent_calls", "record_calls", "redact_transcripts")}),
+        (
+            "Limits and recording",
+            {"fields": ("max_call_seconds", "max_concurrent_calls", "record_calls", "redact_transcripts")},
+        ),
         ("Tools", {"fields": ("tools",)}),
         (
             "After the call",
@@ -112,6 +115,100 @@ class AgentAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_numbers=Count("numbers", distinct=True))
+
+    def get_changeform_initial_data(self, request):
+        """New agents tell callers they are automated unless someone removes the line on purpose."""
+        return {"ai_disclosure": DEFAULT_AI_DISCLOSURE, **super().get_changeform_initial_data(request)}
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:agent_id>/versions/", view(self.versions_view), name="agents_agent_versions"),
+            path("<int:agent_id>/publish/", view(self.publish_view), name="agents_agent_publish"),
+            path(
+                "<int:agent_id>/versions/<int:number>/use/",
+                view(self.use_version_view),
+                name="agents_agent_use_version",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="Version calls use")
+    def version_state(self, obj: Agent) -> str:
+        """Draft or published: what callers hear is the published version, not these fields."""
+        if not obj.pk:
+            return "Save the agent first; until it is published, calls use it as saved."
+        link = reverse("admin:agents_agent_versions", args=[obj.pk])
+        version = obj.published_version
+        if version is None:
+            state = "Never published: calls use the settings below as saved."
+        elif versions.draft_differs(obj):
+            state = f"v{version.number} — the settings below are a draft that differs: publish it to use it."
+        else:
+            state = f"v{version.number} — the settings below are what calls use."
+        return format_html(
+            '{} <a href="{}" class="versions">Versions, compare, publish, roll back</a>', state, link
+        )
+
+    def _agent(self, request, agent_id: int) -> Agent:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(Agent.objects.select_related("published_version"), pk=agent_id)
+
+    def versions_view(self, request, agent_id: int):
+        agent = self._agent(request, agent_id)
+        rows = list(agent.versions.all())
+        draft = versions.draft_config(agent)
+        current = agent.published_version
+        entries = []
+        for index, version in enumerate(rows):
+            older = rows[index + 1] if index + 1 < len(rows) else None
+            entries.append(
+                {
+                    "version": version,
+                    "in_use": current is not None and version.pk == current.pk,
+                    "changes": versions.diff(
+                        older.config, version.config, f"v{older.number}", f"v{version.number}"
+                    )
+                    if older
+                    else [],
+                }
+            )
+        against = current.config if current else {}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Versions of {agent.name}",
+            "agent": agent,
+            "entries": entries,
+            "draft_differs": versions.draft_differs(agent),
+            "draft_changes": versions.diff(
+                against, draft, f"v{current.number}" if current else "nothing", "draft"
+            ),
+        }
+        return TemplateResponse(request, "admin/agents/agent_versions.html", context)
+
+    def publish_view(self, request, agent_id: int):
+        agent = self._agent(request, agent_id)
+        if request.method != "POST":
+            return redirect("admin:agents_agent_versions", agent.pk)
+        if not versions.draft_differs(agent):
+            messages.info(request, "Nothing to publish: the draft is the version calls use.")
+        else:
+            version = versions.publish(agent, request.user.get_username(), request.POST.get("note", ""))
+            messages.success(request, f"Published v{version.number}: new calls to {agent.name} use it.")
+        return redirect("admin:agents_agent_versions", agent.pk)
+
+    def use_version_view(self, request, agent_id: int, number: int):
+        agent = self._agent(request, agent_id)
+        version = get_object_or_404(AgentVersion, agent=agent, number=number)
+        if request.method == "POST":
+            versions.roll_back(version)
+            messages.success(
+                request,
+                f"New calls to {agent.name} use v{version.number} again; calls in progress keep theirs.",
+            )
+        return redirect("admin:agents_agent_versions", agent.pk)
 
     @admin.display(description="Numbers", ordering="_numbers")
     def bound_numbers(self, obj: Agent) -> int:

@@ -213,6 +213,15 @@ class Agent(models.Model):
         max_length=200, blank=True, help_text="Signs the post-call webhook request (X-Signature)."
     )
     is_active = models.BooleanField(default=True, help_text="Inactive agents answer no calls.")
+    published_version = models.ForeignKey(
+        "AgentVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+        help_text="The configuration calls use. None: calls use the settings as edited (never published).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -332,3 +341,26 @@ class Extension(models.Model):
 
     def __str__(self) -> str:
         return f"{self.extension}@{self.context}"
+
+
+class AgentVersion(models.Model):
+    """A published configuration of an agent: what calls ran on, to compare and to roll back to.
+
+    `config` is `AgentConfig.to_json()` of the agent as it was published (prompt, greeting, voice,
+    model, turn-taking, tools, limits); secrets are not copied, calls take them from the agent and
+    its tools as they are now.
+    """
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    config = models.JSONField()
+    note = models.CharField(max_length=200, blank=True, help_text="What changed, for the version list.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["agent", "-number"]
+        constraints = [models.UniqueConstraint(fields=["agent", "number"], name="one_number_per_agent_version")]
+
+    def __str__(self) -> str:
+        return f"{self.agent.name} v{self.number}"

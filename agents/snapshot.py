@@ -6,7 +6,7 @@ the engine never touches the ORM.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from .schema import to_gemini_schema
@@ -115,8 +115,21 @@ class AgentConfig:
         return AgentConfig(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **data})
 
 
-def snapshot(agent) -> AgentConfig:
-    """Build an AgentConfig from an `agents.models.Agent` row (sync ORM; call off the event loop)."""
+def snapshot(agent, draft: bool = False) -> AgentConfig:
+    """The configuration a call of `agent` runs on: its published version (secrets from the rows as
+    they are now), or the row as edited when it was never published or `draft` is asked for.
+    Sync ORM; call off the event loop."""
+    version = None if draft else agent.published_version
+    if version is not None:
+        published = AgentConfig.from_json(version.config)
+        ids = [t.tool_id for t in published.tools]
+        secrets = dict(agent.tools.model.objects.filter(pk__in=ids).values_list("pk", "secret"))
+        return replace(
+            published,
+            config_webhook_secret=agent.config_webhook_secret,
+            tools=tuple(replace(t, secret=secrets.get(t.tool_id, "")) for t in published.tools),
+            agent_id=agent.pk,
+        )
     tools = tuple(
         ToolConfig(
             name=t.name,

@@ -35,6 +35,14 @@ class Call(models.Model):
     agent = models.ForeignKey(
         "agents.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
     )
+    agent_version = models.ForeignKey(
+        "agents.AgentVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="calls",
+        help_text="The published agent version the call ran on (none: an agent never published).",
+    )
     agent_snapshot = models.JSONField(
         default=dict, blank=True, help_text="The agent settings used for this call."
     )

@@ -70,6 +70,7 @@ def _prepare(request: CallRequest) -> Prepared:
         return Prepared(call.pk, None, "unknown_number", "apology")
     agent = snapshot(route.agent)
     call.agent = route.agent
+    call.agent_version_id = route.agent.published_version_id
     call.agent_snapshot = agent.to_json()
     busy = (
         Call.objects.filter(agent=route.agent, status=Call.Status.IN_PROGRESS).exclude(pk=call.pk).count()

@@ -64,7 +64,7 @@ def call_list(request):
 
 @staff_required
 def call_detail(request, call_id):
-    call = get_object_or_404(Call.objects.select_related("agent", "metrics", "recording"), pk=call_id)
+    call = get_object_or_404(Call.objects.select_related("agent", "agent_version", "metrics", "recording"), pk=call_id)
     segments = list(call.segments.all())
     return render(
         request,

@@ -7,11 +7,20 @@ from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from . import gemini_catalog as catalog
 from . import versions
-from .models import DEFAULT_AI_DISCLOSURE, Agent, AgentVersion, Extension, PhoneNumber, Tool
+from .models import (
+    DEFAULT_AI_DISCLOSURE,
+    Agent,
+    AgentTestCase,
+    AgentTestRun,
+    AgentVersion,
+    Extension,
+    PhoneNumber,
+    Tool,
+)
 
 # What each carrier's console needs for a number ({label: URL}), filled in by the carrier packages
 # (`telephony.apps`): the agents app shows them without importing a transport.
@@ -195,8 +204,11 @@ class AgentAdmin(admin.ModelAdmin):
         if not versions.draft_differs(agent):
             messages.info(request, "Nothing to publish: the draft is the version calls use.")
         else:
+            untested = versions.untested_warning(agent)
             version = versions.publish(agent, request.user.get_username(), request.POST.get("note", ""))
             messages.success(request, f"Published v{version.number}: new calls to {agent.name} use it.")
+            if untested:
+                messages.warning(request, untested)
         return redirect("admin:agents_agent_versions", agent.pk)
 
     def use_version_view(self, request, agent_id: int, number: int):
@@ -253,3 +265,61 @@ class ExtensionAdmin(admin.ModelAdmin):
     list_filter = ("context", "media_transport", "is_active", "agent")
     search_fields = ("extension", "context", "agent__name")
     list_select_related = ("agent",)
+
+
+@admin.register(AgentTestCase)
+class AgentTestCaseAdmin(admin.ModelAdmin):
+    """Simulated callers per agent; run them with `manage.py testagent AGENT [--version draft]`."""
+
+    list_display = ("name", "agent", "tool_called", "ending", "is_active")
+    list_filter = ("agent", "is_active")
+    search_fields = ("name", "caller_lines", "must_say")
+    fieldsets = (
+        (None, {"fields": ("agent", "name", "is_active", "caller_lines")}),
+        (
+            "What must hold",
+            {
+                "fields": (
+                    "must_say",
+                    "must_not_say",
+                    "tool_called",
+                    "tool_arguments",
+                    "ending",
+                    "max_turns",
+                    "max_first_response_ms",
+                ),
+                "description": "Run with <code>manage.py testagent AGENT</code> (add <code>--version draft</code>"
+                " to test unpublished edits); it exits 1 when a case fails, for your own CI.",
+            },
+        ),
+    )
+
+
+@admin.register(AgentTestRun)
+class AgentTestRunAdmin(admin.ModelAdmin):
+    list_display = ("started_at", "agent", "version", "passed", "summary")
+    list_filter = ("agent", "passed")
+    readonly_fields = ("agent", "version", "started_at", "passed", "verdicts")
+    exclude = ("results",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="Cases")
+    def verdicts(self, obj: AgentTestRun) -> str:
+        """Each case's verdict, what failed, and a link to the call it made (transcript, recording)."""
+        rows = format_html_join(
+            "",
+            '<li class="{}"><strong>{}</strong> {} — <a href="{}">call</a>{}</li>',
+            (
+                (
+                    "pass" if r["passed"] else "fail",
+                    "PASS" if r["passed"] else "FAIL",
+                    r["case"],
+                    reverse("dashboard:call", args=[r["call_id"]]),
+                    format_html_join("", "<br>· {}", ((f,) for f in r["failures"])),
+                )
+                for r in obj.results
+            ),
+        )
+        return format_html("<ul>{}</ul>", rows)

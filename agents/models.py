@@ -264,6 +264,7 @@ class Carrier(models.TextChoices):
     ASTERISK = "asterisk", "Asterisk"
     BROWSER = "browser", "Browser"
     DEMO = "demo", "Demo"
+    TEST = "test", "Agent test"  # `manage.py testagent`: simulated callers, routed to the agent by id
 
 
 class PhoneNumber(models.Model):
@@ -364,3 +365,64 @@ class AgentVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent.name} v{self.number}"
+
+
+class AgentTestCase(models.Model):
+    """One simulated caller and what must hold when an agent answers it (`manage.py testagent`)."""
+
+    class Ending(models.TextChoices):
+        ANY = "", "Anything"
+        AGENT_ENDS = "agent_ends", "The agent ends the call"
+        TRANSFER = "transfer", "The agent transfers the call"
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="test_cases")
+    name = models.CharField(max_length=100)
+    caller_lines = models.TextField(
+        help_text="What the caller says, one line per turn, spoken with the offline voice after the agent "
+        "finishes each turn."
+    )
+    must_say = models.TextField(
+        blank=True, help_text="Phrases the agent must say (one per line; case and punctuation ignored)."
+    )
+    must_not_say = models.TextField(blank=True, help_text="Phrases the agent must never say (one per line).")
+    tool_called = models.CharField(max_length=64, blank=True, help_text="A tool the agent must call.")
+    tool_arguments = models.JSONField(
+        default=dict, blank=True, help_text='Arguments that call must have, e.g. {"order_id": "A12345"}.'
+    )
+    ending = models.CharField(max_length=20, choices=Ending.choices, blank=True, default=Ending.ANY)
+    max_turns = models.PositiveIntegerField(null=True, blank=True, help_text="At most this many agent turns.")
+    max_first_response_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The agent's first answer to the caller within this many milliseconds."
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["agent", "name"]
+        constraints = [models.UniqueConstraint(fields=["agent", "name"], name="one_test_case_name_per_agent")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def lines(self, field: str) -> list[str]:
+        return [line.strip() for line in getattr(self, field).splitlines() if line.strip()]
+
+
+class AgentTestRun(models.Model):
+    """One run of an agent's test cases, with each case's verdict and the call it made."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="test_runs")
+    version = models.CharField(max_length=20, help_text='"draft" or the published version, e.g. "v3".')
+    started_at = models.DateTimeField(auto_now_add=True)
+    passed = models.BooleanField(default=False)
+    results = models.JSONField(default=list, help_text="[{case, passed, failures, call_id}]")
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.agent.name} {self.version} {'passed' if self.passed else 'failed'}"
+
+    @property
+    def summary(self) -> str:
+        failed = sum(1 for r in self.results if not r.get("passed"))
+        return f"{len(self.results) - failed} of {len(self.results)} passed"

@@ -47,6 +47,19 @@ def publish(agent: Agent, by: str = "", note: str = "") -> AgentVersion:
     return version
 
 
+def untested_warning(agent: Agent) -> str:
+    """Why publishing the draft now is a risk, or "" (no cases, or the draft passed them since its
+    last edit). Publishing warns; it does not refuse."""
+    if not agent.test_cases.filter(is_active=True).exists():
+        return ""
+    run = agent.test_runs.filter(version="draft").order_by("-started_at").first()
+    if run is None or run.started_at < agent.updated_at:
+        return "Published without testing the draft: run manage.py testagent --version draft first next time."
+    if not run.passed:
+        return f"The draft failed its tests ({run.summary}); published anyway."
+    return ""
+
+
 def roll_back(version: AgentVersion) -> None:
     """Make an earlier (or any) version the one calls use; the draft is not touched."""
     Agent.objects.filter(pk=version.agent_id).update(published_version=version)

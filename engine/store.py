@@ -44,7 +44,7 @@ def _prepare(request: CallRequest) -> Prepared:
         route = route_agent(call.agent_id, "outbound")
     elif request.carrier == "asterisk":
         route = route_extension(request.context, request.extension)
-    elif request.carrier == "browser":  # a staff test call names its agent: no number to route by
+    elif request.carrier in ("browser", "test"):  # staff test calls name their agent: no number
         route = route_agent(request.variables.get("agent_id"), "direct")
     else:
         route = route_number(request.carrier, request.to_number or (call.to_number if call else ""))
@@ -68,9 +68,10 @@ def _prepare(request: CallRequest) -> Prepared:
         )
         call.save()
         return Prepared(call.pk, None, "unknown_number", "apology")
-    agent = snapshot(route.agent)
+    draft = request.carrier == "test" and bool(request.variables.get("_draft"))  # testagent --version draft
+    agent = snapshot(route.agent, draft=draft)
     call.agent = route.agent
-    call.agent_version_id = route.agent.published_version_id
+    call.agent_version_id = None if draft else route.agent.published_version_id
     call.agent_snapshot = agent.to_json()
     busy = (
         Call.objects.filter(agent=route.agent, status=Call.Status.IN_PROGRESS).exclude(pk=call.pk).count()

@@ -1,0 +1,67 @@
+"""`manage.py testagent`: an agent's simulated-caller cases run through the whole engine, the run is
+stored and shown in the admin, and the command fails (exit 1) when a case does."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from agents.models import AgentTestCase, AgentTestRun
+from calls.models import Call
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def cases(demo_agent):
+    good = AgentTestCase.objects.create(
+        agent=demo_agent,
+        name="order status",
+        caller_lines="i would like to check the status of my order\nthank you goodbye",
+        must_say="has shipped",
+        must_not_say="sorry",
+        tool_called="end_call",
+        ending=AgentTestCase.Ending.AGENT_ENDS,
+        max_turns=6,
+    )
+    bad = AgentTestCase.objects.create(
+        agent=demo_agent,
+        name="opening hours",
+        caller_lines="what are your opening hours",
+        must_say="closed on sundays",
+    )
+    return good, bad
+
+
+def test_a_passing_case_and_a_failing_one(demo_agent, cases, gemini, admin_client):
+    """Thrown at it: one case the agent meets (order status, then goodbye: the agent ends the call)
+    and one it cannot (it never says "closed on sundays"). Holds: the command prints PASS and FAIL with
+    the reason and exits non-zero; run alone, the good case exits zero; both runs and their calls are
+    stored and the admin shows the verdicts with links to the calls."""
+    out = io.StringIO()
+    with pytest.raises(CommandError) as failed_run:
+        call_command("testagent", demo_agent.name, stdout=out)
+    text = out.getvalue()
+    assert "failed its tests (1 of 2 passed)" in str(failed_run.value), text
+    assert "PASS  order status" in text and "FAIL  opening hours" in text
+    assert "never said 'closed on sundays'" in text
+    out = io.StringIO()
+    call_command("testagent", str(demo_agent.pk), "--case", "order status", stdout=out)
+    assert "1 of 1 passed" in out.getvalue()
+
+    failed, passed = AgentTestRun.objects.order_by("started_at")
+    assert (failed.passed, passed.passed, failed.version) == (False, True, "draft")
+    calls = Call.objects.filter(carrier="test")
+    assert calls.count() == 3 and all(c.agent_id == demo_agent.pk for c in calls)
+    page = admin_client.get(f"/admin/agents/agenttestrun/{failed.pk}/change/").content.decode()
+    assert "FAIL" in page and "never said" in page and f"/calls/{failed.results[0]['call_id']}/" in page
+
+
+def test_an_agent_without_cases_says_what_to_do(demo_agent, gemini):
+    with pytest.raises(CommandError, match="has no active test case: add some in the admin"):
+        call_command("testagent", demo_agent.name, stdout=io.StringIO())
+    with pytest.raises(CommandError, match="No agent 'nobody'"):
+        call_command("testagent", "nobody", stdout=io.StringIO())

@@ -13,14 +13,16 @@ each a signed voice webhook then a Media Stream at real-time pace, both through 
 address; as a call ends (the caller hangs up after `--call-seconds`) the next one starts.
 
 While the calls go on it restarts each web process in turn: takes it out of the proxy (the admin
-socket's `state drain`, what a Kubernetes `preStop` pause gives an ingress), sends SIGTERM, sees `/ready`
+socket's `state drain`, what a Kubernetes `preStop` pause gives an ingress; `--no-prestop` skips it, and
+then new calls that reach the process before the proxy's `/ready` check notices hear the busy prompt), sends SIGTERM, sees `/ready`
 answer 503 and the proxy mark the server down, waits for the process to drain (its calls finish
 normally: they are shorter than DRAIN_SECONDS) and exit 0, starts it again on the same port and waits
 for the proxy to mark it up. Then it SIGKILLs one web process holding calls.
 
 It prints and checks: calls dropped by the restarts (0: a dropped call is one whose caller socket
 closed without the caller hanging up, or whose row is not `completed`), records lost (0: every answered
-call has its row, metrics and transcript), the killed process's calls marked failed "process ended"
+call has its row, metrics and transcript), calls stored with the caller's hangup as their end reason
+(not left running in their process until a drain or a timeout ended them), the killed process's calls marked failed "process ended"
 within 60 s with their transcript so far, and new calls answered throughout (none refused or unanswered
 in any phase). It exits non-zero on any failure. `tests/test_rolling_restart.py` runs the same code
 with 6 calls.
@@ -62,6 +64,7 @@ class Options:
     heartbeat_seconds: float | None = None  # None: the settings' defaults (10 s heartbeat, 30 s stale)
     stale_seconds: float | None = None
     transcript_save_seconds: float = 2.0
+    prestop: bool = True  # take a server out of the proxy before its SIGTERM (Kubernetes: preStop pause)
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cc-rolling-")))
 
 
@@ -155,11 +158,15 @@ HAPROXY_CFG = """\
 global
     maxconn 4000
     stats socket {socket} mode 600 level admin
+    log stdout format raw local0 notice
     hard-stop-after 30s
 
 defaults
     mode http
+    log global
     timeout connect 5s
+    # A check answered later than this fails (the default is `inter`; a busy machine answers slowly).
+    timeout check 2s
     timeout client 60s
     timeout server 60s
     timeout http-request 10s
@@ -420,11 +427,12 @@ def load_average() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
 
-async def restart(proxy: Proxy, web: WebProcess, report: Report, drain_seconds: float) -> None:
+async def restart(proxy: Proxy, web: WebProcess, report: Report, drain_seconds: float, prestop: bool) -> None:
     """Out of the proxy, SIGTERM, drained and exited 0, started again, back in the proxy."""
     t0 = time.monotonic()
     live = await orm(live_calls_of, web.child.pid)
-    await asyncio.to_thread(proxy.set_state, web.name, "drain")  # preStop: no new connections
+    if prestop:  # what a preStop pause gives an ingress: no new connections, the live ones go on
+        await asyncio.to_thread(proxy.set_state, web.name, "drain")
     web.child.process.send_signal(signal.SIGTERM)
     ready = None
     for _ in range(50):
@@ -569,6 +577,7 @@ async def run(options: Options, db_url: str, redis_url: str) -> Report:
     sweeper: asyncio.Task | None = None
     mill: CallMill | None = None
     loads: list[float] = []
+    streaming: list[int] = []  # calls with a live media stream, sampled every 2 s
     sampler: asyncio.Task | None = None
     try:
         gemini = EmulatorProcess(profile="bench", max_sessions=10000)
@@ -606,19 +615,23 @@ async def run(options: Options, db_url: str, redis_url: str) -> Report:
         async def sample_load() -> None:
             while True:
                 loads.append(load_average())
+                streaming.append(mill.in_progress())
                 await asyncio.sleep(2.0)
 
         sampler = asyncio.create_task(sample_load())
         mill = CallMill(emulator, pcm, options.calls, options.call_seconds)
         mill.start()
         t_start = time.monotonic()
-        while mill.in_progress() < options.calls and time.monotonic() - t_start < options.call_seconds + 30:  # noqa: ASYNC110
+        first = lambda: mill.callers[: options.calls]  # noqa: E731
+        while time.monotonic() - t_start < options.call_seconds + 30 and (  # noqa: ASYNC110
+            len(first()) < options.calls or not all(c.greeted_at or c.ended_at for c in first())
+        ):
             await asyncio.sleep(0.2)  # polls the callers' state
-        report.say(f"{mill.in_progress()} call(s) in progress through the proxy")
+        report.say(f"{options.calls} calls going on: {mill.in_progress()} with a live media stream")
 
         for web in webs:
             mill.phase = f"restart {web.name}"
-            await restart(proxy, web, report, options.drain_seconds)
+            await restart(proxy, web, report, options.drain_seconds, options.prestop)
         mill.phase = "kill"
         killed_pid, killed_sids, killed_at = await kill_one(webs, mill, options.transcript_save_seconds + 1, report)
         marked_after = await wait_marked(killed_sids, killed_at, MARK_LIMIT_SECONDS + 30)
@@ -647,6 +660,12 @@ async def run(options: Options, db_url: str, redis_url: str) -> Report:
             if c.answered and (c.sid not in rows or not rows[c.sid]["metrics"]
                                or not any(s == "agent" for s, _ in rows[c.sid]["segments"]))
         ]  # fmt: skip
+        # A call the caller hung up is stored as such: not left running in its process until a drain or a
+        # timeout ended it (what happens when daphne kills a consumer that did not end its call in time).
+        late = [
+            c for c in survivors
+            if c.answered and c.hung_up and rows.get(c.sid, {}).get("reason") != "caller hung up"
+        ]  # fmt: skip
         refused = [sid for sid, r in rows.items() if r["status"] == "failed" and sid not in killed]
         phases: dict[str, list[int]] = {}
         for c in survivors:
@@ -668,6 +687,11 @@ async def run(options: Options, db_url: str, redis_url: str) -> Report:
                                   f"{[(c.sid, c.call.end_reason, rows.get(c.sid, {}).get('status')) for c in dropped][:5]}")  # fmt: skip
         report.check(not lost, f"records lost: {len(lost)} {[c.sid for c in lost][:5]}")
         report.check(
+            not late,
+            f"calls stored as ended by the caller's hangup: {len(late)} not "
+            f"{[(c.sid, rows.get(c.sid, {}).get('reason')) for c in late][:5]}",
+        )
+        report.check(
             not unanswered and not refused,
             f"new calls answered throughout: {len(unanswered)} unanswered, {len(refused)} refused "
             f"{[(c.phase, c.call.end_reason, c.call.errors[:1]) for c in unanswered][:5]}",
@@ -684,10 +708,12 @@ async def run(options: Options, db_url: str, redis_url: str) -> Report:
             f"their transcript so far kept: {len(kept)}/{len(old_enough)} call(s) greeted more than "
             f"{save_s + 1:.0f} s before the kill have the agent's lines stored",
         )
+        report.say(f"calls with a live media stream during the run: mean {sum(streaming) / max(1, len(streaming)):.1f}, "
+                   f"max {max(streaming, default=0)} (a call that ends makes room for the next, which rings first)")  # fmt: skip
         report.say(f"load average during the run: max {max(loads, default=0):.2f}, "
                    f"mean {sum(loads) / max(1, len(loads)):.2f} (this machine: {os.cpu_count()} cores)")  # fmt: skip
         report.figures.update(
-            calls=len(callers), killed=len(killed_sids), dropped=len(dropped), lost=len(lost),
+            calls=len(callers), killed=len(killed_sids), dropped=len(dropped), lost=len(lost), late=len(late),
             unanswered=len(unanswered), marked_after=marked_after if marked_after is not None else -1.0,
             load_max=max(loads, default=0.0),
         )  # fmt: skip
@@ -730,6 +756,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=30, help="calls kept in progress")
     parser.add_argument("--call-seconds", type=float, default=20.0, help="length of each call")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--no-prestop",
+        action="store_true",
+        help="SIGTERM without first taking the server out of the proxy: new calls that reach it before "
+        "the /ready check does hear the busy prompt (shows the window a preStop pause closes)",
+    )
     parser.add_argument("--database", default="cc_rolling", help="dropped and created by the run")
     parser.add_argument("--redis", default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/7",
                         help="its DB is flushed")  # fmt: skip
@@ -740,7 +772,7 @@ def main() -> None:
     from bench.common import setup_django
 
     setup_django()
-    options = Options(calls=args.calls, call_seconds=args.call_seconds)
+    options = Options(calls=args.calls, call_seconds=args.call_seconds, prestop=not args.no_prestop)
     report = asyncio.run(run(options, db_url, args.redis))
     if report.failures:
         print(f"FAILED: {len(report.failures)} check(s)")

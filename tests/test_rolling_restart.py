@@ -1,6 +1,6 @@
 """A rolling restart of the production topology with calls in progress (`bench/rolling_restart.py`, 6 calls).
 
-Thrown: with six real-time Twilio calls going on through HAProxy (signed voice webhook, then the Media
+Thrown: with six real-time Twilio calls (6 s each) going on through HAProxy (signed voice webhook, then the Media
 Stream), SIGTERM to each of three real `python -m contactcenter.serve` processes in turn (each started
 again once it drained and exited), then SIGKILL to the one holding the most calls; new calls keep coming.
 Survives: every call of the restarted processes (the caller hangs up normally, its row is `completed`
@@ -35,7 +35,7 @@ def test_rolling_restart_drops_no_call_and_marks_the_killed_processes_calls():
         pytest.skip("haproxy is not installed (apt-get install haproxy): the topology needs it")
     options = Options(
         calls=6,
-        call_seconds=8.0,
+        call_seconds=6.0,
         drain_seconds=60.0,
         sweeper="housekeeping",  # beat sweeps every 15 s; the command in a loop keeps the test short
         heartbeat_seconds=1.0,

@@ -1,4 +1,5 @@
-"""What every media WebSocket consumer of this process shares: dispatch without a thread hop per frame.
+"""What every media WebSocket consumer of this process shares: dispatch without a thread hop per frame,
+and a call that cannot outlive its consumer.
 
 Channels' `AsyncConsumer.dispatch` awaits `aclose_old_connections()` before every handler: a
 `sync_to_async` hop onto the single thread-sensitive executor, 50–100 times a second per call for
@@ -6,6 +7,11 @@ media consumers that never touch the database per frame (13.5 % of a daphne proc
 issue 16). Here a `websocket.receive` goes straight to its handler; `connect` and `disconnect`
 keep Channels' behaviour, and every database call the consumers make goes through
 `database_sync_to_async`, which closes stale connections itself around each call.
+
+Daphne cancels an application instance that is still busy 10 s after its client left ("took too
+long to shut down and was killed"), before `disconnect` has run: under load a consumer can be that
+far behind its socket. `abandon()` then ends the consumer's call, so a call never stays live (and
+holds its cap slot and a drain) with no socket.
 """
 
 from __future__ import annotations
@@ -17,6 +23,15 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 class MediaSocketConsumer(AsyncWebsocketConsumer):
     """An `AsyncWebsocketConsumer` whose frames skip the per-message stale-connection check."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.abandon()
+
+    def abandon(self) -> None:
+        """The consumer is gone (closed, or killed by the server): end what it still holds."""
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         if message["type"] == "websocket.receive":

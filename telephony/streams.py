@@ -176,6 +176,15 @@ class CarrierStreamConsumer(MediaSocketConsumer):
             self.port.open = False
             await self.close(code=1000)
 
+    def abandon(self) -> None:
+        handle = getattr(self, "handle", None)
+        port = getattr(self, "port", None)
+        if handle is not None and port is not None and port.open:
+            log.warning("%s: consumer ended before its call: ending the call", self.carrier)
+            port.open = False
+            port.remote_ended = True
+            handle.remote_hangup(self.closed_reason)
+
     async def disconnect(self, code: int) -> None:
         if self.gate.dropped:
             log.warning(

@@ -151,6 +151,13 @@ class BrowserCallConsumer(MediaSocketConsumer):
             self.port.open = False
             await self.close(code=1000)
 
+    def abandon(self) -> None:
+        port, handle = getattr(self, "port", None), getattr(self, "handle", None)
+        if port is not None and port.open and handle is not None:
+            log.warning("browser: consumer ended before its call: ending the call")
+            port.open = False
+            handle.remote_hangup("browser closed")
+
     async def disconnect(self, code: int) -> None:
         if self.port is None:
             return

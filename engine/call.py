@@ -26,7 +26,7 @@ from .playout import Playout
 from .port import CallRequest, MediaPort
 from .record import Recorder, Transcript
 from .setup import fetch_call_config, live_config, render, say_exactly
-from .tools import ToolDispatcher, ToolError, scheduling_for
+from .tools import ToolDispatcher, ToolError
 from .uplink import Uplink
 
 log = logging.getLogger(__name__)
@@ -354,7 +354,7 @@ class CallHandle:
         model = catalog.get(self.agent.model)
         scheduling = None
         if model is not None and model.scheduling:
-            scheduling = scheduling_for(self._tools.tool(fc.name or "") if self._tools else None)
+            scheduling = builtins.scheduling_for(self._tools.tool(fc.name or "") if self._tools else None)
 
         async def respond(response: dict) -> None:
             await self._link.send_tool_response(

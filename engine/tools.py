@@ -23,17 +23,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[ToolConfig, dict[str, Any]], Awaitable[dict[str, Any]]]
 
-# How the model uses a tool's result on models with non-blocking calls (`FunctionResponse.scheduling`).
-# Every result here is something the caller should hear (end_call's asks for the goodbye), told once the
-# model has finished its current sentence rather than cutting itself off: WHEN_IDLE, never SILENT.
-# Per-tool choices (INTERRUPT for urgent results) are not offered yet.
-DEFAULT_SCHEDULING = "WHEN_IDLE"
-
-
-def scheduling_for(tool: ToolConfig | None) -> str:
-    """The `scheduling` a response of this tool carries (SILENT | WHEN_IDLE | INTERRUPT)."""
-    return DEFAULT_SCHEDULING
-
 
 class ToolError(Exception):
     """A tool failed in a way the model should hear about."""

@@ -134,6 +134,9 @@ class Session:
         self.counted = False
         self.closing = False
         self.declared: set[str] = set()
+        self.non_blocking: set[str] = set()  # functions declared with behavior NON_BLOCKING
+        self.contract = contracts.OPEN
+        self.speaking_for: str | None = None  # the batch whose preface is being spoken (non-blocking)
 
     # --- plumbing ---------------------------------------------------------------------------------
 
@@ -214,6 +217,7 @@ class Session:
             self.record.resumed_from = handle
         self.record.conversation = self.conv
         self.setup = setup
+        self.contract = contracts.contract(model_id)
         self._configure()
         if self.profile.setup_delay_s:
             await asyncio.sleep(self.profile.setup_delay_s)
@@ -270,6 +274,8 @@ class Session:
             for decl in tool.get("function_declarations") or []:
                 if decl.get("name"):
                     self.declared.add(decl["name"])
+                    if decl.get("behavior") == "NON_BLOCKING":
+                        self.non_blocking.add(decl["name"])
 
     def _configure(self) -> None:
         ric = self.setup.get("realtime_input_config") or {}
@@ -408,15 +414,24 @@ class Session:
             await self.jobs.put(("audio", b"".join(audio)))
 
     async def _tool_response(self, body: dict[str, Any]) -> None:
-        """Answers for ids never issued (or already cancelled) are ignored."""
+        """Answers for ids never issued (or already cancelled) are ignored. Once every call of a batch is
+        answered, the model says `after_tool` per the last response's `scheduling`: WHEN_IDLE (or none)
+        after what it is saying, INTERRUPT cuts its preface short first, SILENT says nothing."""
         for response in body.get("function_responses") or []:
             self.record.tool_responses.append(response)
             call = self.conv.pending.pop(str(response.get("id")), None)
             if call is None:
                 continue
-            if not any(c.batch == call.batch for c in self.conv.pending.values()):
-                text = fill(call.after_tool, response.get("response")) if call.after_tool else None
-                await self.jobs.put(("after_tool", text, self.turn_gen))
+            self.conv.history.append(("tool", json.dumps(response.get("response"), sort_keys=True)))
+            if any(c.batch == call.batch for c in self.conv.pending.values()):
+                continue
+            scheduling = response.get("scheduling")
+            text = fill(call.after_tool, response.get("response")) if call.after_tool else None
+            if scheduling == "SILENT":
+                text = None
+            elif scheduling == "INTERRUPT" and self.speaking_for == call.batch and self.current:
+                self.current.cancel()  # [ASSUMED] the preface stops where it is; no `interrupted`
+            await self.jobs.put(("after_tool", text, self.turn_gen))
 
     # --- model turns ------------------------------------------------------------------------------
 
@@ -463,16 +478,26 @@ class Session:
         if plan.call_name is None:
             await self._speak(plan.reply or "", complete=True)
             return
-        if plan.reply:
+        # Blocking calls: the preface, then the call, then silence until the response. Non-blocking
+        # calls (3.8, or `behavior: NON_BLOCKING`): the call first, and the model keeps talking.
+        non_blocking = self.contract.non_blocking_calls or plan.call_name in self.non_blocking
+        if plan.reply and not non_blocking:
             await self._speak(plan.reply, complete=False)
         self._open_turn()
-        call_id = f"call_{uuid.uuid4().int % 10**6:06d}"
         batch = uuid.uuid4().hex
-        self.conv.pending[call_id] = PendingCall(call_id, plan.call_name, plan.after_tool, batch)
-        self.turn_calls.append(call_id)
-        call = {"id": call_id, "name": plan.call_name, "args": plan.call_args}
-        self.record.tool_calls.append(call)
-        await self.send({"toolCall": {"functionCalls": [call]}})
+        for _ in range(plan.repeat):  # identical calls back to back, each with its own id
+            call_id = f"call_{uuid.uuid4().int % 10**6:06d}"
+            self.conv.pending[call_id] = PendingCall(call_id, plan.call_name, plan.after_tool, batch)
+            self.turn_calls.append(call_id)
+            call = {"id": call_id, "name": plan.call_name, "args": plan.call_args}
+            self.record.tool_calls.append(call)
+            await self.send({"toolCall": {"functionCalls": [call]}})
+        if plan.reply and non_blocking:
+            self.speaking_for = batch
+            try:
+                await self._speak(plan.reply, complete=False)
+            finally:
+                self.speaking_for = None
 
     def _open_turn(self) -> None:
         if not self.turn_open:

@@ -173,6 +173,14 @@ class ToolInvocation(models.Model):
     cancelled = models.BooleanField(
         default=False, help_text="Gemini cancelled the call (toolCallCancellation) before it finished."
     )
+    retryable = models.BooleanField(
+        default=False, help_text="It failed in a way that may pass if tried again (a timeout, a 5xx)."
+    )
+    repeats = models.PositiveIntegerField(
+        default=0,
+        help_text="Identical calls in the same model turn (Gemini 3.8 repeats calls) answered from this "
+        "result instead of running again.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

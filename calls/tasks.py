@@ -85,6 +85,8 @@ def store_call(payload: dict) -> str:
                 error=t.get("error", ""),
                 latency_ms=t.get("latency_ms", 0),
                 cancelled=t.get("cancelled", False),
+                retryable=t.get("retryable", False),
+                repeats=t.get("repeats", 0),
             )
             for t in payload.get("tool_invocations", [])
         )

@@ -340,6 +340,8 @@ class CallHandle:
         if content.generation_complete:
             self.playout.end_of_generation()
         if content.turn_complete:
+            if self._tools:
+                self._tools.new_turn()  # an identical call after this is a new request
             self.metrics.turns += 1
             self.playout.end_of_turn(f"turn-{self.metrics.turns}")
             self.transcript.close("agent", self._ms())

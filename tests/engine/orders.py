@@ -15,6 +15,7 @@ class Orders(BaseHTTPRequestHandler):
     """The handler; its class attributes are the knobs and the record."""
 
     delay = 0.0
+    status = 200  # the HTTP status it answers with
     started: list[float] = []
     finished: list[float] = []
 
@@ -24,7 +25,7 @@ class Orders(BaseHTTPRequestHandler):
         time.sleep(self.delay)
         out = json.dumps({"status": "shipped"}).encode()
         try:
-            self.send_response(200)
+            self.send_response(self.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(out)))
             self.end_headers()
@@ -40,7 +41,7 @@ class Orders(BaseHTTPRequestHandler):
 @pytest.fixture
 def orders():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Orders)
-    Orders.started, Orders.finished = [], []
+    Orders.started, Orders.finished, Orders.delay, Orders.status = [], [], 0.0, 200
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
     server.shutdown()

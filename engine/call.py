@@ -340,15 +340,30 @@ class CallHandle:
         if content.generation_complete:
             self.playout.end_of_generation()
         if content.turn_complete:
-            if self._tools:
-                self._tools.new_turn()  # an identical call after this is a new request
             self.metrics.turns += 1
             self.playout.end_of_turn(f"turn-{self.metrics.turns}")
             self.transcript.close("agent", self._ms())
             self._awaiting_first_audio = True
-            self._agent_quiet.set()
-            if self._hangup_after_turn and self._tools and not self._tools.busy:
-                self._end(self._hangup_after_turn)
+            if self._idle_on_turn_complete:
+                self._idle()
+        if content.interaction_status == types.InteractionStatus.IDLE and not self._idle_on_turn_complete:
+            self._idle()
+
+    @property
+    def _idle_on_turn_complete(self) -> bool:
+        """Whether turnComplete means the model is idle; on extended thinking it does not (the model may
+        close a spoken part and go on working): there only interactionStatus IDLE does."""
+        model = catalog.get(self.agent.model)
+        return model is None or model.turn_complete_is_idle
+
+    def _idle(self) -> None:
+        """The model has finished and waits for the caller: a goodbye may follow, a pending hang-up
+        happens, and an identical tool call from now on is a new request."""
+        self._agent_quiet.set()
+        if self._tools:
+            self._tools.new_turn()
+        if self._hangup_after_turn and self._tools and not self._tools.busy:
+            self._end(self._hangup_after_turn)
 
     def _responder(self, fc: types.FunctionCall):
         # Models whose calls are NON_BLOCKING by default (3.8) keep talking while a tool runs; the

@@ -137,6 +137,7 @@ class Session:
         self.non_blocking: set[str] = set()  # functions declared with behavior NON_BLOCKING
         self.contract = contracts.OPEN
         self.speaking_for: str | None = None  # the batch whose preface is being spoken (non-blocking)
+        self.in_progress = False  # interactionStatus IN_PROGRESS sent for the current interaction
 
     # --- plumbing ---------------------------------------------------------------------------------
 
@@ -474,6 +475,20 @@ class Session:
                 await self.send({"serverContent": {"inputTranscription": {"text": heard, "finished": True}}})
             await self._follow(self.server.scenario.plan(self.conv.turn, heard, self.declared))
 
+    async def _status(self, status: str, **content: Any) -> None:
+        """serverContent.interactionStatus, on models that send it (extended thinking); `content` rides
+        along (turnComplete). Elsewhere only `content` is sent, if any."""
+        if self.contract.interaction_status:
+            content = {**content, "interactionStatus": status}
+            self.in_progress = status == "IN_PROGRESS"
+        if content:
+            await self.send({"serverContent": content})
+
+    async def _working(self) -> None:
+        """The model starts (or resumes) working on the caller's request: IN_PROGRESS, once."""
+        if self.contract.interaction_status and not self.in_progress:
+            await self._status("IN_PROGRESS")
+
     async def _follow(self, plan: Plan) -> None:
         if plan.call_name is None:
             await self._speak(plan.reply or "", complete=True)
@@ -484,6 +499,7 @@ class Session:
         if plan.reply and not non_blocking:
             await self._speak(plan.reply, complete=False)
         self._open_turn()
+        await self._working()
         batch = uuid.uuid4().hex
         for _ in range(plan.repeat):  # identical calls back to back, each with its own id
             call_id = f"call_{uuid.uuid4().int % 10**6:06d}"
@@ -498,6 +514,14 @@ class Session:
                 await self._speak(plan.reply, complete=False)
             finally:
                 self.speaking_for = None
+            if self.contract.interaction_status:
+                # [ASSUMED] extended thinking closes the spoken preface with turnComplete while the
+                # interaction goes on (REQUIRES_ACTION until the results are in): turnComplete is not idle.
+                await self._hold_for_playback()
+                waiting = any(c in self.conv.pending for c in self.turn_calls)
+                await self._status(
+                    "REQUIRES_ACTION" if waiting else "IN_PROGRESS", generationComplete=True, turnComplete=True
+                )
 
     def _open_turn(self) -> None:
         if not self.turn_open:
@@ -519,6 +543,7 @@ class Session:
         if delay:
             await asyncio.sleep(delay)
         self._open_turn()
+        await self._working()
         self.record.said.append(text)
         words = text.split()
         said_words = 0
@@ -576,12 +601,16 @@ class Session:
         """generationComplete now; turnComplete once the reply would have finished playing."""
         self._open_turn()
         await self.send({"serverContent": {"generationComplete": True}})
+        await self._hold_for_playback()
+        await self._complete(interrupted=False)
+
+    async def _hold_for_playback(self) -> None:
+        """Wait until what was sent this turn would have finished playing (at the profile's pace)."""
         if self.turn_first_audio is not None:
             end = self.turn_first_audio + self.turn_audio_s * self.profile.hold_factor
             remaining = end - asyncio.get_running_loop().time()
             if remaining > 0:
                 await asyncio.sleep(remaining)
-        await self._complete(interrupted=False)
 
     def _usage(self) -> dict[str, Any]:
         audio_tokens = int(self.turn_audio_s * AUDIO_TOKENS_PER_S)
@@ -600,7 +629,11 @@ class Session:
     async def _complete(self, *, interrupted: bool) -> None:
         usage = self._usage()
         self.turn_open = False
-        await self.send({"serverContent": {"turnComplete": True}, "usageMetadata": usage})
+        content: dict[str, Any] = {"turnComplete": True}
+        if self.contract.interaction_status:
+            content["interactionStatus"] = "IDLE"  # the interaction is over: the model waits for the caller
+            self.in_progress = False
+        await self.send({"serverContent": content, "usageMetadata": usage})
         if not interrupted:
             await self._resumption_update()
 

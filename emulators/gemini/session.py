@@ -80,7 +80,8 @@ class Conversation:
     turn: int = 0
     history: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     pending: dict[str, PendingCall] = dataclasses.field(default_factory=dict)
-    prompt_tokens: int = 0
+    prompt_tokens: int = 0  # the context the model reads each turn, all modalities
+    prompt_audio_tokens: int = 0  # of which audio (the caller's speech and the model's own replies)
     handles: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -102,6 +103,7 @@ class SessionRecord:
     close_code: int | None = None
     close_reason: str | None = None
     conversation: Conversation | None = None
+    usage: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # usageMetadata sent, in order
 
 
 class Dropped(Exception):
@@ -138,6 +140,8 @@ class Session:
         self.contract = contracts.OPEN
         self.speaking_for: str | None = None  # the batch whose preface is being spoken (non-blocking)
         self.in_progress = False  # interactionStatus IN_PROGRESS sent for the current interaction
+        self.usage_in = {"TEXT": 0, "AUDIO": 0}  # this connection's running totals (usageMetadata)
+        self.usage_out = {"TEXT": 0, "AUDIO": 0}
 
     # --- plumbing ---------------------------------------------------------------------------------
 
@@ -363,7 +367,7 @@ class Session:
                 if not audio:
                     await self.send({"serverContent": {"turnComplete": True}, "usageMetadata": {}})
                     raise p.ProtocolError(p.PRECONDITION)
-                self.conv.prompt_tokens += int(len(audio) / 32000 * AUDIO_TOKENS_PER_S)
+                self._heard_audio(audio)
                 await self.jobs.put(("audio", audio))
         if "text" in body and body["text"]:
             text = str(body["text"])
@@ -389,7 +393,7 @@ class Session:
             if self.interrupts:
                 await self._interrupt()
         else:
-            self.conv.prompt_tokens += int(len(audio) / 32000 * AUDIO_TOKENS_PER_S)
+            self._heard_audio(audio)
             await self.jobs.put(("audio", audio))
 
     async def _client_content(self, body: dict[str, Any]) -> None:
@@ -520,7 +524,9 @@ class Session:
                 await self._hold_for_playback()
                 waiting = any(c in self.conv.pending for c in self.turn_calls)
                 await self._status(
-                    "REQUIRES_ACTION" if waiting else "IN_PROGRESS", generationComplete=True, turnComplete=True
+                    "REQUIRES_ACTION" if waiting else "IN_PROGRESS",
+                    generationComplete=True,
+                    turnComplete=True,
                 )
 
     def _open_turn(self) -> None:
@@ -612,19 +618,38 @@ class Session:
             if remaining > 0:
                 await asyncio.sleep(remaining)
 
+    def _heard_audio(self, pcm16k: bytes) -> None:
+        """The caller's audio joins the context: 25 tokens a second."""
+        tokens = int(len(pcm16k) / 32000 * AUDIO_TOKENS_PER_S)
+        self.conv.prompt_tokens += tokens
+        self.conv.prompt_audio_tokens += tokens
+
     def _usage(self) -> dict[str, Any]:
-        audio_tokens = int(self.turn_audio_s * AUDIO_TOKENS_PER_S)
-        text_tokens = int(len(" ".join(self.turn_text).split()) * 1.3)
-        response = audio_tokens + text_tokens
-        prompt = self.conv.prompt_tokens
-        self.conv.prompt_tokens += response
-        return {
+        """usageMetadata as a cumulative snapshot of this connection: every turn bills the whole context
+        as input again (per modality) and its reply as output [DOC pricing: context re-billed per turn;
+        ASSUMED: the counts are running totals per connection, restarting on a new connection]."""
+        audio_out = int(self.turn_audio_s * AUDIO_TOKENS_PER_S)
+        text_out = int(len(" ".join(self.turn_text).split()) * 1.3)
+        turn_in = {
+            "TEXT": self.conv.prompt_tokens - self.conv.prompt_audio_tokens,
+            "AUDIO": self.conv.prompt_audio_tokens,
+        }
+        self.conv.prompt_tokens += audio_out
+        self.conv.prompt_audio_tokens += audio_out  # the model's reply is audio in its context
+        for modality, tokens in turn_in.items():
+            self.usage_in[modality] += tokens
+        self.usage_out["AUDIO"] += audio_out
+        self.usage_out["TEXT"] += text_out
+        prompt, response = sum(self.usage_in.values()), sum(self.usage_out.values())
+        usage = {
             "promptTokenCount": prompt,
             "responseTokenCount": response,
             "totalTokenCount": prompt + response,
-            "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": prompt}],
-            "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": response}],
+            "promptTokensDetails": [{"modality": m, "tokenCount": n} for m, n in self.usage_in.items()],
+            "responseTokensDetails": [{"modality": m, "tokenCount": n} for m, n in self.usage_out.items()],
         }
+        self.record.usage.append(usage)
+        return usage
 
     async def _complete(self, *, interrupted: bool) -> None:
         usage = self._usage()

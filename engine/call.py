@@ -346,8 +346,11 @@ class CallHandle:
             self._awaiting_first_audio = True
             if self._idle_on_turn_complete:
                 self._idle()
-        if content.interaction_status == types.InteractionStatus.IDLE and not self._idle_on_turn_complete:
+        status = content.interaction_status
+        if status == types.InteractionStatus.IDLE and not self._idle_on_turn_complete:
             self._idle()
+        elif status in (types.InteractionStatus.IN_PROGRESS, types.InteractionStatus.REQUIRES_ACTION):
+            self._agent_quiet.clear()  # working (thinking, or waiting for a tool) before it speaks
 
     @property
     def _idle_on_turn_complete(self) -> bool:

@@ -29,11 +29,11 @@ CARRIER_WEBHOOK_URLS: dict[str, Callable[[], dict[str, str]]] = {}
 
 @admin.register(Tool)
 class ToolAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "is_active", "url", "timeout_seconds")
+    list_display = ("name", "kind", "scheduling", "is_active", "url", "timeout_seconds")
     list_filter = ("kind", "is_active")
     search_fields = ("name", "description", "url")
     fieldsets = (
-        (None, {"fields": ("name", "kind", "description", "is_active")}),
+        (None, {"fields": ("name", "kind", "description", "scheduling", "is_active")}),
         ("Arguments", {"fields": ("parameters",)}),
         ("HTTP webhook", {"fields": ("url", "secret", "timeout_seconds"), "classes": ("collapse",)}),
     )

@@ -58,6 +58,21 @@ class Tool(models.Model):
         validators=[MinValueValidator(0.5), MaxValueValidator(30)],
         help_text="Webhook tools: give up after this many seconds and tell the model it failed.",
     )
+    scheduling = models.CharField(
+        "when the caller hears the result",
+        max_length=16,
+        blank=True,
+        choices=[
+            ("", "Default for this kind of tool"),
+            ("INTERRUPT", "Interrupt: the agent stops and tells the result at once"),
+            ("WHEN_IDLE", "When idle: once the agent has finished what it is saying"),
+            ("SILENT", "Silent: the agent takes note and says nothing about it"),
+        ],
+        default="",
+        help_text="On models whose tool calls do not block (Gemini 3.8) the agent keeps talking while a "
+        "tool runs; this says how it uses the result. Default: transfers interrupt, everything else "
+        "waits until the agent is idle.",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -55,6 +55,7 @@ class ToolConfig:
     secret: str = ""
     timeout_seconds: float = 5.0
     tool_id: int | None = None
+    scheduling: str = ""  # INTERRUPT | WHEN_IDLE | SILENT; "" = the default for its kind
 
     def declaration(self) -> dict[str, Any]:
         """The function declaration sent to Gemini in `setup.tools`."""
@@ -140,6 +141,7 @@ def snapshot(agent, draft: bool = False) -> AgentConfig:
             secret=t.secret,
             timeout_seconds=t.timeout_seconds,
             tool_id=t.pk,
+            scheduling=t.scheduling,
         )
         for t in agent.tools.filter(is_active=True).order_by("name")
     )

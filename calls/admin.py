@@ -18,7 +18,7 @@ class TranscriptInline(admin.TabularInline):
 class ToolInvocationInline(admin.TabularInline):
     model = ToolInvocation
     extra = 0
-    fields = ("tool_name", "arguments", "result", "error", "cancelled", "latency_ms")
+    fields = ("tool_name", "arguments", "result", "error", "retryable", "cancelled", "repeats", "latency_ms")
     readonly_fields = fields
     can_delete = False
 

@@ -55,6 +55,26 @@ class Call(models.Model):
     tokens_prompt = models.PositiveIntegerField(default=0)
     tokens_response = models.PositiveIntegerField(default=0)
     tokens_total = models.PositiveIntegerField(default=0)
+    # Per modality, from Gemini's usageMetadata details (engine/usage.py); the cost from GEMINI_PRICES.
+    tokens_input_audio = models.PositiveIntegerField(default=0, db_default=0)
+    tokens_input_text = models.PositiveIntegerField(default=0, db_default=0)
+    tokens_output_audio = models.PositiveIntegerField(default=0, db_default=0)
+    tokens_output_text = models.PositiveIntegerField(default=0, db_default=0)
+    cost = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="What Gemini charged for the call, from the price table (GEMINI_PRICES) at the call's "
+        "end; empty when a price is unknown.",
+    )
+    cost_basis = models.CharField(
+        max_length=300,
+        blank=True,
+        default="",
+        db_default="",  # rows written by raw SQL (or an older release during a deploy) stay valid
+        help_text="The prices the cost used (model, date, source), or why none.",
+    )
     # Single-use token that authorises the media WebSocket of this call (stored hashed).
     media_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
     media_token_used = models.BooleanField(default=False)
@@ -181,6 +201,14 @@ class ToolInvocation(models.Model):
     latency_ms = models.FloatField(default=0)
     cancelled = models.BooleanField(
         default=False, help_text="Gemini cancelled the call (toolCallCancellation) before it finished."
+    )
+    retryable = models.BooleanField(
+        default=False, help_text="It failed in a way that may pass if tried again (a timeout, a 5xx)."
+    )
+    repeats = models.PositiveIntegerField(
+        default=0,
+        help_text="Identical calls in the same model turn (Gemini 3.8 repeats calls) answered from this "
+        "result instead of running again.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
+from .costs import cost_of
 from .models import Call, CallMetrics, Recording, ToolInvocation, TranscriptSegment
 from .redaction import redact
 
@@ -74,6 +75,13 @@ def store_call(payload: dict) -> str:
         call.tokens_prompt = tokens.get("prompt", 0)
         call.tokens_response = tokens.get("response", 0)
         call.tokens_total = tokens.get("total", 0)
+        per_modality = {side: tokens.get(side) or {} for side in ("input", "output")}
+        call.tokens_input_audio = per_modality["input"].get("AUDIO", 0)
+        call.tokens_input_text = per_modality["input"].get("TEXT", 0)
+        call.tokens_output_audio = per_modality["output"].get("AUDIO", 0)
+        call.tokens_output_text = per_modality["output"].get("TEXT", 0)
+        model = (call.agent_snapshot or {}).get("model", "")
+        call.cost, call.cost_basis = cost_of(model, per_modality) if tokens else (None, "")
         call.save()
         _save_segments(call, payload.get("segments", []))
         CallMetrics.objects.create(call=call, **payload.get("metrics", {}))
@@ -88,6 +96,8 @@ def store_call(payload: dict) -> str:
                 error=t.get("error", ""),
                 latency_ms=t.get("latency_ms", 0),
                 cancelled=t.get("cancelled", False),
+                retryable=t.get("retryable", False),
+                repeats=t.get("repeats", 0),
             )
             for t in payload.get("tool_invocations", [])
         )

@@ -13,6 +13,7 @@ class CampaignsConfig(AppConfig):
 
         from . import scheduler, tools
 
-        builtins.register("schedule_callback", tools.schedule_callback)
+        # A confirmation of the time agreed, told after the current sentence.
+        builtins.register("schedule_callback", tools.schedule_callback, scheduling="WHEN_IDLE")
         call_finished.connect(scheduler.on_call_finished, dispatch_uid="campaigns.settle")
         housekeeping.register("scheduler tick", scheduler.tick)

@@ -212,6 +212,15 @@ if not GEMINI_API_KEY and not GEMINI_USE_VERTEX and GEMINI_EMULATOR_FILE.exists(
     GEMINI_USING_EMULATOR = True
 # After-call summary and field extraction (a text model, through the same SDK); empty turns it off.
 GEMINI_SUMMARY_MODEL = os.environ.get("GEMINI_SUMMARY_MODEL", "gemini-2.5-flash")
+# Live model prices for the cost of a call (calls/costs.py), per model: {"as_of": "YYYY-MM-DD", "source":
+# "<where the price was read>", "currency": "USD", "input": {"AUDIO": 3.0, "TEXT": 0.5}, "output":
+# {"AUDIO": 12.0, "TEXT": 2.0}}, prices per million tokens per modality. A model or a modality with no
+# price here gives no cost ("—"), never a guess. No price ships by default: none could be read from
+# Google's pricing page when this was written; set GEMINI_PRICES (JSON, or @path to a JSON file).
+_prices = os.environ.get("GEMINI_PRICES", "").strip()
+if _prices.startswith("@"):
+    _prices = Path(_prices[1:]).read_text()
+GEMINI_PRICES: dict = __import__("json").loads(_prices) if _prices else {}
 # Caller audio is sent to Gemini in batches of this many milliseconds.
 GEMINI_INPUT_BATCH_MS = int(os.environ.get("GEMINI_INPUT_BATCH_MS", "40"))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from agents.snapshot import AgentConfig, ToolConfig
 
@@ -47,14 +47,45 @@ def parties(handle: CallHandle) -> tuple[str, str]:
     return request.from_number, request.to_number
 
 
+# --- when the caller hears a tool's result (`FunctionResponse.scheduling`) --------------------------------
+# On models whose calls do not block (3.8) the agent keeps talking while a tool runs; the response says
+# how it uses the result: INTERRUPT (stop and say it now), WHEN_IDLE (after the current sentence) or
+# SILENT (note it, say nothing). A tool row may override its kind's default (`Tool.scheduling`).
+Scheduling = Literal["INTERRUPT", "WHEN_IDLE", "SILENT"]
+SCHEDULINGS: tuple[str, ...] = ("INTERRUPT", "WHEN_IDLE", "SILENT")
+DEFAULT_SCHEDULING: Scheduling = "WHEN_IDLE"
+_scheduling: dict[str, Scheduling] = {
+    # The caller said goodbye and the agent may be finishing a sentence; the result asks for the
+    # goodbye, which should follow that sentence, not cut it off (and must be heard: never SILENT).
+    "end_call": "WHEN_IDLE",
+    # Once the carrier has the caller (or the transfer failed), whatever filler the agent is saying
+    # ("let me put you through…") is stale: the caller should hear the outcome at once.
+    "transfer_call": "INTERRUPT",
+    # A webhook's answer is what the caller is waiting for, but told after the current sentence: a
+    # mid-word cut sounds broken. An admin picks INTERRUPT or SILENT per tool where that fits better.
+    "webhook": "WHEN_IDLE",
+}
+
+
+def scheduling_for(tool: ToolConfig | None) -> Scheduling:
+    """The scheduling a response of this tool carries: the tool's own choice, else its kind's default."""
+    if tool is None:
+        return DEFAULT_SCHEDULING
+    if tool.scheduling in SCHEDULINGS:
+        return tool.scheduling  # type: ignore[return-value]
+    return _scheduling.get(tool.kind, DEFAULT_SCHEDULING)
+
+
 # --- built-ins provided by the apps above the engine -----------------------------------------------------
 Builtin = Callable[["CallHandle", ToolConfig, dict[str, Any]], Awaitable[dict[str, Any]]]
 _registered: dict[str, Builtin] = {}
 
 
-def register(kind: str, handler: Builtin) -> None:
-    """Offer a built-in tool kind on every call (called from an app's `ready()`)."""
+def register(kind: str, handler: Builtin, scheduling: Scheduling = DEFAULT_SCHEDULING) -> None:
+    """Offer a built-in tool kind on every call (called from an app's `ready()`), with the scheduling
+    its results carry unless a tool row says otherwise."""
     _registered[kind] = handler
+    _scheduling[kind] = scheduling
 
 
 def registered() -> dict[str, Builtin]:

@@ -26,7 +26,7 @@ from .playout import Playout
 from .port import CallRequest, MediaPort
 from .record import Recorder, Transcript
 from .setup import fetch_call_config, live_config, render, say_exactly, system_instruction
-from .tools import ToolDispatcher, ToolError, scheduling_for
+from .tools import ToolDispatcher, ToolError
 from .uplink import Uplink
 
 log = logging.getLogger(__name__)
@@ -375,12 +375,32 @@ class CallHandle:
             self.playout.end_of_turn(f"turn-{self.metrics.turns}")
             self.transcript.close("agent", self._ms())
             self._awaiting_first_audio = True
-            self._agent_quiet.set()
             if self.uplink.masked:  # the opening, with the AI disclosure, was spoken in full
                 self.uplink.masked = False
                 self.transcript.note("system", f"AI disclosure given: {self._disclosure}", self._ms())
-            if self._hangup_after_turn and self._tools and not self._tools.busy:
-                self._end(self._hangup_after_turn)
+            if self._idle_on_turn_complete:
+                self._idle()
+        status = content.interaction_status
+        if status == types.InteractionStatus.IDLE and not self._idle_on_turn_complete:
+            self._idle()
+        elif status in (types.InteractionStatus.IN_PROGRESS, types.InteractionStatus.REQUIRES_ACTION):
+            self._agent_quiet.clear()  # working (thinking, or waiting for a tool) before it speaks
+
+    @property
+    def _idle_on_turn_complete(self) -> bool:
+        """Whether turnComplete means the model is idle; on extended thinking it does not (the model may
+        close a spoken part and go on working): there only interactionStatus IDLE does."""
+        model = catalog.get(self.agent.model)
+        return model is None or model.turn_complete_is_idle
+
+    def _idle(self) -> None:
+        """The model has finished and waits for the caller: a goodbye may follow, a pending hang-up
+        happens, and an identical tool call from now on is a new request."""
+        self._agent_quiet.set()
+        if self._tools:
+            self._tools.new_turn()
+        if self._hangup_after_turn and self._tools and not self._tools.busy:
+            self._end(self._hangup_after_turn)
 
     def _responder(self, fc: types.FunctionCall):
         # Models whose calls are NON_BLOCKING by default (3.8) keep talking while a tool runs; the
@@ -388,7 +408,7 @@ class CallHandle:
         model = catalog.get(self.agent.model)
         scheduling = None
         if model is not None and model.scheduling:
-            scheduling = scheduling_for(self._tools.tool(fc.name or "") if self._tools else None)
+            scheduling = builtins.scheduling_for(self._tools.tool(fc.name or "") if self._tools else None)
 
         async def respond(response: dict) -> None:
             await self._link.send_tool_response(

@@ -16,7 +16,8 @@ from typing import Any
 from google.genai import errors, types
 from websockets.exceptions import ConnectionClosed
 
-from engine.wire import AudioMessages
+from .usage import UsageMeter
+from .wire import AudioMessages
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,16 @@ class LiveLink:
         self.handle: str | None = None
         self.connected = asyncio.Event()
         self.reconnects = 0
-        self.usage: dict[str, int] = {"prompt": 0, "response": 0, "total": 0}
+        self.meter = UsageMeter()  # usageMetadata: last snapshot per connection, summed across them
+
+    @property
+    def usage(self) -> dict:
+        """Tokens this call used, over all its connections (`engine.usage`)."""
+        return self.meter.totals()
 
     # --- connection ---------------------------------------------------------------------------
     async def _connect(self, handle: str | None) -> None:
+        self.meter.new_connection()
         cm = self._client.aio.live.connect(model=self._model, config=self._config_for(handle))
         session = await asyncio.wait_for(cm.__aenter__(), timeout=10)
         self._cm, self._session = cm, session
@@ -139,11 +146,7 @@ class LiveLink:
         update = message.session_resumption_update
         if update is not None and update.resumable and update.new_handle:
             self.handle = update.new_handle
-        usage = message.usage_metadata
-        if usage is not None:
-            self.usage["prompt"] += usage.prompt_token_count or 0
-            self.usage["response"] += usage.response_token_count or 0
-            self.usage["total"] += usage.total_token_count or 0
+        self.meter.note(message.usage_metadata)
 
     # --- sending ------------------------------------------------------------------------------
     async def send_audio(self, pcm16k: bytes) -> None:

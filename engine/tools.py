@@ -3,6 +3,14 @@
 Each call runs as its own task, so a slow webhook never holds audio; each ends in a
 `toolResponse` (an unknown tool or a failure answers with an error the model can speak about,
 never a stuck call) and a ToolInvocation record.
+
+Every response says how it went: `{"status": "ok", "output": …}` or `{"status": "error", "error": …,
+"retryable": bool}`, so the model knows whether trying again could help (a timeout or a 5xx may pass
+next time; a 4xx or a bad argument will not).
+
+Gemini 3.8 is documented to repeat back-to-back identical function calls: an identical call (same
+name and arguments) within one model turn runs once, and its repeats are answered from that result
+(counted on the one ToolInvocation as `repeats`), so a webhook never books an order twice.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -23,20 +32,24 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[ToolConfig, dict[str, Any]], Awaitable[dict[str, Any]]]
 
-# How the model uses a tool's result on models with non-blocking calls (`FunctionResponse.scheduling`).
-# Every result here is something the caller should hear (end_call's asks for the goodbye), told once the
-# model has finished its current sentence rather than cutting itself off: WHEN_IDLE, never SILENT.
-# Per-tool choices (INTERRUPT for urgent results) are not offered yet.
-DEFAULT_SCHEDULING = "WHEN_IDLE"
-
-
-def scheduling_for(tool: ToolConfig | None) -> str:
-    """The `scheduling` a response of this tool carries (SILENT | WHEN_IDLE | INTERRUPT)."""
-    return DEFAULT_SCHEDULING
-
 
 class ToolError(Exception):
-    """A tool failed in a way the model should hear about."""
+    """A tool failed in a way the model should hear about; `retryable` when the same call may work if
+    tried again (a timeout, an unreachable service, a 5xx), not when the call itself is wrong."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def ok(output: dict[str, Any] | None) -> dict[str, Any]:
+    """The response of a tool that worked."""
+    return {"status": "ok", "output": output}
+
+
+def failed(error: str, retryable: bool) -> dict[str, Any]:
+    """The response of a tool that failed."""
+    return {"status": "error", "error": error, "retryable": retryable}
 
 
 def check_arguments(schema: dict[str, Any], args: dict[str, Any]) -> None:
@@ -70,16 +83,30 @@ async def call_webhook(tool: ToolConfig, args: dict[str, Any], context: dict[str
         async with httpx.AsyncClient(timeout=tool.timeout_seconds) as http:
             response = await http.post(tool.url, content=body, headers=headers)
     except httpx.TimeoutException as exc:
-        raise ToolError(f"the {tool.name} service did not answer within {tool.timeout_seconds:g} s") from exc
+        raise ToolError(
+            f"the {tool.name} service did not answer within {tool.timeout_seconds:g} s", retryable=True
+        ) from exc
     except httpx.HTTPError as exc:
-        raise ToolError(f"the {tool.name} service could not be reached") from exc
+        raise ToolError(f"the {tool.name} service could not be reached", retryable=True) from exc
     if response.status_code >= 400:
-        raise ToolError(f"the {tool.name} service failed (HTTP {response.status_code})")
+        # 5xx: the service's own trouble, may pass; 4xx: it refused this request, and would again.
+        raise ToolError(
+            f"the {tool.name} service failed (HTTP {response.status_code})",
+            retryable=response.status_code >= 500,
+        )
     try:
         data = response.json()
     except ValueError as exc:
         raise ToolError(f"the {tool.name} service answered with something that is not JSON") from exc
     return data if isinstance(data, dict) else {"result": data}
+
+
+@dataclass
+class _Run:
+    """One executed call: its outcome (the response sent, None if cancelled) and its record."""
+
+    outcome: asyncio.Future
+    record: dict[str, Any]
 
 
 class ToolDispatcher:
@@ -93,16 +120,28 @@ class ToolDispatcher:
         self._tasks: set[asyncio.Task] = set()
         self._by_call_id: dict[str, asyncio.Task] = {}  # running calls, by Gemini's call id
         self._cancelled: set[str] = set()
+        self._this_turn: dict[tuple[str, str], _Run] = {}  # identical calls of the current model turn
 
     def tool(self, name: str) -> ToolConfig | None:
         return self._by_name.get(name)
 
+    def new_turn(self) -> None:
+        """The model's turn is over: an identical call from now on is a new request, and runs."""
+        self._this_turn.clear()
+
     def submit(
         self, call_id: str, name: str, args: dict[str, Any], respond: Callable[[dict], Awaitable[None]]
     ):
-        task = asyncio.create_task(
-            self._run(call_id, name, args or {}, respond), name=f"tool:{name}:{call_id}"
-        )
+        args = args or {}
+        key = (name, json.dumps(args, sort_keys=True, default=str))
+        first = self._this_turn.get(key)
+        if first is not None:
+            coro = self._repeat(call_id, first, respond)
+        else:
+            run = _Run(asyncio.get_running_loop().create_future(), {})
+            self._this_turn[key] = run
+            coro = self._run(call_id, name, args, respond, run)
+        task = asyncio.create_task(coro, name=f"tool:{name}:{call_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         if call_id:
@@ -118,13 +157,27 @@ class ToolDispatcher:
                 self._cancelled.add(call_id)
                 task.cancel()
 
+    async def _repeat(self, call_id: str, first: _Run, respond: Callable[[dict], Awaitable[None]]) -> None:
+        """An identical call in the same turn: answered with the first one's response, not run again."""
+        first.record["repeats"] = first.record.get("repeats", 0) + 1
+        try:
+            response = await asyncio.shield(first.outcome)
+        except asyncio.CancelledError:
+            if call_id in self._cancelled:
+                return  # Gemini dropped this repeat
+            raise
+        if response is not None:  # None: the first was cancelled, and its repeats with it
+            log.info("tool call %s repeats an identical call: answered from its result", call_id)
+            await respond(response)
+
     async def _run(
-        self, call_id: str, name: str, args: dict, respond: Callable[[dict], Awaitable[None]]
+        self, call_id: str, name: str, args: dict, respond: Callable[[dict], Awaitable[None]], run: _Run
     ) -> None:
         started = time.perf_counter()
         tool = self._by_name.get(name)
         result: dict[str, Any] | None = None
         error = ""
+        retryable = False
         cancelled = False
         try:
             if tool is None:
@@ -137,9 +190,10 @@ class ToolDispatcher:
             else:
                 raise ToolError(f"{name} is not available on this call")
         except ToolError as exc:
-            error = str(exc)
+            error, retryable = str(exc), exc.retryable
         except asyncio.CancelledError:
             if call_id not in self._cancelled:
+                run.outcome.cancel()
                 raise  # the call itself is ending
             cancelled = True
             error = "cancelled by Gemini (toolCallCancellation): the caller interrupted"
@@ -147,7 +201,7 @@ class ToolDispatcher:
             log.exception("tool %s crashed", name)
             error = f"{name} failed unexpectedly ({type(exc).__name__})"
         latency = (time.perf_counter() - started) * 1000
-        self.invocations.append(
+        run.record.update(
             {
                 "tool_name": name,
                 "tool_id": tool.tool_id if tool else None,
@@ -155,14 +209,20 @@ class ToolDispatcher:
                 "arguments": args,
                 "result": result,
                 "error": error,
+                "retryable": retryable,
                 "latency_ms": round(latency, 1),
                 "cancelled": cancelled,
+                "repeats": run.record.get("repeats", 0),
             }
         )
+        self.invocations.append(run.record)
         log.info("tool %s → %s (%.0f ms)", name, "error: " + error if error else "ok", latency)
         if cancelled:
+            run.outcome.set_result(None)
             return  # Gemini dropped this call; a response to its id would be ignored
-        await respond({"error": error} if error else {"output": result})
+        response = failed(error, retryable) if error else ok(result)
+        run.outcome.set_result(response)
+        await respond(response)
 
     @property
     def busy(self) -> bool:

@@ -14,5 +14,6 @@ class TelephonyConfig(AppConfig):
         from .plivo.views import webhook_urls as plivo_urls
         from .twilio.views import webhook_urls as twilio_urls
 
-        builtins.register("send_sms", tools.send_sms)
+        # The caller hears "I have sent it" after the current sentence.
+        builtins.register("send_sms", tools.send_sms, scheduling="WHEN_IDLE")
         CARRIER_WEBHOOK_URLS.update(twilio=twilio_urls, plivo=plivo_urls)

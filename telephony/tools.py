@@ -49,6 +49,6 @@ async def send_sms(handle: CallHandle, tool: ToolConfig, args: dict[str, Any]) -
         raise ToolError(str(exc)) from exc
     except Exception as exc:  # noqa: BLE001 - the carrier refused: the model says so
         log.warning("send_sms through %s failed: %s", carrier, exc)
-        raise ToolError("the text message could not be sent right now") from exc
+        raise ToolError("the text message could not be sent right now", retryable=True) from exc
     log.info("send_sms: %s message %s to %s", carrier, message_id, to)
     return {"sent": True, "to": to, "message_id": message_id}

@@ -62,7 +62,12 @@ def call_detail(request, call_id):
                 "prompt": call.tokens_prompt,
                 "response": call.tokens_response,
                 "total": call.tokens_total,
+                "input": {"AUDIO": call.tokens_input_audio, "TEXT": call.tokens_input_text},
+                "output": {"AUDIO": call.tokens_output_audio, "TEXT": call.tokens_output_text},
             },
+            # A string (exact decimal), or null when a price is unknown.
+            "cost": None if call.cost is None else str(call.cost),
+            "cost_basis": call.cost_basis,
             "transcript": [
                 {"speaker": s.speaker, "text": s.text, "start_ms": s.start_ms, "end_ms": s.end_ms}
                 for s in call.segments.all()

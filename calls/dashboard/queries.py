@@ -10,8 +10,9 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -149,6 +150,7 @@ def call_summary(call: Call) -> dict:
         "ended_at": call.ended_at.isoformat() if call.ended_at else None,
         "duration_seconds": call.duration_seconds,
         "end_reason": call.end_reason,
+        "cost": None if call.cost is None else str(call.cost),  # null: a price is unknown
     }
 
 
@@ -164,6 +166,22 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def _cost_aggregates(suffix: str, window: Q) -> dict:
+    """Sum of costs and the count of calls that used tokens but have no cost (a price unknown)."""
+    unpriced = window & Q(cost__isnull=True, tokens_total__gt=0)
+    return {
+        f"cost_sum{suffix}": Sum("cost", filter=window or None),
+        f"unpriced{suffix}": Count("pk", filter=unpriced),
+    }
+
+
+def _cost(row: dict, suffix: str) -> dict:
+    """{"cost": sum or None, "unpriced": n}: no sum when a call in it has no price (never a partial sum
+    shown as the total)."""
+    unpriced = row[f"unpriced{suffix}"]
+    return {"cost": None if unpriced else (row[f"cost_sum{suffix}"] or Decimal(0)), "unpriced": unpriced}
+
+
 def overview(days: int, today: date | None = None) -> dict:
     """Calls per day, answer rate, first-response latency, barge-ins: overall and per agent.
 
@@ -174,14 +192,20 @@ def overview(days: int, today: date | None = None) -> dict:
     start_day = today - timedelta(days=days - 1)
     calls = Call.objects.filter(started_at__gte=_day_start(start_day))
     day_list = [start_day + timedelta(days=offset) for offset in range(days)]
-    aggregates = {"total": Count("pk"), "answered": Count("answered_at")}
+    aggregates = {"total": Count("pk"), "answered": Count("answered_at"), **_cost_aggregates("", Q())}
     for i, day in enumerate(day_list):
         window = Q(started_at__gte=_day_start(day), started_at__lt=_day_start(day + timedelta(days=1)))
         aggregates[f"t{i}"] = Count("pk", filter=window)
         aggregates[f"a{i}"] = Count("answered_at", filter=window)
+        aggregates.update(_cost_aggregates(str(i), window))
     counts = calls.aggregate(**aggregates)
     per_day = [
-        {"day": day.isoformat(), "total": counts[f"t{i}"], "answered": counts[f"a{i}"]}
+        {
+            "day": day.isoformat(),
+            "total": counts[f"t{i}"],
+            "answered": counts[f"a{i}"],
+            **_cost(counts, str(i)),
+        }
         for i, day in enumerate(day_list)
     ]
     metric_rows = list(
@@ -199,7 +223,7 @@ def overview(days: int, today: date | None = None) -> dict:
     agents = []
     for row in (
         calls.values("agent_id", "agent__name")
-        .annotate(total=Count("pk"), answered=Count("answered_at"))
+        .annotate(total=Count("pk"), answered=Count("answered_at"), **_cost_aggregates("", Q()))
         .order_by("-total")
     ):
         values = first.get(row["agent_id"], [])
@@ -212,6 +236,7 @@ def overview(days: int, today: date | None = None) -> dict:
                 "mean_first_response_ms": _mean(values),
                 "p95_first_response_ms": percentile(values, 95),
                 "barge_ins": barge_ins.get(row["agent_id"], 0),
+                **_cost(row, ""),
             }
         )
     return {
@@ -227,5 +252,6 @@ def overview(days: int, today: date | None = None) -> dict:
         "mean_turn_latency_ms": _mean([r[2] for r in metric_rows if r[2] is not None]),
         "barge_ins": sum(r[3] for r in metric_rows),
         "tool_calls": sum(r[4] for r in metric_rows),
+        **_cost(counts, ""),
         "agents": agents,
     }

@@ -43,3 +43,11 @@ def percent(value) -> str:
 def make_list_of_days(value: str) -> list[int]:
     """ "7 14 30" → [7, 14, 30] (the overview's period choices)."""
     return [int(part) for part in value.split()]
+
+
+@register.filter
+def money(value) -> str:
+    """A cost, or "—" when it is unknown (a price missing from GEMINI_PRICES): never a guess."""
+    if value in (None, ""):
+        return "—"
+    return f"{value:.4f}"

@@ -177,6 +177,12 @@ CSV_FIELDS = [
     ("status", "status"),
     ("end_reason", "end_reason"),
     ("tokens_total", "tokens_total"),
+    ("tokens_input_audio", "tokens_input_audio"),
+    ("tokens_input_text", "tokens_input_text"),
+    ("tokens_output_audio", "tokens_output_audio"),
+    ("tokens_output_text", "tokens_output_text"),
+    ("cost", "cost"),  # empty when a price is unknown
+    ("cost_basis", "cost_basis"),
     ("first_response_ms", "metrics__first_response_ms"),
     ("mean_turn_latency_ms", "metrics__mean_turn_latency_ms"),
     ("turns", "metrics__turns"),

@@ -25,6 +25,13 @@ class Contract:
     # The model has no affective dialog or proactivity, and a setup carrying either is never answered:
     # no setupComplete, no close (the client's connect times out).
     hangs_on_native_audio_knobs: bool = False
+    # Function calls are NON_BLOCKING by default: the model keeps speaking while a call runs and uses
+    # each response per its `scheduling` [DOC reference §7, 3.8 rows]. Elsewhere a declaration's
+    # `behavior: NON_BLOCKING` asks for it (2.5) [DOC reference §3].
+    non_blocking_calls: bool = False
+    # serverContent.interactionStatus tells when the model is idle; turnComplete alone no longer does
+    # [DOC issue 15 / reference §2.6: receive() stops on turnComplete or interactionStatus IDLE].
+    interaction_status: bool = False
 
 
 # 2.5 native audio: affective dialog, proactivity (v1alpha), thinkingBudget [DOC reference §3].
@@ -36,6 +43,15 @@ LIVE_38 = Contract(
     affective_dialog=False,
     proactive_audio_off=False,
     thinking_fields=frozenset({"include_thoughts"}),
+    non_blocking_calls=True,
+)
+# Extended thinking: the same setup contract [ASSUMED], and interactionStatus [DOC model page, issue 15].
+LIVE_38_EXTENDED = Contract(
+    affective_dialog=False,
+    proactive_audio_off=False,
+    thinking_fields=frozenset({"include_thoughts"}),
+    non_blocking_calls=True,
+    interaction_status=True,
 )
 # gemini-3.1-flash-live-preview: no proactive audio or affective dialog [DOC reference §7]; a setup with
 # enableAffectiveDialog or proactivity never gets setupComplete [OBS PatterAI/Patter PR #210, 2026-07,
@@ -49,8 +65,13 @@ FLASH_31 = Contract(
 CONTRACTS: dict[str, Contract] = {
     "gemini-3.1-flash-live-preview": FLASH_31,
     "gemini-3.8-live": LIVE_38,
-    "gemini-3.8-live-extended-thinking": LIVE_38,  # [ASSUMED] same setup contract as 3.8-live
+    "gemini-3.8-live-extended-thinking": LIVE_38_EXTENDED,
 }
+
+
+def contract(model_id: str) -> Contract:
+    """The contract of a model id (without `models/`); models not listed have the 2.5 contract."""
+    return CONTRACTS.get(model_id, OPEN)
 
 
 def _as_sent(raw: dict[str, Any], parent: str, name: str) -> str:

@@ -10,7 +10,8 @@ A scenario is a small JSON file (default: default_scenario.json next to this mod
   guidance:    [{"keywords": [...], "reply": text}]  when no turn or keyword rule matched, the first
                rule with a keyword in the system instruction in force (a supervisor's whisper, sent
                as contextUpdate) says its reply: the scripted stand-in for "the model follows it"
-A rule: {"reply": text, "call": {"name", "args"}, "after_tool": text, "fallback": text}. When the call's
+A rule: {"reply": text, "call": {"name", "args", "repeat"?}, "after_tool": text, "fallback": text}; `repeat`
+sends the identical call that many times back to back, as 3.8 is documented to do. When the call's
 function was not declared by the session, the emulator says `fallback` (or `reply`, or `after_tool`).
 """
 
@@ -35,6 +36,7 @@ class Plan:
     call_name: str | None = None
     call_args: dict[str, Any] = dataclasses.field(default_factory=dict)
     after_tool: str | None = None
+    repeat: int = 1  # send the same call this many times back to back (3.8 is documented to repeat)
 
 
 class Scenario:
@@ -96,6 +98,7 @@ class Scenario:
                 call_name=call["name"],
                 call_args=dict(call.get("args", {})),
                 after_tool=rule.get("after_tool"),
+                repeat=max(1, int(call.get("repeat", 1))),
             )
         text = rule.get("fallback") or rule.get("reply") or rule.get("after_tool") or self.default_reply
         return Plan(reply=text)

@@ -80,7 +80,8 @@ class Conversation:
     turn: int = 0
     history: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     pending: dict[str, PendingCall] = dataclasses.field(default_factory=dict)
-    prompt_tokens: int = 0
+    prompt_tokens: int = 0  # the context the model reads each turn, all modalities
+    prompt_audio_tokens: int = 0  # of which audio (the caller's speech and the model's own replies)
     handles: list[str] = dataclasses.field(default_factory=list)
     instruction: str = ""  # the system instruction in force (setup, then contextUpdate)
 
@@ -103,6 +104,7 @@ class SessionRecord:
     close_code: int | None = None
     close_reason: str | None = None
     conversation: Conversation | None = None
+    usage: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # usageMetadata sent, in order
 
 
 class Dropped(Exception):
@@ -135,6 +137,12 @@ class Session:
         self.counted = False
         self.closing = False
         self.declared: set[str] = set()
+        self.non_blocking: set[str] = set()  # functions declared with behavior NON_BLOCKING
+        self.contract = contracts.OPEN
+        self.speaking_for: str | None = None  # the batch whose preface is being spoken (non-blocking)
+        self.in_progress = False  # interactionStatus IN_PROGRESS sent for the current interaction
+        self.usage_in = {"TEXT": 0, "AUDIO": 0}  # this connection's running totals (usageMetadata)
+        self.usage_out = {"TEXT": 0, "AUDIO": 0}
 
     # --- plumbing ---------------------------------------------------------------------------------
 
@@ -215,6 +223,7 @@ class Session:
             self.record.resumed_from = handle
         self.record.conversation = self.conv
         self.setup = setup
+        self.contract = contracts.contract(model_id)
         self._configure()
         if self.profile.setup_delay_s:
             await asyncio.sleep(self.profile.setup_delay_s)
@@ -276,6 +285,8 @@ class Session:
             for decl in tool.get("function_declarations") or []:
                 if decl.get("name"):
                     self.declared.add(decl["name"])
+                    if decl.get("behavior") == "NON_BLOCKING":
+                        self.non_blocking.add(decl["name"])
 
     def _configure(self) -> None:
         ric = self.setup.get("realtime_input_config") or {}
@@ -363,7 +374,7 @@ class Session:
                 if not audio:
                     await self.send({"serverContent": {"turnComplete": True}, "usageMetadata": {}})
                     raise p.ProtocolError(p.PRECONDITION)
-                self.conv.prompt_tokens += int(len(audio) / 32000 * AUDIO_TOKENS_PER_S)
+                self._heard_audio(audio)
                 await self.jobs.put(("audio", audio))
         if "text" in body and body["text"]:
             text = str(body["text"])
@@ -389,7 +400,7 @@ class Session:
             if self.interrupts:
                 await self._interrupt()
         else:
-            self.conv.prompt_tokens += int(len(audio) / 32000 * AUDIO_TOKENS_PER_S)
+            self._heard_audio(audio)
             await self.jobs.put(("audio", audio))
 
     async def _client_content(self, body: dict[str, Any]) -> None:
@@ -415,15 +426,24 @@ class Session:
             await self.jobs.put(("audio", b"".join(audio)))
 
     async def _tool_response(self, body: dict[str, Any]) -> None:
-        """Answers for ids never issued (or already cancelled) are ignored."""
+        """Answers for ids never issued (or already cancelled) are ignored. Once every call of a batch is
+        answered, the model says `after_tool` per the last response's `scheduling`: WHEN_IDLE (or none)
+        after what it is saying, INTERRUPT cuts its preface short first, SILENT says nothing."""
         for response in body.get("function_responses") or []:
             self.record.tool_responses.append(response)
             call = self.conv.pending.pop(str(response.get("id")), None)
             if call is None:
                 continue
-            if not any(c.batch == call.batch for c in self.conv.pending.values()):
-                text = fill(call.after_tool, response.get("response")) if call.after_tool else None
-                await self.jobs.put(("after_tool", text, self.turn_gen))
+            self.conv.history.append(("tool", json.dumps(response.get("response"), sort_keys=True)))
+            if any(c.batch == call.batch for c in self.conv.pending.values()):
+                continue
+            scheduling = response.get("scheduling")
+            text = fill(call.after_tool, response.get("response")) if call.after_tool else None
+            if scheduling == "SILENT":
+                text = None
+            elif scheduling == "INTERRUPT" and self.speaking_for == call.batch and self.current:
+                self.current.cancel()  # [ASSUMED] the preface stops where it is; no `interrupted`
+            await self.jobs.put(("after_tool", text, self.turn_gen))
 
     # --- model turns ------------------------------------------------------------------------------
 
@@ -466,20 +486,55 @@ class Session:
                 await self.send({"serverContent": {"inputTranscription": {"text": heard, "finished": True}}})
             await self._follow(self.server.scenario.plan(self.conv.turn, heard, self.declared, self.conv.instruction))
 
+    async def _status(self, status: str, **content: Any) -> None:
+        """serverContent.interactionStatus, on models that send it (extended thinking); `content` rides
+        along (turnComplete). Elsewhere only `content` is sent, if any."""
+        if self.contract.interaction_status:
+            content = {**content, "interactionStatus": status}
+            self.in_progress = status == "IN_PROGRESS"
+        if content:
+            await self.send({"serverContent": content})
+
+    async def _working(self) -> None:
+        """The model starts (or resumes) working on the caller's request: IN_PROGRESS, once."""
+        if self.contract.interaction_status and not self.in_progress:
+            await self._status("IN_PROGRESS")
+
     async def _follow(self, plan: Plan) -> None:
         if plan.call_name is None:
             await self._speak(plan.reply or "", complete=True)
             return
-        if plan.reply:
+        # Blocking calls: the preface, then the call, then silence until the response. Non-blocking
+        # calls (3.8, or `behavior: NON_BLOCKING`): the call first, and the model keeps talking.
+        non_blocking = self.contract.non_blocking_calls or plan.call_name in self.non_blocking
+        if plan.reply and not non_blocking:
             await self._speak(plan.reply, complete=False)
         self._open_turn()
-        call_id = f"call_{uuid.uuid4().int % 10**6:06d}"
+        await self._working()
         batch = uuid.uuid4().hex
-        self.conv.pending[call_id] = PendingCall(call_id, plan.call_name, plan.after_tool, batch)
-        self.turn_calls.append(call_id)
-        call = {"id": call_id, "name": plan.call_name, "args": plan.call_args}
-        self.record.tool_calls.append(call)
-        await self.send({"toolCall": {"functionCalls": [call]}})
+        for _ in range(plan.repeat):  # identical calls back to back, each with its own id
+            call_id = f"call_{uuid.uuid4().int % 10**6:06d}"
+            self.conv.pending[call_id] = PendingCall(call_id, plan.call_name, plan.after_tool, batch)
+            self.turn_calls.append(call_id)
+            call = {"id": call_id, "name": plan.call_name, "args": plan.call_args}
+            self.record.tool_calls.append(call)
+            await self.send({"toolCall": {"functionCalls": [call]}})
+        if plan.reply and non_blocking:
+            self.speaking_for = batch
+            try:
+                await self._speak(plan.reply, complete=False)
+            finally:
+                self.speaking_for = None
+            if self.contract.interaction_status:
+                # [ASSUMED] extended thinking closes the spoken preface with turnComplete while the
+                # interaction goes on (REQUIRES_ACTION until the results are in): turnComplete is not idle.
+                await self._hold_for_playback()
+                waiting = any(c in self.conv.pending for c in self.turn_calls)
+                await self._status(
+                    "REQUIRES_ACTION" if waiting else "IN_PROGRESS",
+                    generationComplete=True,
+                    turnComplete=True,
+                )
 
     def _open_turn(self) -> None:
         if not self.turn_open:
@@ -501,6 +556,7 @@ class Session:
         if delay:
             await asyncio.sleep(delay)
         self._open_turn()
+        await self._working()
         self.record.said.append(text)
         words = text.split()
         said_words = 0
@@ -558,31 +614,58 @@ class Session:
         """generationComplete now; turnComplete once the reply would have finished playing."""
         self._open_turn()
         await self.send({"serverContent": {"generationComplete": True}})
+        await self._hold_for_playback()
+        await self._complete(interrupted=False)
+
+    async def _hold_for_playback(self) -> None:
+        """Wait until what was sent this turn would have finished playing (at the profile's pace)."""
         if self.turn_first_audio is not None:
             end = self.turn_first_audio + self.turn_audio_s * self.profile.hold_factor
             remaining = end - asyncio.get_running_loop().time()
             if remaining > 0:
                 await asyncio.sleep(remaining)
-        await self._complete(interrupted=False)
+
+    def _heard_audio(self, pcm16k: bytes) -> None:
+        """The caller's audio joins the context: 25 tokens a second."""
+        tokens = int(len(pcm16k) / 32000 * AUDIO_TOKENS_PER_S)
+        self.conv.prompt_tokens += tokens
+        self.conv.prompt_audio_tokens += tokens
 
     def _usage(self) -> dict[str, Any]:
-        audio_tokens = int(self.turn_audio_s * AUDIO_TOKENS_PER_S)
-        text_tokens = int(len(" ".join(self.turn_text).split()) * 1.3)
-        response = audio_tokens + text_tokens
-        prompt = self.conv.prompt_tokens
-        self.conv.prompt_tokens += response
-        return {
+        """usageMetadata as a cumulative snapshot of this connection: every turn bills the whole context
+        as input again (per modality) and its reply as output [DOC pricing: context re-billed per turn;
+        ASSUMED: the counts are running totals per connection, restarting on a new connection]."""
+        audio_out = int(self.turn_audio_s * AUDIO_TOKENS_PER_S)
+        text_out = int(len(" ".join(self.turn_text).split()) * 1.3)
+        turn_in = {
+            "TEXT": self.conv.prompt_tokens - self.conv.prompt_audio_tokens,
+            "AUDIO": self.conv.prompt_audio_tokens,
+        }
+        self.conv.prompt_tokens += audio_out
+        self.conv.prompt_audio_tokens += audio_out  # the model's reply is audio in its context
+        for modality, tokens in turn_in.items():
+            self.usage_in[modality] += tokens
+        self.usage_out["AUDIO"] += audio_out
+        self.usage_out["TEXT"] += text_out
+        prompt, response = sum(self.usage_in.values()), sum(self.usage_out.values())
+        usage = {
             "promptTokenCount": prompt,
             "responseTokenCount": response,
             "totalTokenCount": prompt + response,
-            "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": prompt}],
-            "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": response}],
+            "promptTokensDetails": [{"modality": m, "tokenCount": n} for m, n in self.usage_in.items()],
+            "responseTokensDetails": [{"modality": m, "tokenCount": n} for m, n in self.usage_out.items()],
         }
+        self.record.usage.append(usage)
+        return usage
 
     async def _complete(self, *, interrupted: bool) -> None:
         usage = self._usage()
         self.turn_open = False
-        await self.send({"serverContent": {"turnComplete": True}, "usageMetadata": usage})
+        content: dict[str, Any] = {"turnComplete": True}
+        if self.contract.interaction_status:
+            content["interactionStatus"] = "IDLE"  # the interaction is over: the model waits for the caller
+            self.in_progress = False
+        await self.send({"serverContent": content, "usageMetadata": usage})
         if not interrupted:
             await self._resumption_update()
 

@@ -90,7 +90,14 @@ def test_api_call_detail_has_transcript_metrics_tools_and_recording(client, toke
     assert data["metrics"]["first_response_ms"] == 700.0 and data["metrics"]["turns"] == 2
     assert data["tool_invocations"][0]["arguments"] == {"order_id": "1234"}
     assert data["recording"]["url"].endswith(f"/calls/{call.pk}/recording.wav")
-    assert data["tokens"] == {"prompt": 120, "response": 80, "total": 200}
+    assert data["tokens"] == {
+        "prompt": 120,
+        "response": 80,
+        "total": 200,
+        "input": {"AUDIO": 0, "TEXT": 0},
+        "output": {"AUDIO": 0, "TEXT": 0},
+    }
+    assert data["cost"] is None  # no price configured: unknown, not zero
     assert client.get("/api/calls/00000000-0000-0000-0000-000000000000", **bearer(token)).status_code == 404
 
 

@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from agents.models import Agent
+from calls.models import Call
 
 from .conftest import make_call
 
@@ -294,3 +295,33 @@ def test_problems_filter_shows_every_call_that_went_wrong_and_flags_silent_agent
     # The JSON API takes the same filter.
     api = staff_client.get("/api/calls?outcome=problems").json()
     assert {c["id"] for c in api["calls"]} == {str(c.pk) for c in everyone if c is not fine}
+
+
+@pytest.mark.django_db
+def test_overview_sums_cost_per_agent_and_day_and_shows_a_dash_for_unpriced_calls(staff_client, agent):
+    """Thrown at it: priced calls today and yesterday for one agent, and for a second agent a call that used
+    tokens but has no price. Survived: the first agent's and each day's cost are the sums; a group holding
+    an unpriced call shows "—" (no partial sum passed off as the total), also in the page."""
+    from decimal import Decimal
+
+    other = Agent.objects.create(name="Sales", system_prompt="Sell.")
+    now = timezone.now()
+    for cost, when in (("0.012500", now), ("0.030000", now), ("0.100000", now - timedelta(days=1))):
+        call = make_call(agent=agent, transcript=False, started_at=when)
+        Call.objects.filter(pk=call.pk).update(cost=Decimal(cost), tokens_total=1000)
+    unpriced = make_call(agent=other, transcript=False, started_at=now - timedelta(days=1))
+    Call.objects.filter(pk=unpriced.pk).update(tokens_total=500, cost_basis="no price for x")
+    free = make_call(agent=other, transcript=False, started_at=now - timedelta(days=2))
+    Call.objects.filter(pk=free.pk).update(tokens_total=0)  # no Gemini at all (refused): costs nothing
+    response = staff_client.get("/overview/?days=7")
+    stats = response.context["stats"]
+    by_agent = {a["agent"]: a for a in stats["agents"]}
+    assert by_agent["Support"]["cost"] == Decimal("0.1425")
+    assert by_agent["Sales"]["cost"] is None and by_agent["Sales"]["unpriced"] == 1
+    days = stats["per_day"]
+    assert days[-1]["cost"] == Decimal("0.0425")
+    assert days[-2]["cost"] is None and days[-2]["unpriced"] == 1
+    assert days[-3]["cost"] == Decimal(0)
+    assert stats["cost"] is None and stats["unpriced"] == 1
+    html = response.content.decode()
+    assert "0.1425" in html and "0.0425" in html and "1 call without a price" in html

@@ -5,6 +5,8 @@ import pytest
 from engine import CallRequest, start_call
 from telephony.loopback import LoopbackPort, SimulatedCaller
 
+from .orders import orders  # noqa: F401 - the fixture
+
 
 class Line:
     """One in-process call: the port (what the caller hears) and the simulated caller."""

@@ -5,10 +5,6 @@ and is recorded on its ToolInvocation."""
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -16,42 +12,10 @@ from asgiref.sync import sync_to_async
 from agents.models import Agent, Tool
 from calls.models import ToolInvocation
 
+from .orders import Orders as _Orders
 from .test_engine import stored
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
-
-
-class _Orders(BaseHTTPRequestHandler):
-    delay = 0.0
-    started: list[float] = []
-    finished: list[float] = []
-
-    def do_POST(self):  # noqa: N802
-        self.rfile.read(int(self.headers["Content-Length"]))
-        _Orders.started.append(time.monotonic())
-        time.sleep(self.delay)
-        out = json.dumps({"status": "shipped"}).encode()
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
-        except OSError:  # the engine hung up on us: the call was cancelled
-            return
-        _Orders.finished.append(time.monotonic())
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def orders():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Orders)
-    _Orders.started, _Orders.finished = [], []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
 
 
 async def _agent_with_lookup(agent: Agent, port: int, model: str) -> None:

@@ -90,6 +90,8 @@ async def collect_turn(session: Any, on_tool_call: Any = None, on_audio: Any = N
             if sc.turn_complete:
                 turn.events.append("turn_complete")
                 turn.usage = msg.usage_metadata
+            if sc.interaction_status:
+                turn.events.append(f"status:{sc.interaction_status.value}")
         if msg.tool_call:
             turn.events.append("tool_call")
             turn.tool_calls += msg.tool_call.function_calls

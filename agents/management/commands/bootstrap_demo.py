@@ -54,7 +54,7 @@ class Command(BaseCommand):
         agent.tools.add(end_call)
         for carrier, number in (("twilio", "+15005550006"), ("plivo", "+15005550007"), ("sip", "demo")):
             PhoneNumber.objects.get_or_create(carrier=carrier, number=number, defaults={"agent": agent})
-        Extension.objects.get_or_create(context="from-internal", extension="7000", defaults={"agent": agent})
+        Extension.objects.get_or_create(context="from-internal", extension="100", defaults={"agent": agent})
         self.stdout.write(f"Demo agent {'created' if created else 'present'}: {agent.name}")
 
         User = get_user_model()

@@ -13,6 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from . import gemini_catalog as catalog
+from .media import media_choices
 from .schema import SchemaError, validate_gemini_schema
 
 FUNCTION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -297,16 +298,17 @@ class PhoneNumber(models.Model):
 class Extension(models.Model):
     """An Asterisk dialplan context + extension routed to the Stasis app, answered by an agent."""
 
-    class Media(models.TextChoices):
-        DEFAULT = "", "Process default"
-        RTP = "rtp", "RTP (u-law / A-law)"
-        AUDIOSOCKET = "audiosocket", "AudioSocket"
-        WEBSOCKET = "websocket", "WebSocket media"
-
     context = models.CharField(max_length=80, default="default")
     extension = models.CharField(max_length=80)
     agent = models.ForeignKey("agents.Agent", on_delete=models.PROTECT, related_name="extensions")
-    media_transport = models.CharField(max_length=16, choices=Media.choices, default="", blank=True)
+    media_transport = models.CharField(
+        max_length=16,
+        choices=media_choices(),
+        default="",
+        blank=True,
+        help_text="The media leg and audio format for this extension; the same values as "
+        "ASTERISK_MEDIA_TRANSPORT.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:

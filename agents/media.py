@@ -33,5 +33,7 @@ def media_choices() -> list[tuple[str, str]]:
     for name, (formats, default) in TRANSPORT_FORMATS.items():
         label = _TRANSPORT_LABELS[name]
         choices.append((name, f"{label} ({_FORMAT_LABELS[default]})"))
-        choices += [(f"{name}:{fmt}", f"{label} ({_FORMAT_LABELS[fmt]})") for fmt in formats if fmt != default]
+        choices += [
+            (f"{name}:{fmt}", f"{label} ({_FORMAT_LABELS[fmt]})") for fmt in formats if fmt != default
+        ]
     return choices

@@ -22,6 +22,8 @@ from agents.routing import Route, route_agent
 from calls.models import Call
 from calls.signals import call_finished
 
+from .failures import describe
+
 log = logging.getLogger(__name__)
 
 OUTBOUND_CARRIERS = (Carrier.TWILIO, Carrier.PLIVO, Carrier.ASTERISK)
@@ -110,8 +112,8 @@ def place_call(
     try:
         carrier_id = DIALLERS[carrier](call, detect_machines)
     except Exception as exc:  # noqa: BLE001 - any carrier refusal ends this call as failed
-        message = exc.message if isinstance(exc, OutboundError) else f"{carrier} refused the call: {exc}"
-        log.warning("outbound: %s call to %s failed: %s", carrier, to, message)
+        message = exc.message if isinstance(exc, OutboundError) else describe(carrier, exc)
+        log.warning("outbound: %s call to %s failed: %s (%r)", carrier, to, message, exc)
         Call.objects.filter(pk=call.pk).update(
             status=Call.Status.FAILED, ended_at=timezone.now(), end_reason=message[:100]
         )

@@ -105,3 +105,38 @@ def test_outbound_form_places_a_call(staff_client, here, twilio_emu, tool_agent)
 
     asyncio.run(hang_up())
     wait_sync(lambda: Call.objects.get(pk=call.pk).status not in Call.LIVE_STATUSES, what="call over")
+
+
+def test_outbound_page_is_branded_like_the_admin_with_one_heading(staff_client):
+    """Thrown: a staff member opening /outbound/call/. Survived: the admin's own branding (not
+    "Django administration") and the page's title as one heading, not two."""
+    page = staff_client.get("/outbound/call/").content.decode()
+    assert "Django administration" not in page
+    assert "Contact center" in page
+    assert page.count("Place an outbound call</h1>") == 1, page
+
+
+def test_unreachable_carrier_gives_a_readable_error_on_the_form_and_as_the_end_reason(
+    staff_client, agent, settings
+):
+    """Thrown: an outbound call while the Twilio API address answers nothing (a port with no server,
+    like a demo whose emulator is not running). Survived: the form says which address could not be
+    reached and which setting to check, with no Python exception text, and the failed call's end
+    reason says the same."""
+    from tests.support.live import free_port
+
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "AC" + "0" * 32, "token"
+    settings.TWILIO_API_BASE_URL = f"http://127.0.0.1:{free_port()}"
+    settings.PUBLIC_BASE_URL = "https://cc.example.com"
+    response = staff_client.post(
+        "/outbound/call/",
+        {"agent": agent.pk, "carrier": "twilio", "to": "+14155550603", "from_number": "+14155550100",
+         "variables": "{}"},
+    )  # fmt: skip
+    page = response.content.decode()
+    host = settings.TWILIO_API_BASE_URL.removeprefix("http://")
+    expected = f"Could not reach {host}: connection refused. Is TWILIO_API_BASE_URL set to the emulator?"
+    assert response.status_code == 200 and expected in page, page
+    assert "Pool" not in page and "Error(" not in page and "Traceback" not in page
+    call = Call.objects.get(to_number="+14155550603")
+    assert call.status == Call.Status.FAILED and call.end_reason == expected

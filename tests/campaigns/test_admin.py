@@ -140,3 +140,40 @@ def test_unreachable_carrier_gives_a_readable_error_on_the_form_and_as_the_end_r
     assert "Pool" not in page and "Error(" not in page and "Traceback" not in page
     call = Call.objects.get(to_number="+14155550603")
     assert call.status == Call.Status.FAILED and call.end_reason == expected
+
+
+def test_csv_upload_skips_bad_numbers_and_repeats_and_says_why(staff_client, tool_agent):
+    """Thrown: a CSV with a local number (555-1234), a number twice, and, on a second upload, a number
+    the campaign has already. Survived: only dialable, new numbers are added; the page says how many
+    rows were skipped and why (the phone-number form's E.164 rule, "already in the list"); the campaign
+    page lists numbers compactly with a link to the paged list."""
+    csv = "number,name\n+14155550601,Ada\n555-1234,Bob\n+14155550601,Ada again\n+14155550602,Grace\n"
+    response = staff_client.post(
+        "/admin/campaigns/campaign/add/",
+        campaign_form(tool_agent, contacts_csv=SimpleUploadedFile("list.csv", csv.encode(), "text/csv")),
+        follow=True,
+    )
+    page = response.content.decode()
+    campaign = Campaign.objects.get(name="Renewals")
+    numbers = list(campaign.contacts.order_by("id").values_list("number", flat=True))
+    assert numbers == ["+14155550601", "+14155550602"]
+    assert "2 number(s) added." in page, page
+    assert "2 row(s) skipped" in page
+    assert "row 3: &quot;555-1234&quot; is not an E.164 number" in page
+    assert "row 4: +14155550601 is already in the list" in page
+
+    again = SimpleUploadedFile("more.csv", b"number\n+14155550602\n+14155550603\n", "text/csv")
+    page = staff_client.post(
+        f"/admin/campaigns/campaign/{campaign.pk}/change/",
+        campaign_form(tool_agent, contacts_csv=again),
+        follow=True,
+    ).content.decode()
+    assert "1 number(s) added." in page and "row 2: +14155550602 is already in the list" in page, page
+    assert campaign.contacts.count() == 3
+
+    change = staff_client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    assert "<textarea" not in change.split("Numbers", 1)[1].split("Add numbers", 1)[0]
+    listing = f"/admin/campaigns/campaigncontact/?campaign__id__exact={campaign.pk}"
+    assert listing.replace("&", "&amp;") in change or listing in change
+    paged = staff_client.get(listing).content.decode()
+    assert "+14155550603" in paged and "3 campaign contacts" in paged

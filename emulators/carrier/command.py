@@ -131,12 +131,12 @@ class CarrierEmulatorCommand(BaseCommand):
             f"{self.acknowledged(call)}, clears {call.playout.stats.clears}, "
             f"protocol errors: {call.errors or 'none'}"
         )
-        await self._print_record(call.call_id, opts["timeout"])
+        await self._print_record(call.call_id, opts["timeout"], opts["public_url"] or opts["app"])
 
-    async def _print_record(self, call_id: str, timeout: float) -> None:
+    async def _print_record(self, call_id: str, timeout: float, base_url: str) -> None:
         """The app's own transcript of the call (shared database), once stored, and its page."""
         lines = await sync_to_async(stored_summary, thread_sensitive=False)(
-            self.carrier_code, call_id, f"{self.carrier} call {call_id}", timeout
+            self.carrier_code, call_id, f"{self.carrier} call {call_id}", timeout, base_url
         )
         for line in lines:
             self.stdout.write(line)

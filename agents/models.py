@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from . import gemini_catalog as catalog
@@ -17,6 +17,8 @@ from .media import media_choices
 from .schema import SchemaError, validate_gemini_schema
 
 FUNCTION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# A BCP 47 language tag as agents use them: "en", "en-US", "zh-Hant-TW", "es-419".
+LANGUAGE_TAG_RE = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$"
 
 
 class Tool(models.Model):
@@ -113,6 +115,12 @@ class Agent(models.Model):
         max_length=20,
         blank=True,
         default="en-US",
+        validators=[
+            RegexValidator(
+                LANGUAGE_TAG_RE,
+                "Write a language tag such as en-US, de-DE or fr (language, then an optional region).",
+            )
+        ],
         help_text="Language the agent should speak (e.g. en-US, de-DE). A hint in the prompt: native-audio "
         "models pick the language themselves.",
     )

@@ -284,6 +284,10 @@ LOGGING = {
         "websockets": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # "AFC is enabled with max remote calls" on every after-call request: noise, not news.
+        "google_genai.models": {"level": "WARNING"},
+        # Embedded mode's in-memory broker ("memory://") has no host by design; kombu warns once a process.
+        **({"kombu.connection": {"level": "ERROR"}} if CELERY_BROKER_URL.startswith("memory://") else {}),
     },
 }
 FORMS_URLFIELD_ASSUME_HTTPS = True

@@ -158,3 +158,15 @@ def test_extension_form_offers_every_media_variant_the_variable_accepts(admin_cl
     route = route_extension("from-internal", "150")
     settings.ASTERISK_MEDIA_TRANSPORT = "audiosocket"
     assert AsteriskConfig.from_settings().transport_for(route.media_transport) == ("rtp", "alaw")
+
+
+def test_language_must_be_a_language_tag(admin_client):
+    """Thrown: "klingon!!" in the agent's language field. Survived: the form refuses it saying what to
+    write; "de-DE" is accepted."""
+    page = admin_client.post(
+        "/admin/agents/agent/add/", {**AGENT_FORM, "language": "klingon!!"}
+    ).content.decode()
+    assert "Write a language tag such as en-US" in page
+    assert not Agent.objects.filter(name="Billing").exists()
+    response = admin_client.post("/admin/agents/agent/add/", {**AGENT_FORM, "language": "de-DE"})
+    assert response.status_code == 302 and Agent.objects.get(name="Billing").language == "de-DE"

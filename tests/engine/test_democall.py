@@ -111,3 +111,20 @@ def test_democall_talk_over_still_demonstrates_barge_in(demo_agent, gemini):
     call = Call.objects.get()
     assert CallMetrics.objects.get(call=call).barge_ins >= 1
     assert call.status == "completed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_demo_call_logs_no_broker_or_afc_noise(demo_agent, gemini, caplog, settings):
+    """Thrown: a demo call in embedded mode with an after-call summary (a generateContent request).
+    Survived: no kombu "No hostname was supplied" warning and no google-genai "AFC is enabled" line."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    call_command("democall", "--to", "engine", "--say", "thank you goodbye", stdout=io.StringIO())
+    assert Call.objects.get().status == "completed"
+    noise = [
+        r.getMessage()
+        for r in caplog.records
+        if "No hostname" in r.getMessage() or "AFC is" in r.getMessage()
+    ]
+    assert noise == [], noise

@@ -70,6 +70,7 @@ class Command(BaseCommand):
         )
         loop = asyncio.get_running_loop()
         current = None
+        following: set[asyncio.Task] = set()  # held so a running printout is not garbage-collected
         while True:
             line = await loop.run_in_executor(None, sys.stdin.readline)
             if not line:
@@ -87,7 +88,9 @@ class Command(BaseCommand):
                 if len(words) > 3:
                     current.phone.say(_wav_16k(words[3]))
                 self.stdout.write(f"calling {exten}@{context}: channel {current.id}")
-                loop.create_task(self._follow(current, f"{exten}@{context}"))
+                task = loop.create_task(self._follow(current, f"{exten}@{context}"))
+                following.add(task)
+                task.add_done_callback(following.discard)
             elif words[0] == "dtmf" and current and len(words) > 1:
                 emulator.send_dtmf(current, words[1])
             elif words[0] == "hangup" and current:

@@ -254,9 +254,37 @@ class PhoneNumberAdmin(admin.ModelAdmin):
         if webhook_urls is None:
             return "-"
         rows = format_html_join("", "<div>{}: <code>{}</code></div>", webhook_urls().items())
-        if settings.PUBLIC_BASE_URL:
-            return rows
-        return format_html("<p>Set PUBLIC_BASE_URL to this server's public https address.</p>{}", rows)
+        if not settings.PUBLIC_BASE_URL:
+            return format_html("<p>Set PUBLIC_BASE_URL to this server's public https address.</p>{}", rows)
+        problem = public_url_problem(settings.PUBLIC_BASE_URL)
+        if problem:
+            return format_html(
+                '<p class="errornote">{} Set PUBLIC_BASE_URL to this server\'s public https address (or a '
+                "tunnel's); the local emulators (docs/emulators.md) work as it is.</p>{}",
+                problem,
+                rows,
+            )
+        return rows
+
+
+def public_url_problem(base_url: str) -> str:
+    """Why a carrier could not call `base_url` back ("" when it can): loopback, private, plain http."""
+    from ipaddress import ip_address
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    try:
+        address = ip_address(host)
+    except ValueError:
+        address = None
+    if host == "localhost" or (address is not None and address.is_loopback):
+        return f"A carrier cannot reach {host}: it is this machine's loopback address."
+    if address is not None and (address.is_private or address.is_link_local):
+        return f"A carrier cannot reach {host}: it is a private network address."
+    if parts.scheme != "https":
+        return "Twilio and Plivo call webhooks over https and stream over wss; this address is plain http."
+    return ""
 
 
 @admin.register(Extension)

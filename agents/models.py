@@ -9,13 +9,16 @@ from __future__ import annotations
 import re
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from . import gemini_catalog as catalog
+from .media import media_choices
 from .schema import SchemaError, validate_gemini_schema
 
 FUNCTION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# A BCP 47 language tag as agents use them: "en", "en-US", "zh-Hant-TW", "es-419".
+LANGUAGE_TAG_RE = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$"
 
 
 DEFAULT_AI_DISCLOSURE = "You are speaking with an automated assistant."
@@ -142,6 +145,12 @@ class Agent(models.Model):
         max_length=20,
         blank=True,
         default="en-US",
+        validators=[
+            RegexValidator(
+                LANGUAGE_TAG_RE,
+                "Write a language tag such as en-US, de-DE or fr (language, then an optional region).",
+            )
+        ],
         help_text="Language the agent should speak (e.g. en-US, de-DE). A hint in the prompt: native-audio "
         "models pick the language themselves.",
     )
@@ -337,16 +346,17 @@ class PhoneNumber(models.Model):
 class Extension(models.Model):
     """An Asterisk dialplan context + extension routed to the Stasis app, answered by an agent."""
 
-    class Media(models.TextChoices):
-        DEFAULT = "", "Process default"
-        RTP = "rtp", "RTP (u-law / A-law)"
-        AUDIOSOCKET = "audiosocket", "AudioSocket"
-        WEBSOCKET = "websocket", "WebSocket media"
-
     context = models.CharField(max_length=80, default="default")
     extension = models.CharField(max_length=80)
     agent = models.ForeignKey("agents.Agent", on_delete=models.PROTECT, related_name="extensions")
-    media_transport = models.CharField(max_length=16, choices=Media.choices, default="", blank=True)
+    media_transport = models.CharField(
+        max_length=16,
+        choices=media_choices(),
+        default="",
+        blank=True,
+        help_text="The media leg and audio format for this extension; the same values as "
+        "ASTERISK_MEDIA_TRANSPORT.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from django import forms
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -107,4 +107,5 @@ def place_call_form(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Calling {call.to_number} with {data['agent'].name}.")
             return redirect(reverse("dashboard:call", args=[call.pk]))
-    return render(request, "outbound/place_call.html", {"form": form, "title": "Place an outbound call"})
+    context = {**admin.site.each_context(request), "form": form, "title": "Place an outbound call"}
+    return render(request, "outbound/place_call.html", context)

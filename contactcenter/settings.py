@@ -239,6 +239,20 @@ TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "")  # the emulator,
 PLIVO_AUTH_ID = os.environ.get("PLIVO_AUTH_ID", "")
 PLIVO_AUTH_TOKEN = os.environ.get("PLIVO_AUTH_TOKEN", "")
 PLIVO_API_BASE_URL = os.environ.get("PLIVO_API_BASE_URL", "")
+# `./run` with no carrier tokens writes demo credentials here (`bootstrap_demo --carrier-credentials`) and
+# removes them on exit; the app and the Twilio / Plivo emulators both read them, so the emulator demos
+# work with no flags. A carrier whose token is in the environment ignores the file.
+CARRIER_DEMO_FILE = DATA_DIR / "carrier-emulators.json"
+if CARRIER_DEMO_FILE.exists():
+    import json as _json
+
+    _demo = _json.loads(CARRIER_DEMO_FILE.read_text())
+    if not TWILIO_AUTH_TOKEN and "twilio" in _demo:
+        TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN = _demo["twilio"]["account_sid"], _demo["twilio"]["auth_token"]
+        TWILIO_API_BASE_URL = TWILIO_API_BASE_URL or _demo["twilio"]["api_base_url"]
+    if not PLIVO_AUTH_TOKEN and "plivo" in _demo:
+        PLIVO_AUTH_ID, PLIVO_AUTH_TOKEN = _demo["plivo"]["auth_id"], _demo["plivo"]["auth_token"]
+        PLIVO_API_BASE_URL = PLIVO_API_BASE_URL or _demo["plivo"]["api_base_url"]
 PLIVO_MAX_FRAME_BYTES = int(os.environ.get("PLIVO_MAX_FRAME_BYTES", "160"))  # audio per playAudio we send
 # What one carrier media stream (Twilio, Plivo) may send us; beyond it frames are dropped and counted.
 # A real frame is ~300 bytes of JSON, 50 a second; the burst covers a carrier catching up after a stall.
@@ -279,6 +293,10 @@ LOGGING = {
         "websockets": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # "AFC is enabled with max remote calls" on every after-call request: noise, not news.
+        "google_genai.models": {"level": "WARNING"},
+        # Embedded mode's in-memory broker ("memory://") has no host by design; kombu warns once a process.
+        **({"kombu.connection": {"level": "ERROR"}} if CELERY_BROKER_URL.startswith("memory://") else {}),
     },
 }
 FORMS_URLFIELD_ASSUME_HTTPS = True

@@ -139,6 +139,11 @@ class CallHandle:
     def _ms(self) -> int:
         return int((self._loop.time() - self._t0) * 1000)
 
+    def _utterance_ms(self) -> int | None:
+        """When the caller's latest utterance began, on the call clock (None: no voice heard yet)."""
+        started = self.uplink.utterance_started_at
+        return None if started is None else max(0, int((started - self._t0) * 1000))
+
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
         self._aux.append(task)
@@ -354,7 +359,9 @@ class CallHandle:
             self._awaiting_first_audio = True
             self._agent_quiet.set()
         if content.input_transcription and content.input_transcription.text:
-            self.transcript.add("caller", content.input_transcription.text, self._ms())
+            self.transcript.add(
+                "caller", content.input_transcription.text, self._ms(), started_ms=self._utterance_ms()
+            )
         if content.output_transcription and content.output_transcription.text:
             self.transcript.add("agent", content.output_transcription.text, self._ms())
         if content.model_turn and content.model_turn.parts:

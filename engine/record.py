@@ -11,6 +11,10 @@ import wave
 
 import numpy as np
 
+# A transcription arrives at most this long after the speech began; an older start (line noise taken
+# for voice) is not believed.
+MAX_TRANSCRIPT_LAG_MS = 10_000
+
 
 class Transcript:
     """Caller and agent turns from Gemini's input and output transcriptions."""
@@ -18,8 +22,12 @@ class Transcript:
     def __init__(self) -> None:
         self.segments: list[dict] = []
         self._open: dict[str, dict] = {}
+        self._ended_ms: dict[str, int] = {}  # when each side's last closed turn ended
 
-    def add(self, speaker: str, text: str, at_ms: int) -> None:
+    def add(self, speaker: str, text: str, at_ms: int, started_ms: int | None = None) -> None:
+        """Text of `speaker`'s turn, arriving at `at_ms`. `started_ms`: when that speech began, if
+        known (the caller's transcription arrives seconds after they spoke); a new turn starts then,
+        never before the same side's previous turn ended."""
         if not text:
             return
         seg = self._open.get(speaker)
@@ -27,7 +35,11 @@ class Transcript:
             # A new turn of one side closes the other side's open turn.
             other = "agent" if speaker == "caller" else "caller"
             self.close(other, at_ms)
-            seg = self._open[speaker] = {"speaker": speaker, "text": "", "start_ms": at_ms, "end_ms": at_ms}
+            start = at_ms
+            if started_ms is not None:
+                floor = max(self._ended_ms.get(speaker, 0), at_ms - MAX_TRANSCRIPT_LAG_MS)
+                start = min(at_ms, max(started_ms, floor))
+            seg = self._open[speaker] = {"speaker": speaker, "text": "", "start_ms": start, "end_ms": at_ms}
         seg["text"] += text
         seg["end_ms"] = at_ms
 
@@ -36,6 +48,7 @@ class Transcript:
         if seg and seg["text"].strip():
             seg["text"] = " ".join(seg["text"].split())
             seg["end_ms"] = max(seg["end_ms"], at_ms)
+            self._ended_ms[speaker] = seg["end_ms"]
             seg["seq"] = len(self.segments)
             self.segments.append(seg)
 

@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 GEMINI_INPUT_RATE = 16000
 SILENCE_GAP_S = 0.06  # no caller audio for this long: the line is silent, feed comfort silence
 MAX_CATCH_UP_S = 0.2  # after a stall, at most this much comfort silence at once
-VOICE_PEAK = 1500  # rough speech threshold, for latency metrics only (Gemini does the real VAD)
+VOICE_PEAK = 1500  # rough speech threshold, for latency metrics and transcript timing (Gemini does the VAD)
+UTTERANCE_GAP = 0.7  # quiet longer than this between voiced frames starts a new caller utterance
 
 
 class Uplink:
@@ -69,6 +70,9 @@ class Uplink:
         self.dropped = 0
         self.silence_batches = 0  # comfort-silence batches fed while the line sent nothing
         self.last_voice_at: float | None = None
+        # When the caller's current utterance began: the first voiced frame after UTTERANCE_GAP of
+        # quiet. Gemini's transcription of it arrives seconds later; the transcript is timed from here.
+        self.utterance_started_at: float | None = None
         self.enabled = True
         self.masked = False  # Gemini hears silence in place of the caller (a prompt that must not be cut)
 
@@ -86,7 +90,10 @@ class Uplink:
         self._on_caller_pcm(pcm)
         samples = np.frombuffer(pcm, dtype="<i2")
         if samples.size and (int(samples.max()) > VOICE_PEAK or int(samples.min()) < -VOICE_PEAK):
-            self.last_voice_at = asyncio.get_running_loop().time()
+            now = asyncio.get_running_loop().time()
+            if self.last_voice_at is None or now - self.last_voice_at > UTTERANCE_GAP:
+                self.utterance_started_at = now
+            self.last_voice_at = now
         if self.masked:
             pcm = bytes(len(pcm))
         self._pending += self._resampler.process(pcm)

@@ -95,3 +95,17 @@ class SimulatedCaller:
 
     async def silence(self, seconds: float) -> None:
         await self._stream(b"\x00" * int(self.wire.rate * seconds) * 2)
+
+    async def wait_for_agent(self, port: LoopbackPort, quiet: float = 0.8, timeout: float = 20.0) -> bool:
+        """Listen (streaming silence, as a phone does) until the agent has spoken and then been quiet
+        for `quiet` seconds: a polite caller does not talk over the end of a turn. False if the line
+        hung up or `timeout` passed first. The agent's frames arrive paced at 20 ms, so a gap means
+        its turn is over, not that a burst is late."""
+        loop = asyncio.get_running_loop()
+        frames_before = port.frames
+        deadline = loop.time() + timeout
+        while loop.time() < deadline and not port.hung_up.is_set():
+            await self.silence(0.1)
+            if port.frames > frames_before and loop.time() - port.frame_times[-1] >= quiet:
+                return True
+        return False

@@ -16,6 +16,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from calls.display import when
 from calls.models import Call, CallMetrics
 
 COUNT_CAP = 10_000
@@ -137,10 +138,15 @@ def live_calls(limit: int = 200) -> list[dict]:
 
 
 def call_summary(call: Call) -> dict:
+    """A call as JSON: codes for programs, and the labels and time every page shows, for people."""
     return {
         "id": str(call.pk),
         "carrier": call.carrier,
+        "carrier_label": call.get_carrier_display(),
         "direction": call.direction,
+        "direction_label": call.get_direction_display(),
+        "status_label": call.get_status_display(),
+        "started_display": when(call.started_at),
         "from_number": call.from_number,
         "to_number": call.to_number,
         "agent": call.agent.name if call.agent_id and call.agent else None,

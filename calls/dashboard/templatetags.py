@@ -6,7 +6,15 @@ import json
 
 from django import template
 
+from calls.display import when as _when
+
 register = template.Library()
+
+
+@register.filter
+def when(value) -> str:
+    """A date and time as every page shows it (calls/display.py): 2026-12-02 09:41:07 UTC."""
+    return _when(value)
 
 
 @register.filter

@@ -7,16 +7,30 @@ says how its call reports what the app sent (TwiML said / XML spoke, marks / che
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit
 
+from asgiref.sync import sync_to_async
 from django.core.management.base import BaseCommand, CommandError
 
+from calls.printout import stored_summary
+
 from .phone import wav_pcm
+
+
+def demo_rest_port(api_base_url: str) -> int:
+    """The port of the app's carrier API base URL when it is this machine (the demo emulator), else 0."""
+    parts = urlsplit(api_base_url)
+    if parts.hostname in ("127.0.0.1", "localhost") and parts.port:
+        return parts.port
+    return 0
 
 
 class CarrierEmulatorCommand(BaseCommand):
     carrier = "Carrier"  # as printed: "Twilio", "Plivo"
     default_to = ""  # the number a demo call dials
     token_setting = ""  # the app's setting the auth token must match
+    carrier_code = ""  # the Call.carrier value the app stores: "twilio", "plivo"
+    api_base_setting = ""  # the app's setting naming the REST API it calls (the emulator in the demo)
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("action", choices=["call", "serve"])
@@ -33,7 +47,14 @@ class CarrierEmulatorCommand(BaseCommand):
             help="the caller sends no media while silent (DTX, silence suppression)",
         )
         self.add_credentials(parser)
-        parser.add_argument("--port", type=int, default=0, help="REST API port (0: any free port)")
+        from django.conf import settings
+
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=demo_rest_port(getattr(settings, self.api_base_setting, "")),
+            help=f"REST API port (default: the port of {self.api_base_setting} if on this machine, else any)",
+        )
         parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each reply")
 
     def add_credentials(self, parser) -> None:
@@ -58,7 +79,8 @@ class CarrierEmulatorCommand(BaseCommand):
     def handle(self, *args, **opts) -> None:
         if not opts["auth_token"]:
             raise CommandError(
-                f"no auth token: pass --auth-token or set {self.token_setting} (the app's value)"
+                f"no auth token: pass --auth-token or set {self.token_setting} (the app's value); "
+                "`./run` with no carrier tokens writes demo ones that both sides read (docs/emulators.md)"
             )
         asyncio.run(self._main(opts))
 
@@ -109,6 +131,15 @@ class CarrierEmulatorCommand(BaseCommand):
             f"{self.acknowledged(call)}, clears {call.playout.stats.clears}, "
             f"protocol errors: {call.errors or 'none'}"
         )
+        await self._print_record(call.call_id, opts["timeout"], opts["public_url"] or opts["app"])
+
+    async def _print_record(self, call_id: str, timeout: float, base_url: str) -> None:
+        """The app's own transcript of the call (shared database), once stored, and its page."""
+        lines = await sync_to_async(stored_summary, thread_sensitive=False)(
+            self.carrier_code, call_id, f"{self.carrier} call {call_id}", timeout, base_url
+        )
+        for line in lines:
+            self.stdout.write(line)
 
     async def _listen(self, call, who: str, timeout: float) -> None:
         try:
@@ -117,4 +148,7 @@ class CarrierEmulatorCommand(BaseCommand):
             self.stdout.write(f"{who}: (nothing: {exc})")
             return
         text = await call.handset.transcribe(start, end + 0.2)
-        self.stdout.write(f"{who} ({end - start:.1f} s of speech, heard as): {text or '(unrecognised)'}")
+        self.stdout.write(
+            f"{who} ({end - start:.1f} s of speech; what an 8 kHz recogniser here heard, "
+            f"the app's transcript follows at the end): {text or '(unrecognised)'}"
+        )

@@ -6,14 +6,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-# transport -> (allowed externalMedia formats, default format)
-TRANSPORT_FORMATS: dict[str, tuple[tuple[str, ...], str]] = {
-    # RTP back to a UnicastRTP channel only works for static payload types (reference §0.1):
-    # slin16 sent back over RTP is dropped silently, so 16 kHz goes over AudioSocket or WebSocket.
-    "rtp": (("ulaw", "alaw"), "ulaw"),
-    "audiosocket": (("slin", "slin16"), "slin16"),
-    "websocket": (("ulaw", "alaw", "slin", "slin16"), "slin16"),
-}
+from agents.media import TRANSPORT_FORMATS
+
 # externalMedia format -> (engine encoding, rate)
 FORMAT_WIRE: dict[str, tuple[str, int]] = {
     "ulaw": ("ulaw", 8000),

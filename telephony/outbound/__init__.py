@@ -5,6 +5,6 @@ inbound call, with the agent named on the Call (no number routing) and the Call'
 engine's template variables.
 """
 
-from .dial import OUTBOUND_CARRIERS, OutboundError, place_call
+from .dial import OUTBOUND_CARRIERS, OutboundError, number_problem, place_call
 
-__all__ = ["OUTBOUND_CARRIERS", "OutboundError", "place_call"]
+__all__ = ["OUTBOUND_CARRIERS", "OutboundError", "number_problem", "place_call"]

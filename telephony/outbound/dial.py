@@ -22,6 +22,8 @@ from agents.routing import Route, route_agent
 from calls.models import Call
 from calls.signals import call_finished
 
+from .failures import describe
+
 log = logging.getLogger(__name__)
 
 OUTBOUND_CARRIERS = (Carrier.TWILIO, Carrier.PLIVO, Carrier.ASTERISK)
@@ -62,6 +64,17 @@ def default_from(agent, carrier: str) -> str:
     )
 
 
+def number_problem(carrier: str, to: str) -> str:
+    """Why `to` cannot be dialled on `carrier` ("" if it can): the rule the form, the API and a
+    campaign's CSV upload share (E.164 on Twilio and Plivo, as the phone-number form requires)."""
+    if carrier in (Carrier.TWILIO, Carrier.PLIVO):
+        if not E164_RE.match(to):
+            return f'"{to}" is not an E.164 number (e.g. +14155550100)'
+    elif not _ASTERISK_NUMBER.match(to):
+        return f'"{to}" is not a number or extension Asterisk can dial'
+    return ""
+
+
 def _check(agent, carrier: str, to: str, from_: str) -> tuple[str, str]:
     if agent is None or not getattr(agent, "is_active", False):
         raise OutboundError("the agent does not exist or is not active", "agent")
@@ -69,15 +82,14 @@ def _check(agent, carrier: str, to: str, from_: str) -> tuple[str, str]:
         raise OutboundError(f"carrier must be one of {', '.join(OUTBOUND_CARRIERS)}", "carrier")
     to = (to or "").strip()
     from_ = (from_ or "").strip() or default_from(agent, carrier)
+    problem = number_problem(carrier, to)
+    if problem:
+        raise OutboundError(problem, "to")
     if carrier in (Carrier.TWILIO, Carrier.PLIVO):
-        if not E164_RE.match(to):
-            raise OutboundError(f'"{to}" is not an E.164 number (e.g. +14155550100)', "to")
         if not E164_RE.match(from_):
             raise OutboundError(
                 "no caller ID: give an E.164 'from' or bind a number of this carrier to the agent", "from"
             )
-    elif not _ASTERISK_NUMBER.match(to):
-        raise OutboundError(f'"{to}" is not a number or extension Asterisk can dial', "to")
     return to, from_
 
 
@@ -110,8 +122,8 @@ def place_call(
     try:
         carrier_id = DIALLERS[carrier](call, detect_machines)
     except Exception as exc:  # noqa: BLE001 - any carrier refusal ends this call as failed
-        message = exc.message if isinstance(exc, OutboundError) else f"{carrier} refused the call: {exc}"
-        log.warning("outbound: %s call to %s failed: %s", carrier, to, message)
+        message = exc.message if isinstance(exc, OutboundError) else describe(carrier, exc)
+        log.warning("outbound: %s call to %s failed: %s (%r)", carrier, to, message, exc)
         Call.objects.filter(pk=call.pk).update(
             status=Call.Status.FAILED, ended_at=timezone.now(), end_reason=message[:100]
         )

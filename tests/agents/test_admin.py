@@ -136,3 +136,37 @@ def test_webhook_tool_without_url_is_refused(admin_client):
     form = {"name": "hook", "kind": "webhook", "description": "x", "parameters": "{}", "timeout_seconds": "5"}
     page = admin_client.post("/admin/agents/tool/add/", form).content.decode()
     assert "needs the URL" in page
+
+
+def test_extension_form_offers_every_media_variant_the_variable_accepts(admin_client, agent, settings):
+    """Thrown: a staff member binding an extension to "rtp:alaw" / "websocket:ulaw", which only
+    ASTERISK_MEDIA_TRANSPORT could set before. Survived: the form lists every value the bridge's parser
+    accepts, saves the variant, and the bridge's config resolves it to that format."""
+    from agents.routing import route_extension
+    from telephony.asterisk.config import AsteriskConfig, parse_transport
+
+    page = admin_client.get("/admin/agents/extension/add/").content.decode()
+    for value in ("rtp", "rtp:alaw", "audiosocket", "audiosocket:slin", "websocket", "websocket:ulaw"):
+        assert f'value="{value}"' in page, value
+        parse_transport(value)  # the bridge accepts each one offered
+    response = admin_client.post(
+        "/admin/agents/extension/add/",
+        {"context": "from-internal", "extension": "150", "agent": agent.pk,
+         "media_transport": "rtp:alaw", "is_active": "on"},
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()
+    route = route_extension("from-internal", "150")
+    settings.ASTERISK_MEDIA_TRANSPORT = "audiosocket"
+    assert AsteriskConfig.from_settings().transport_for(route.media_transport) == ("rtp", "alaw")
+
+
+def test_language_must_be_a_language_tag(admin_client):
+    """Thrown: "klingon!!" in the agent's language field. Survived: the form refuses it saying what to
+    write; "de-DE" is accepted."""
+    page = admin_client.post(
+        "/admin/agents/agent/add/", {**AGENT_FORM, "language": "klingon!!"}
+    ).content.decode()
+    assert "Write a language tag such as en-US" in page
+    assert not Agent.objects.filter(name="Billing").exists()
+    response = admin_client.post("/admin/agents/agent/add/", {**AGENT_FORM, "language": "de-DE"})
+    assert response.status_code == 302 and Agent.objects.get(name="Billing").language == "de-DE"

@@ -15,6 +15,7 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.utils import timezone
 
+from agents.snapshot import snapshot
 from calls.models import Call, CallMetrics, Recording, ToolInvocation, TranscriptSegment
 
 
@@ -68,6 +69,7 @@ def make_call(
         tokens_prompt=120,
         tokens_response=80,
         tokens_total=200,
+        agent_snapshot=snapshot(agent).to_json() if agent is not None else {},
     )
     # started_at is auto_now_add: set the wanted time afterwards.
     Call.objects.filter(pk=call.pk).update(started_at=started_at)

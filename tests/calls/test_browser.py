@@ -146,7 +146,8 @@ def test_a_live_call_appears_and_ends_without_a_reload(page, staff_user, agent):
     )
     row = page.locator(f'tr[data-call="{call.pk}"]')
     row.wait_for()
-    assert "+14155550177" in row.inner_text() and "in progress" in row.inner_text()
+    assert "+14155550177" in row.inner_text() and "In progress" in row.inner_text()
+    assert "Asterisk" in row.inner_text() and "in_progress" not in row.inner_text()
     shot(page, "05-live-call")
 
     Call.objects.filter(pk=call.pk).update(status="completed", ended_at=timezone.now())
@@ -187,3 +188,42 @@ def test_a_live_calls_page_shows_the_transcript_as_it_is_saved_then_the_stored_c
     page.wait_for_function("window.notReloaded === undefined")
     assert page.locator("#transcript-live").count() == 0 and page.locator("#whisper").count() == 0
     assert "Completed" in page.locator(".status").first.inner_text()
+
+
+def test_the_dashboard_at_390_px_wide_with_integer_chart_ticks_and_no_404(
+    browser, daphne_server, staff_user, agent
+):
+    """Thrown: a phone-sized window (390 px) on the history, a call page, /live/ and the overview, with
+    one or two calls a day (the case whose axis read 0, 1, 1). Survived: no page scrolls sideways (the
+    calls table scrolls in its own box), the chart's ticks are distinct integers, the call page shows
+    the model and voice the call used, and no request (the favicon included) gets a 404."""
+    now = timezone.now()
+    call = make_call(agent=agent, carrier="plivo", started_at=now - timedelta(minutes=3))
+    make_call(agent=agent, carrier="twilio", started_at=now - timedelta(minutes=2))
+    make_call(agent=agent, carrier="asterisk", status="in_progress", transcript=False)
+    context = browser.new_context(base_url=daphne_server.url, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    try:
+        sign_in(page, "/calls/")
+        for path, name in (("/calls/", "07-history-390"), (f"/calls/{call.pk}/", "08-call-390"),
+                           ("/live/", "09-live-390"), ("/overview/", "10-overview-390")):  # fmt: skip
+            page.goto(path)
+            page.wait_for_load_state("networkidle")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{path} is {width} px wide"
+            shot(page, name)
+            if path == "/overview/":
+                ticks = page.eval_on_selector_all(
+                    "#calls-per-day text[data-tick]", "els => els.map(e => e.textContent)"
+                )
+                assert ticks == sorted(set(ticks), key=int) and all(t.isdigit() for t in ticks), ticks
+                assert len(ticks) >= 2, ticks
+            if path.startswith(f"/calls/{call.pk}"):
+                assert call.agent_snapshot["voice"] in page.locator("#agent-config").inner_text()
+        page.goto("/favicon.ico")
+        assert not missing, missing
+    finally:
+        context.close()

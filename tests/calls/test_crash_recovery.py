@@ -41,7 +41,7 @@ def test_calls_of_a_killed_process_are_marked_failed_and_free_their_slot(demo_ag
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "democall", "--to", "engine", "--wait", "60"],
+            [sys.executable, "manage.py", "democall", "--to", "engine", "--talk-over", "--wait", "60"],
             cwd=ROOT,
             env=env,
             stdout=log,

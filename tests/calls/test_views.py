@@ -325,3 +325,46 @@ def test_overview_sums_cost_per_agent_and_day_and_shows_a_dash_for_unpriced_call
     assert stats["cost"] is None and stats["unpriced"] == 1
     html = response.content.decode()
     assert "0.1425" in html and "0.0425" in html and "1 call without a price" in html
+
+
+def test_every_page_shows_a_time_one_way_and_labels_not_codes(staff_client, agent, settings):
+    """Thrown: one live and one finished call, with TIME_ZONE set to a zone that is not UTC. Survived:
+    the history, the call page and /live/ show the same 24-hour time with the zone, and /live/ shows
+    "Asterisk" / "In progress" as the history does, not the codes "asterisk" / "in_progress"."""
+    from datetime import UTC, datetime
+
+    settings.TIME_ZONE = "Europe/Paris"
+    started = datetime(2026, 7, 1, 13, 5, 9, tzinfo=UTC)  # 15:05:09 in Paris (CEST)
+    done = make_call(agent=agent, carrier="asterisk", started_at=started)
+    live = make_call(
+        agent=agent, carrier="asterisk", status="in_progress", started_at=started, transcript=False
+    )
+    shown = "2026-07-01 15:05:09 CEST"
+    assert shown in staff_client.get("/calls/").content.decode()
+    assert shown in staff_client.get(f"/calls/{done.pk}/").content.decode()
+    page = staff_client.get("/live/").content.decode()
+    row = page.split(f'data-call="{live.pk}"', 1)[1].split("</tr>", 1)[0]
+    assert shown in row and "Asterisk" in row and "In progress" in row and "in_progress" not in row, row
+
+
+@pytest.mark.django_db
+def test_call_page_shows_the_model_voice_and_prompt_the_call_used(staff_client, agent):
+    """Thrown: a call, then the agent edited afterwards. Survived: the call page shows the model,
+    voice and system prompt from the call's own snapshot, not the agent's current settings."""
+    call = make_call(agent=agent)
+    used_prompt = agent.system_prompt
+    Agent.objects.filter(pk=agent.pk).update(system_prompt="An edit made after the call.", voice="Charon")
+    html = staff_client.get(f"/calls/{call.pk}/").content.decode()
+    config = html.split('id="agent-config"', 1)[1]
+    assert call.agent_snapshot["model"] and call.agent_snapshot["model"] in config
+    assert call.agent_snapshot["voice"] in config and "Charon" not in config
+    assert used_prompt in html and "An edit made after the call." not in html
+
+
+@pytest.mark.django_db
+def test_favicon_is_answered_not_404(client):
+    """Thrown: the browser's automatic /favicon.ico request. Survived: a redirect to the bundled icon,
+    which every dashboard page also names in its head."""
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("/dashboard/favicon.svg")
+    assert 'rel="icon"' in client.get("/accounts/login/").content.decode()

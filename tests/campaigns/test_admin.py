@@ -105,3 +105,75 @@ def test_outbound_form_places_a_call(staff_client, here, twilio_emu, tool_agent)
 
     asyncio.run(hang_up())
     wait_sync(lambda: Call.objects.get(pk=call.pk).status not in Call.LIVE_STATUSES, what="call over")
+
+
+def test_outbound_page_is_branded_like_the_admin_with_one_heading(staff_client):
+    """Thrown: a staff member opening /outbound/call/. Survived: the admin's own branding (not
+    "Django administration") and the page's title as one heading, not two."""
+    page = staff_client.get("/outbound/call/").content.decode()
+    assert "Django administration" not in page
+    assert "Contact center" in page
+    assert page.count("Place an outbound call</h1>") == 1, page
+
+
+def test_unreachable_carrier_gives_a_readable_error_on_the_form_and_as_the_end_reason(
+    staff_client, agent, settings
+):
+    """Thrown: an outbound call while the Twilio API address answers nothing (a port with no server,
+    like a demo whose emulator is not running). Survived: the form says which address could not be
+    reached and which setting to check, with no Python exception text, and the failed call's end
+    reason says the same."""
+    from tests.support.live import free_port
+
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "AC" + "0" * 32, "token"
+    settings.TWILIO_API_BASE_URL = f"http://127.0.0.1:{free_port()}"
+    settings.PUBLIC_BASE_URL = "https://cc.example.com"
+    response = staff_client.post(
+        "/outbound/call/",
+        {"agent": agent.pk, "carrier": "twilio", "to": "+14155550603", "from_number": "+14155550100",
+         "variables": "{}"},
+    )  # fmt: skip
+    page = response.content.decode()
+    host = settings.TWILIO_API_BASE_URL.removeprefix("http://")
+    expected = f"Could not reach {host}: connection refused. Is TWILIO_API_BASE_URL set to the emulator?"
+    assert response.status_code == 200 and expected in page, page
+    assert "Pool" not in page and "Error(" not in page and "Traceback" not in page
+    call = Call.objects.get(to_number="+14155550603")
+    assert call.status == Call.Status.FAILED and call.end_reason == expected
+
+
+def test_csv_upload_skips_bad_numbers_and_repeats_and_says_why(staff_client, tool_agent):
+    """Thrown: a CSV with a local number (555-1234), a number twice, and, on a second upload, a number
+    the campaign has already. Survived: only dialable, new numbers are added; the page says how many
+    rows were skipped and why (the phone-number form's E.164 rule, "already in the list"); the campaign
+    page lists numbers compactly with a link to the paged list."""
+    csv = "number,name\n+14155550601,Ada\n555-1234,Bob\n+14155550601,Ada again\n+14155550602,Grace\n"
+    response = staff_client.post(
+        "/admin/campaigns/campaign/add/",
+        campaign_form(tool_agent, contacts_csv=SimpleUploadedFile("list.csv", csv.encode(), "text/csv")),
+        follow=True,
+    )
+    page = response.content.decode()
+    campaign = Campaign.objects.get(name="Renewals")
+    numbers = list(campaign.contacts.order_by("id").values_list("number", flat=True))
+    assert numbers == ["+14155550601", "+14155550602"]
+    assert "2 number(s) added." in page, page
+    assert "2 row(s) skipped" in page
+    assert "row 3: &quot;555-1234&quot; is not an E.164 number" in page
+    assert "row 4: +14155550601 is already in the list" in page
+
+    again = SimpleUploadedFile("more.csv", b"number\n+14155550602\n+14155550603\n", "text/csv")
+    page = staff_client.post(
+        f"/admin/campaigns/campaign/{campaign.pk}/change/",
+        campaign_form(tool_agent, contacts_csv=again),
+        follow=True,
+    ).content.decode()
+    assert "1 number(s) added." in page and "row 2: +14155550602 is already in the list" in page, page
+    assert campaign.contacts.count() == 3
+
+    change = staff_client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    assert "<textarea" not in change.split("Numbers", 1)[1].split("Add numbers", 1)[0]
+    listing = f"/admin/campaigns/campaigncontact/?campaign__id__exact={campaign.pk}"
+    assert listing.replace("&", "&amp;") in change or listing in change
+    paged = staff_client.get(listing).content.decode()
+    assert "+14155550603" in paged and "3 campaign contacts" in paged

@@ -62,3 +62,69 @@ def test_json_logs_carry_the_call_id():
     log.warning("outside")
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [(x["message"], x["call_id"]) for x in lines] == [("inside", "c0ffee"), ("outside", "-")]
+
+
+def _caller_onsets_ms(call) -> list[int]:
+    """Where the caller's speech runs begin in the stored recording (left channel), in ms."""
+    import wave
+
+    import numpy as np
+
+    with call.recording.file.open("rb") as f, wave.open(f, "rb") as wav:
+        rate, frames = wav.getframerate(), wav.readframes(wav.getnframes())
+    left = np.frombuffer(frames, dtype="<i2").reshape(-1, 2)[:, 0].astype(np.float64)
+    step = rate // 50  # 20 ms
+    rms = np.sqrt((left[: len(left) // step * step].reshape(-1, step) ** 2).mean(axis=1))
+    onsets, last = [], None
+    for i, value in enumerate(rms):
+        if value >= 300:
+            if last is None or i - last > 25:  # 0.5 s of quiet separates two utterances
+                onsets.append(i * 20)
+            last = i
+    return onsets
+
+
+@pytest.mark.django_db(transaction=True)
+def test_democall_caller_waits_for_the_agent_and_is_timed_when_it_spoke(demo_agent, gemini):
+    """Thrown: the default demo call (two phrases). Survived: the caller waits for each agent turn to
+    end, so no barge-in is counted, and each caller segment starts when the caller's speech starts in
+    the recording (not seconds later, when Gemini's transcription of it arrived)."""
+    call_command("democall", "--to", "engine", stdout=io.StringIO())
+    call = Call.objects.get()
+    assert CallMetrics.objects.get(call=call).barge_ins == 0
+    starts = list(
+        call.segments.filter(speaker="caller").order_by("start_ms").values_list("start_ms", flat=True)
+    )
+    onsets = _caller_onsets_ms(call)
+    assert len(starts) == 2 and len(onsets) == 2, (starts, onsets)
+    for start, onset in zip(starts, onsets, strict=True):
+        assert abs(start - onset) <= 400, (starts, onsets)
+    agent_turns = call.segments.filter(speaker="agent").order_by("start_ms")
+    assert agent_turns.first().start_ms < starts[0]  # the greeting came first, and the caller waited
+
+
+@pytest.mark.django_db(transaction=True)
+def test_democall_talk_over_still_demonstrates_barge_in(demo_agent, gemini):
+    """Thrown: `--talk-over --wait 0.5`: the caller speaks over the greeting on purpose. Survived: the
+    engine counts the barge-in and the call still ends normally."""
+    call_command("democall", "--to", "engine", "--talk-over", "--wait", "0.5", stdout=io.StringIO())
+    call = Call.objects.get()
+    assert CallMetrics.objects.get(call=call).barge_ins >= 1
+    assert call.status == "completed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_demo_call_logs_no_broker_or_afc_noise(demo_agent, gemini, caplog, settings):
+    """Thrown: a demo call in embedded mode with an after-call summary (a generateContent request).
+    Survived: no kombu "No hostname was supplied" warning and no google-genai "AFC is enabled" line."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    call_command("democall", "--to", "engine", "--say", "thank you goodbye", stdout=io.StringIO())
+    assert Call.objects.get().status == "completed"
+    noise = [
+        r.getMessage()
+        for r in caplog.records
+        if "No hostname" in r.getMessage() or "AFC is" in r.getMessage()
+    ]
+    assert noise == [], noise

@@ -182,3 +182,17 @@ def test_number_set_to_sip_media_is_dialled_to_runsip(client, agent, settings): 
     assert sip.text.strip() == "sip:+14155550142@sip.example.com:5080"
     assert not Call.objects.exists()  # runsip creates the Call when Twilio's INVITE arrives
     assert route_number("sip", "sip:+14155550142@sip.example.com").agent == agent
+
+
+def test_admin_warns_that_a_carrier_cannot_reach_a_loopback_public_url(client, staff_user, number, settings):
+    """Thrown: PUBLIC_BASE_URL left at ./run's http://127.0.0.1:8000. Survived: the number's page still
+    shows the URLs, and says a carrier cannot reach that address and what to set instead; a public
+    https address shows no warning."""
+    client.force_login(staff_user)
+    settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+    page = client.get(f"/admin/agents/phonenumber/{number.pk}/change/").content.decode()
+    assert "http://127.0.0.1:8000/twilio/voice/" in page
+    assert "A carrier cannot reach 127.0.0.1: it is this machine&#x27;s loopback address." in page
+    settings.PUBLIC_BASE_URL = "https://cc.example.com"
+    page = client.get(f"/admin/agents/phonenumber/{number.pk}/change/").content.decode()
+    assert "A carrier cannot reach" not in page and "plain http" not in page

@@ -6,7 +6,15 @@
   const NS = "http://www.w3.org/2000/svg";
   const W = 760, H = 240, left = 40, bottom = 28, top = 10;
   svg.setAttribute("viewBox", "0 0 " + W + " " + H);
-  const max = Math.max(1, ...data.map(function (d) { return d.total; }));
+  // Integer ticks at a "nice" step (1, 2, 5 x 10^k), at most about five of them; the axis tops at a tick.
+  const most = Math.max(1, ...data.map(function (d) { return d.total; }));
+  const tickStep = (function () {
+    const rough = most / 4;
+    const power = Math.pow(10, Math.floor(Math.log10(Math.max(1, rough))));
+    for (const m of [1, 2, 5, 10]) { if (m * power >= rough) return Math.max(1, m * power); }
+    return 10 * power;
+  })();
+  const max = Math.ceil(most / tickStep) * tickStep;
   const plotH = H - bottom - top;
   const step = (W - left) / data.length;
   const bar = Math.max(2, step * 0.7);
@@ -19,10 +27,10 @@
     return node;
   }
 
-  for (const frac of [0, 0.5, 1]) {
-    const y = top + plotH * (1 - frac);
+  for (let tick = 0; tick <= max; tick += tickStep) {
+    const y = top + plotH * (1 - tick / max);
     el("line", { x1: left, x2: W, y1: y, y2: y, class: "grid" });
-    el("text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "axis" }, Math.round(max * frac));
+    el("text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "axis", "data-tick": tick }, tick);
   }
   data.forEach(function (d, i) {
     const x = left + i * step + (step - bar) / 2;

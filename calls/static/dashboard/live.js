@@ -37,10 +37,11 @@
       const started = document.createElement("td");
       const link = document.createElement("a");
       link.href = "/calls/" + call.id + "/";
-      link.textContent = new Date(call.started_at).toLocaleTimeString();
+      // Labels and the time as the server formats them everywhere (calls/display.py), not raw codes.
+      link.textContent = call.started_display;
       started.appendChild(link);
-      tr.append(started, cell(call.direction), cell(call.carrier), cell(call.from_number),
-                cell(call.to_number), cell(call.agent || "—"), cell(call.status.replace("_", " ")),
+      tr.append(started, cell(call.direction_label), cell(call.carrier_label), cell(call.from_number),
+                cell(call.to_number), cell(call.agent || "—"), cell(call.status_label),
                 cell(elapsed(call)));
       body.appendChild(tr);
     }

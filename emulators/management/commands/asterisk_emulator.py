@@ -1,6 +1,8 @@
 """`manage.py asterisk_emulator`: a stand-in Asterisk (ARI + media legs) for demos without a PBX.
 
-Place a call from its prompt: `call <context> <exten> [wav]`, `dtmf <digit>`, `hangup`, `quit`.
+Place a call from its prompt: `call` (the demo extension, 100 in from-internal), `call <exten>`,
+`call <context> <exten> [wav]`, `dtmf <digit>`, `hangup`, `quit`. It prints each step of the call and,
+when it ends, the app's own transcript and the call page (the emulator shares the app's database).
 """
 
 from __future__ import annotations
@@ -9,10 +11,15 @@ import asyncio
 import sys
 import wave
 
+from asgiref.sync import sync_to_async
 from django.core.management.base import BaseCommand
 
-from emulators.asterisk.server import AsteriskEmulator
+from calls.printout import stored_summary
+from emulators.asterisk.server import AsteriskEmulator, Channel
 from engine.codec import StreamResampler
+
+# The extension `bootstrap_demo` binds and the sample extensions.conf routes (_1XX in from-internal).
+DEMO_CONTEXT, DEMO_EXTENSION = "from-internal", "100"
 
 
 def _wav_16k(path: str) -> bytes:
@@ -55,10 +62,15 @@ class Command(BaseCommand):
             silence_suppression=options["silence_suppression"],
         )
         await emulator.start()
+        self._ari_hint = f"{emulator.url}/ari"
         self.stdout.write(f"Asterisk {emulator.version} emulator: ARI at {emulator.url}/ari")
-        self.stdout.write("commands: call <context> <exten> [wav] | dtmf <digit> | hangup | quit")
+        self.stdout.write(
+            f"commands: call (= call {DEMO_CONTEXT} {DEMO_EXTENSION}) | call <context> <exten> [wav] "
+            "| dtmf <digit> | hangup | quit"
+        )
         loop = asyncio.get_running_loop()
         current = None
+        following: set[asyncio.Task] = set()  # held so a running printout is not garbage-collected
         while True:
             line = await loop.run_in_executor(None, sys.stdin.readline)
             if not line:
@@ -68,13 +80,45 @@ class Command(BaseCommand):
                 continue
             if words[0] == "quit":
                 break
-            if words[0] == "call" and len(words) >= 3:
-                current = emulator.place_call(words[1], words[2])
+            if words[0] == "call":
+                context, exten = (words[1], words[2]) if len(words) >= 3 else (DEMO_CONTEXT, DEMO_EXTENSION)
+                if len(words) == 2:
+                    exten = words[1]
+                current = emulator.place_call(context, exten)
                 if len(words) > 3:
                     current.phone.say(_wav_16k(words[3]))
-                self.stdout.write(f"calling {words[2]}@{words[1]}: channel {current.id}")
+                self.stdout.write(f"calling {exten}@{context}: channel {current.id}")
+                task = loop.create_task(self._follow(current, f"{exten}@{context}"))
+                following.add(task)
+                task.add_done_callback(following.discard)
             elif words[0] == "dtmf" and current and len(words) > 1:
                 emulator.send_dtmf(current, words[1])
             elif words[0] == "hangup" and current:
                 await emulator.caller_hangup(current)
         await emulator.stop()
+
+    async def _follow(self, chan: Channel, where: str) -> None:
+        """Print the call's progress as a newcomer needs it, then the app's record of it."""
+        phone = chan.phone
+        if phone.stasis_failed:
+            self.stdout.write(
+                "Stasis failed at once: no app holds the events socket. Is `manage.py runasterisk` running "
+                f"with ARI_URL={self._ari_hint} and this user? (docs/emulators.md)"
+            )
+            return
+        self.stdout.write("in Stasis: the app has the call")
+        answered = asyncio.create_task(phone.answered.wait())
+        ended = asyncio.create_task(phone.ended.wait())
+        await asyncio.wait({answered, ended}, return_when=asyncio.FIRST_COMPLETED)
+        if answered.done():
+            self.stdout.write("answered; the agent is speaking (`dtmf <digit>`, `hangup` to end)")
+        await ended
+        answered.cancel()
+        self.stdout.write(
+            f"call over (cause {phone.end_cause}) after {len(phone.heard) / 32000:.1f} s connected"
+        )
+        lines = await sync_to_async(stored_summary, thread_sensitive=False)(
+            "asterisk", chan.id, f"the Asterisk call to {where}"
+        )
+        for line in lines:
+            self.stdout.write(line)

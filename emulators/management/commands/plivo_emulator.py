@@ -1,9 +1,11 @@
 """Place a demo Plivo call against a running app, or serve the emulated Plivo REST API.
 
-    manage.py plivo_emulator call --app http://127.0.0.1:8000 --to +15005550106 --say "hello"
+    manage.py plivo_emulator call --app http://127.0.0.1:8000 --to +15005550007 --say "hello"
     manage.py plivo_emulator serve --app http://127.0.0.1:8000 --port 8099   # PLIVO_API_BASE_URL
 
-The app must share the emulator's auth token (PLIVO_AUTH_TOKEN) and, for REST hangups, point
+After `./run` (no carrier tokens set) both sides read the demo credentials it writes, so
+`manage.py plivo_emulator call` needs no flags (docs/emulators.md). Otherwise the app must share
+the emulator's auth token (PLIVO_AUTH_TOKEN) and, for REST hangups, point
 PLIVO_API_BASE_URL at `serve`'s address (a `call` also serves REST while it runs).
 """
 
@@ -18,8 +20,10 @@ from emulators.plivo.emulator import DEFAULT_AUTH_ID, PlivoEmulator
 class Command(CarrierEmulatorCommand):
     help = "Emulated Plivo: place a demo inbound call (`call`) or serve the REST API (`serve`)."
     carrier = "Plivo"
-    default_to = "+15005550106"
+    default_to = "+15005550007"  # the number `bootstrap_demo` binds
     token_setting = "PLIVO_AUTH_TOKEN"
+    carrier_code = "plivo"
+    api_base_setting = "PLIVO_API_BASE_URL"
 
     def add_credentials(self, parser) -> None:
         parser.add_argument("--auth-id", default=settings.PLIVO_AUTH_ID or DEFAULT_AUTH_ID)

@@ -23,12 +23,28 @@ class Command(BaseCommand):
         parser.add_argument("--carrier", default="sip")
         parser.add_argument("--say", action="append", help="What the caller says (repeatable)", default=None)
         parser.add_argument(
-            "--wait", type=float, default=4.0, help="Seconds to listen before the first phrase"
+            "--talk-over",
+            action="store_true",
+            help="speak after fixed pauses (--wait, then 3 s after each phrase) instead of when the agent's "
+            "turn ends: the caller then talks over the agent, to demonstrate barge-in",
+        )
+        parser.add_argument(
+            "--wait",
+            type=float,
+            default=4.0,
+            help="with --talk-over: seconds to listen before the first phrase",
+        )
+        parser.add_argument(
+            "--quiet",
+            type=float,
+            default=0.8,
+            help="seconds of agent silence that end its turn (the caller speaks then)",
         )
 
     def handle(self, *args, to: str, carrier: str, say: list[str] | None, wait: float, **options):
         phrases = say or ["i would like to check the status of my order", "thank you goodbye"]
-        call_id = asyncio.run(self._call(carrier, to, phrases, wait))
+        pacing = (wait, None) if options["talk_over"] else (None, options["quiet"])
+        call_id = asyncio.run(self._call(carrier, to, phrases, *pacing))
         call = Call.objects.get(pk=call_id)
         self.stdout.write(f"Call {call.pk}: {call.status} ({call.end_reason})")
         for seg in call.segments.all():
@@ -40,7 +56,8 @@ class Command(BaseCommand):
                 f"barge-ins {metrics.barge_ins}, frames out {metrics.frames_out}"
             )
 
-    async def _call(self, carrier: str, to: str, phrases: list[str], wait: float):
+    async def _call(self, carrier: str, to: str, phrases: list[str], wait: float | None, quiet: float | None):
+        """Place the call; the caller speaks when the agent's turn ends (`quiet`), or after `wait`."""
         port = LoopbackPort()
         handle = await start_call(
             CallRequest(carrier=carrier, from_number="+15550001111", to_number=to), port
@@ -49,12 +66,19 @@ class Command(BaseCommand):
             await handle.wait()
             raise CommandError(f"The call was refused: no active agent is bound to {carrier} {to!r}.")
         caller = SimulatedCaller(handle, port.wire)
-        await caller.silence(wait)
+        if quiet is None:
+            await caller.silence(wait or 0.0)
+        else:
+            await caller.wait_for_agent(port, quiet)  # the greeting
         for phrase in phrases:
             if port.hung_up.is_set():
                 break
             self.stdout.write(f"caller says: {phrase}")
-            await caller.say(phrase, then_silence=3.0)
+            if quiet is None:
+                await caller.say(phrase, then_silence=3.0)
+            else:
+                await caller.say(phrase, then_silence=0.2)
+                await caller.wait_for_agent(port, quiet)
         try:
             await asyncio.wait_for(port.hung_up.wait(), timeout=15)
         except TimeoutError:

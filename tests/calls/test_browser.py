@@ -190,6 +190,7 @@ def test_a_live_calls_page_shows_the_transcript_as_it_is_saved_then_the_stored_c
     assert "Completed" in page.locator(".status").first.inner_text()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_dashboard_at_390_px_wide_with_integer_chart_ticks_and_no_404(
     browser, daphne_server, staff_user, agent
 ):

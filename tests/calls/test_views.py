@@ -327,6 +327,7 @@ def test_overview_sums_cost_per_agent_and_day_and_shows_a_dash_for_unpriced_call
     assert "0.1425" in html and "0.0425" in html and "1 call without a price" in html
 
 
+@pytest.mark.django_db
 def test_every_page_shows_a_time_one_way_and_labels_not_codes(staff_client, agent, settings):
     """Thrown: one live and one finished call, with TIME_ZONE set to a zone that is not UTC. Survived:
     the history, the call page and /live/ show the same 24-hour time with the zone, and /live/ shows

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("emulators.gemini")
 
 SAY_EXACTLY = re.compile(r"say exactly:?\s*[\"“]([^\"”]+)[\"”]", re.IGNORECASE)
+# A client's request to pick up a reply that a reconnect cut (the engine's CONTINUE_CUT_REPLY). That
+# the real model continues when asked is assumed [?]; here it speaks the words it had not yet sent.
+CONTINUE = re.compile(r"\bcontinue (?:your|the) (?:reply|answer)\b", re.IGNORECASE)
 VOICES = set(
     "Zephyr Puck Charon Kore Fenrir Leda Orus Aoede Callirrhoe Autonoe Enceladus Iapetus Umbriel Algieba "
     "Despina Erinome Algenib Rasalgethi Laomedeia Achernar Alnilam Schedar Gacrux Pulcherrima Achird "
@@ -82,6 +85,7 @@ class Conversation:
     pending: dict[str, PendingCall] = dataclasses.field(default_factory=dict)
     prompt_tokens: int = 0
     handles: list[str] = dataclasses.field(default_factory=list)
+    cut: str | None = None  # the words of a reply its connection's end cut off, not yet spoken
 
 
 @dataclasses.dataclass
@@ -125,6 +129,7 @@ class Session:
         self.turn_audio_s = 0.0
         self.turn_text: list[str] = []
         self.turn_calls: list[str] = []
+        self.said_words = 0  # words of the reply being streamed whose audio was sent
         self.vad: EnergyVad | None = None
         self.manual = False
         self.manual_active = False
@@ -134,6 +139,12 @@ class Session:
         self.counted = False
         self.closing = False
         self.declared: set[str] = set()
+        # lastConsumedClientMessageIndex: client messages of this connection are numbered from the
+        # setup (0); `settled` is the last one whose effect is in the resumable state (see _at_rest).
+        self.msg_index = 0
+        self.settled = 0
+        self.speech_started = 0.0  # stream time the VAD's current utterance started
+        self.unheard = 0  # inputs queued (an utterance, a text) that are not yet in the conversation
 
     # --- plumbing ---------------------------------------------------------------------------------
 
@@ -224,6 +235,7 @@ class Session:
         while True:
             obj = await self._recv()
             self.record.messages.append(obj)
+            self.msg_index += 1
             field, body = p.parse_client_message(obj, api_version)
             if field == "setup":
                 raise p.ProtocolError(p.SECOND_SETUP)
@@ -234,6 +246,25 @@ class Session:
             elif field == "tool_response":
                 await self._tool_response(body)
             # context_update: accepted, ignored
+            if self._at_rest():
+                self.settled = self.msg_index
+
+    def _at_rest(self) -> bool:
+        """Everything received so far is in the conversation (what a resumption restores): no
+        utterance under way in the VAD (nor loud frames that may start one), no manual activity
+        open, no queued input not yet heard. Audio of an utterance in progress is not: a resumed
+        session never hears it unless the client sends it again."""
+        vad_idle = self.vad is None or (not self.vad.in_speech and not self.vad.loud_run)
+        return vad_idle and not self.manual_active and not self.unheard
+
+    async def _queue_input(self, job: tuple[Any, ...]) -> None:
+        self.unheard += 1
+        await self.jobs.put(job)
+
+    async def _heard(self) -> None:
+        """An input entered the conversation: tell the client what is now resumable."""
+        self.unheard = max(0, self.unheard - 1)
+        await self._resumption_update()
 
     def _check_setup(self, setup: dict[str, Any], api_version: str) -> None:
         """Everything the real service refuses in an otherwise well-formed setup."""
@@ -290,12 +321,30 @@ class Session:
             self.conv.prompt_tokens = 40 + int(words * 1.3)
 
     async def _resumption_update(self) -> None:
+        """A new handle, with the index of the last client message whose effect it holds.
+
+        `lastConsumedClientMessageIndex` [SDK docstring]: "Index of last message sent by client that
+        is included in state represented by this SessionResumptionToken". Assumed [?]: that the
+        Developer API sends it at all (the docstring says only with `transparent`, which the
+        Developer API refuses), that the setup is message 0, and the proto3 JSON form of an int64
+        (a string). Sent after setupComplete, whenever an input enters the conversation, and after
+        each completed turn (the real 3.8-live was seen sending one per connection [OBS])."""
         if "session_resumption" not in self.setup:
             return
+        if self._at_rest():
+            self.settled = self.msg_index
         handle = str(uuid.uuid4())
         self.server.conversations[handle] = self.conv
         self.conv.handles.append(handle)
-        await self.send({"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}})
+        await self.send(
+            {
+                "sessionResumptionUpdate": {
+                    "newHandle": handle,
+                    "resumable": True,
+                    "lastConsumedClientMessageIndex": str(self.settled),
+                }
+            }
+        )
 
     async def _lifecycle(self) -> None:
         """goAway before the connection cap (or early, as a fault), then 1008 if the client stays."""
@@ -357,16 +406,19 @@ class Session:
                     await self.send({"serverContent": {"turnComplete": True}, "usageMetadata": {}})
                     raise p.ProtocolError(p.PRECONDITION)
                 self.conv.prompt_tokens += int(len(audio) / 32000 * AUDIO_TOKENS_PER_S)
-                await self.jobs.put(("audio", audio))
+                await self._queue_input(("audio", audio))
         if "text" in body and body["text"]:
             text = str(body["text"])
             match = SAY_EXACTLY.search(text)
             if self.interrupts:
                 await self._interrupt()
             if match:
-                await self.jobs.put(("say", match.group(1).strip()))
+                await self._queue_input(("say", match.group(1).strip()))
+            elif CONTINUE.search(text) and self.conv.cut:
+                cut, self.conv.cut = self.conv.cut, None
+                await self._queue_input(("say", cut))
             else:
-                await self.jobs.put(("text", text))
+                await self._queue_input(("text", text))
 
     async def _audio(self, pcm16k: bytes) -> None:
         if self.manual:
@@ -375,7 +427,15 @@ class Session:
             return
         assert self.vad is not None
         for event in self.vad.feed(pcm16k):
+            if event.kind == "start":
+                self.speech_started = event.offset_s
             await self._vad_event(event.kind, event.audio)
+        drop = self.server.faults.drop_mid_speech_s
+        if drop is not None and self.vad.in_speech and self.vad.offset_s - self.speech_started >= drop:
+            self.server.faults.drop_mid_speech_s = None
+            self.closing = True
+            self.ws.transport.abort()
+            raise Dropped()
 
     async def _vad_event(self, kind: str, audio: bytes) -> None:
         if kind == "start":
@@ -383,7 +443,7 @@ class Session:
                 await self._interrupt()
         else:
             self.conv.prompt_tokens += int(len(audio) / 32000 * AUDIO_TOKENS_PER_S)
-            await self.jobs.put(("audio", audio))
+            await self._queue_input(("audio", audio))
 
     async def _client_content(self, body: dict[str, Any]) -> None:
         audio: list[bytes] = []
@@ -405,7 +465,7 @@ class Session:
             if not audio:
                 # Observed on native-audio models: a text-only turn cannot be voiced (reference §3).
                 raise p.ProtocolError(p.NON_AUDIO)
-            await self.jobs.put(("audio", b"".join(audio)))
+            await self._queue_input(("audio", b"".join(audio)))
 
     async def _tool_response(self, body: dict[str, Any]) -> None:
         """Answers for ids never issued (or already cancelled) are ignored."""
@@ -437,6 +497,7 @@ class Session:
     async def _run(self, job: tuple[Any, ...]) -> None:
         kind = job[0]
         if kind == "say":
+            await self._heard()
             await self._speak(job[1], complete=True)
         elif kind == "after_tool":
             if job[1]:
@@ -447,6 +508,7 @@ class Session:
             self.conv.turn += 1
             self.conv.history.append(("user", job[1]))
             self.conv.prompt_tokens += int(len(job[1].split()) * 1.3)
+            await self._heard()
             await self._follow(self.server.scenario.plan(self.conv.turn, job[1], self.declared))
         elif kind == "audio":
             heard = ""
@@ -455,6 +517,7 @@ class Session:
             self.conv.turn += 1
             self.conv.history.append(("user", heard))
             self.record.heard.append(heard)
+            await self._heard()
             if heard and "input_audio_transcription" in self.setup:
                 await self.send({"serverContent": {"inputTranscription": {"text": heard, "finished": True}}})
             await self._follow(self.server.scenario.plan(self.conv.turn, heard, self.declared))
@@ -496,14 +559,38 @@ class Session:
         self._open_turn()
         self.record.said.append(text)
         words = text.split()
-        said_words = 0
         transcribe = "output_audio_transcription" in self.setup
-        offset, i = 0, 0
         drop_at = len(pcm) // 2 if self.server.faults.drop_mid_turn else None
         loop = asyncio.get_running_loop()
+        try:
+            await self._stream_reply(pcm, words, transcribe, drop_at, loop)
+        except (asyncio.CancelledError, Dropped, ConnectionClosed) as exc:
+            if self.closing or not isinstance(exc, asyncio.CancelledError):
+                # The connection ended mid-reply (not a barge-in): the rest stays in the
+                # conversation, for a resumed session asked to continue.
+                rest = " ".join(words[self.said_words :])
+                self.conv.cut = rest or None
+                if self.said_words:
+                    self.conv.history.append(("model", " ".join(words[: self.said_words])))
+            raise
+        self.conv.history.append(("model", text))
+        if complete:
+            await self._finish_turn()
+
+    async def _stream_reply(
+        self,
+        pcm: bytes,
+        words: list[str],
+        transcribe: bool,
+        drop_at: int | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        said_words = self.said_words = 0
+        offset, i = 0, 0
         while offset < len(pcm):
             if drop_at is not None and offset >= drop_at:
                 self.server.faults.drop_mid_turn = False
+                self.closing = True
                 self.ws.transport.abort()
                 raise Dropped()
             size = CHUNK_PATTERN[i % len(CHUNK_PATTERN)] * CHUNK_UNIT
@@ -538,14 +625,11 @@ class Session:
                 self.turn_text.append(piece)
                 if transcribe:
                     await self.send({"serverContent": {"outputTranscription": {"text": piece}}})
-                said_words = target
+                said_words = self.said_words = target
             if self.profile.send_speed > 0:
                 await asyncio.sleep(seconds / self.profile.send_speed)
             else:
                 await asyncio.sleep(0)
-        self.conv.history.append(("model", text))
-        if complete:
-            await self._finish_turn()
 
     async def _finish_turn(self) -> None:
         """generationComplete now; turnComplete once the reply would have finished playing."""

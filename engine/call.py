@@ -34,6 +34,13 @@ log = logging.getLogger(__name__)
 MAX_DURATION_GOODBYE = "We have reached the time limit for this call. Thank you for calling, goodbye."
 DRAINING_REFUSAL = "server shutting down (draining)"
 END_CALL_GRACE_S = 8.0  # after end_call, hang up even if the model says nothing more
+CALLER_PAUSE_S = 0.3  # the caller counts as not speaking after this long without voice
+# After a reconnect cut the agent's reply, the resumed session is asked to pick it up (as the greeting
+# is asked for: realtime text). The model has the cut reply in its history; it does not resume on its own.
+CONTINUE_CUT_REPLY = (
+    "The line dropped while you were speaking. Continue your reply from where you stopped, "
+    "without starting over and without greeting the caller again."
+)
 
 _live: set[CallHandle] = set()
 
@@ -71,6 +78,7 @@ class CallHandle:
         self._awaiting_first_audio = True
         self._agent_quiet = asyncio.Event()  # set between the agent's turns
         self._agent_quiet.set()
+        self._generating = False  # the agent's reply is arriving (first audio seen, generation not complete)
         self._last_voice_answered: float | None = None
         self._link: LiveLink | None = None
         self._tools: ToolDispatcher | None = None
@@ -219,6 +227,8 @@ class CallHandle:
                 lambda handle: live_config(agent, variables, handle),
                 self._on_message,
                 self._on_reconnect,
+                self._at_pause,
+                settings.GEMINI_INPUT_BATCH_MS,
             )
             await self._link.open()
         except Exception as exc:  # noqa: BLE001 - GeminiUnavailable or a configuration error
@@ -300,10 +310,29 @@ class CallHandle:
         """End the call at once (the goodbye, if any, is over or there is no time for one)."""
         self._end(reason)
 
+    def _at_pause(self) -> bool:
+        """A pause in the conversation (for a goAway reconnect): the agent's turn is complete and
+        played out, and the caller is not speaking."""
+        if not self._agent_quiet.is_set() or self.playout.buffered_ms > 2 * self.port.wire.frame_ms:
+            return False
+        voice = self.uplink.last_voice_at
+        return voice is None or self._loop.time() - voice > CALLER_PAUSE_S
+
     def _on_reconnect(self, resumed: bool) -> None:
         self.metrics.reconnects += 1
+        cut = self._generating
+        if cut or not self._agent_quiet.is_set():
+            # The cut turn's turnComplete will never come: its state ends here.
+            self._generating = False
+            self._awaiting_first_audio = True
+            self._agent_quiet.set()
+            self.playout.end_of_generation()
+            self.transcript.close("agent", self._ms())
         if not resumed:
             self.uplink.clear_backlog()
+        elif cut and self._link is not None and not self._ended.is_set():
+            log.info("a reconnect cut the agent's reply: asking the resumed session to continue it")
+            self._spawn(self._link.send_text(CONTINUE_CUT_REPLY))
 
     async def _on_message(self, message: types.LiveServerMessage) -> None:
         now = self._loop.time()
@@ -321,6 +350,7 @@ class CallHandle:
             await self.playout.flush()
             self.transcript.close("agent", self._ms())
             self._awaiting_first_audio = True
+            self._generating = False
             self._agent_quiet.set()
         if content.input_transcription and content.input_transcription.text:
             self.transcript.add("caller", content.input_transcription.text, self._ms())
@@ -331,6 +361,7 @@ class CallHandle:
                 if part.inline_data and part.inline_data.data:
                     if self._awaiting_first_audio:
                         self._awaiting_first_audio = False
+                        self._generating = True
                         self._agent_quiet.clear()
                         voice = self.uplink.last_voice_at
                         if voice is not None and voice != self._last_voice_answered:
@@ -338,12 +369,14 @@ class CallHandle:
                             self.metrics.turn_latencies_ms.append((now - voice) * 1000)
                     self.playout.add_model_audio(part.inline_data.data)
         if content.generation_complete:
+            self._generating = False
             self.playout.end_of_generation()
         if content.turn_complete:
             self.metrics.turns += 1
             self.playout.end_of_turn(f"turn-{self.metrics.turns}")
             self.transcript.close("agent", self._ms())
             self._awaiting_first_audio = True
+            self._generating = False
             self._agent_quiet.set()
             if self._hangup_after_turn and self._tools and not self._tools.busy:
                 self._end(self._hangup_after_turn)

@@ -175,11 +175,20 @@ class Session:
             self.closing = True
             for task in [*self.tasks, *([self.current] if self.current else [])]:
                 task.cancel()
+            self._keep_unspoken_reply()
             if self.counted and self.key is not None:
                 self.server.active[self.key] -= 1
             if self.record.close_code is None and self.ws.close_code is not None:
                 self.record.close_code = self.ws.close_code
                 self.record.close_reason = self.ws.close_reason
+
+    def _keep_unspoken_reply(self) -> None:
+        """A reply already decided (after a tool response) but not yet spoken when the connection
+        ended stays in the conversation, like a cut one, for a resumed session asked to continue."""
+        while not self.jobs.empty():
+            job = self.jobs.get_nowait()
+            if job[0] == "after_tool" and job[1] and job[2] == self.turn_gen and self.conv.cut is None:
+                self.conv.cut = job[1]
 
     async def _recv(self) -> dict[str, Any]:
         frame = await self.ws.recv()
@@ -414,9 +423,11 @@ class Session:
                 await self._interrupt()
             if match:
                 await self._queue_input(("say", match.group(1).strip()))
-            elif CONTINUE.search(text) and self.conv.cut:
+            elif CONTINUE.search(text):
+                # Nothing was cut (or it is still to come, e.g. after a pending tool): nothing to say.
                 cut, self.conv.cut = self.conv.cut, None
-                await self._queue_input(("say", cut))
+                if cut:
+                    await self._queue_input(("say", cut))
             else:
                 await self._queue_input(("text", text))
 

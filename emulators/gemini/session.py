@@ -66,6 +66,8 @@ OUT_RATE = 24000
 CHUNK_UNIT = OUT_RATE * 2 * 40 // 1000  # 40 ms of 24 kHz PCM16 = 1920 bytes
 CHUNK_PATTERN = [1, 4, 8, 12, 19, 6, 15, 10]  # x 40 ms: 40-760 ms per message, like the real service
 AUDIO_TOKENS_PER_S = 25
+UPDATE_EVERY_S = 2.0  # while the caller streams and nothing else happens, a resumption update this often
+KEEP_HANDLES = 20  # per conversation: older handles are forgotten (a client resumes with its newest)
 
 
 @dataclasses.dataclass
@@ -144,6 +146,8 @@ class Session:
         self.msg_index = 0
         self.settled = 0
         self.speech_started = 0.0  # stream time the VAD's current utterance started
+        self.reported = -1  # the index the last update carried
+        self.updated_at = 0.0  # loop time of the last update
         self.unheard = 0  # inputs queued (an utterance, a text) that are not yet in the conversation
 
     # --- plumbing ---------------------------------------------------------------------------------
@@ -257,6 +261,9 @@ class Session:
             # context_update: accepted, ignored
             if self._at_rest():
                 self.settled = self.msg_index
+                now = asyncio.get_running_loop().time()
+                if self.reported < self.settled and now - self.updated_at >= UPDATE_EVERY_S:
+                    await self._resumption_update()
 
     def _at_rest(self) -> bool:
         """Everything received so far is in the conversation (what a resumption restores): no
@@ -336,8 +343,10 @@ class Session:
         is included in state represented by this SessionResumptionToken". Assumed [?]: that the
         Developer API sends it at all (the docstring says only with `transparent`, which the
         Developer API refuses), that the setup is message 0, and the proto3 JSON form of an int64
-        (a string). Sent after setupComplete, whenever an input enters the conversation, and after
-        each completed turn (the real 3.8-live was seen sending one per connection [OBS])."""
+        (a string). Sent after setupComplete, whenever an input enters the conversation, after each
+        completed turn, and every UPDATE_EVERY_S while caller audio is consumed with nothing else
+        happening (the real 3.8-live was seen sending one per connection [OBS]; how often the
+        service sends them when it reports the index is not known [?])."""
         if "session_resumption" not in self.setup:
             return
         if self._at_rest():
@@ -345,6 +354,9 @@ class Session:
         handle = str(uuid.uuid4())
         self.server.conversations[handle] = self.conv
         self.conv.handles.append(handle)
+        if len(self.conv.handles) > KEEP_HANDLES:
+            self.server.conversations.pop(self.conv.handles.pop(0), None)
+        self.reported, self.updated_at = self.settled, asyncio.get_running_loop().time()
         await self.send(
             {
                 "sessionResumptionUpdate": {

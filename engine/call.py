@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 MAX_DURATION_GOODBYE = "We have reached the time limit for this call. Thank you for calling, goodbye."
 DRAINING_REFUSAL = "server shutting down (draining)"
 END_CALL_GRACE_S = 8.0  # after end_call, hang up even if the model says nothing more
-CALLER_PAUSE_S = 0.3  # the caller counts as not speaking after this long without voice
+CALLER_PAUSE_S = 1.0  # caller quiet this long: not mid-utterance, and a reply to it would have begun
 # After a reconnect cut the agent's reply, the resumed session is asked to pick it up (as the greeting
 # is asked for: realtime text). The model has the cut reply in its history; it does not resume on its own.
 CONTINUE_CUT_REPLY = (

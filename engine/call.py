@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 MAX_DURATION_GOODBYE = "We have reached the time limit for this call. Thank you for calling, goodbye."
 DRAINING_REFUSAL = "server shutting down (draining)"
 END_CALL_GRACE_S = 8.0  # after end_call, hang up even if the model says nothing more
-CALLER_PAUSE_S = 1.0  # caller quiet this long: not mid-utterance, and a reply to it would have begun
+CALLER_PAUSE_S = 0.5  # caller quiet this long: not mid-utterance
+REPLY_WAIT_S = 3.0  # after the caller spoke, the model's answer may take this long to start: no pause yet
 # After a reconnect cut the agent's reply, the resumed session is asked to pick it up (as the greeting
 # is asked for: realtime text). The model has the cut reply in its history; it does not resume on its own.
 CONTINUE_CUT_REPLY = (
@@ -79,6 +80,7 @@ class CallHandle:
         self._agent_quiet = asyncio.Event()  # set between the agent's turns
         self._agent_quiet.set()
         self._generating = False  # the agent's reply is arriving (first audio seen, generation not complete)
+        self._turn_done_at = 0.0  # loop time the agent's last turn ended (complete or interrupted)
         self._last_voice_answered: float | None = None
         self._link: LiveLink | None = None
         self._tools: ToolDispatcher | None = None
@@ -316,7 +318,12 @@ class CallHandle:
         if not self._agent_quiet.is_set() or self.playout.buffered_ms > 2 * self.port.wire.frame_ms:
             return False
         voice = self.uplink.last_voice_at
-        return voice is None or self._loop.time() - voice > CALLER_PAUSE_S
+        if voice is None:
+            return True
+        quiet_for = self._loop.time() - voice
+        if voice > self._turn_done_at and quiet_for < REPLY_WAIT_S:
+            return False  # the caller spoke since the agent's last turn: its answer is probably coming
+        return quiet_for > CALLER_PAUSE_S
 
     def _on_reconnect(self, resumed: bool) -> None:
         self.metrics.reconnects += 1
@@ -351,6 +358,7 @@ class CallHandle:
             self.transcript.close("agent", self._ms())
             self._awaiting_first_audio = True
             self._generating = False
+            self._turn_done_at = now
             self._agent_quiet.set()
         if content.input_transcription and content.input_transcription.text:
             self.transcript.add("caller", content.input_transcription.text, self._ms())
@@ -377,6 +385,7 @@ class CallHandle:
             self.transcript.close("agent", self._ms())
             self._awaiting_first_audio = True
             self._generating = False
+            self._turn_done_at = now
             self._agent_quiet.set()
             if self._hangup_after_turn and self._tools and not self._tools.busy:
                 self._end(self._hangup_after_turn)

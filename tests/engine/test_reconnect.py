@@ -43,11 +43,11 @@ async def stored_texts(line) -> tuple[str, str, object]:
 
 
 async def test_question_straddling_frequent_goaways_is_answered(demo_agent, dial, gemini):
-    """Thrown: a goAway 1.5 s into every connection with 1.5 s left, so no connection lives 2.2 s,
-    and a 2.5 s question that cannot fit in one. Survived: the emulator heard the whole question on
+    """Thrown: a goAway 1.5 s into every connection with 2 s left, so no connection lives 2.6 s,
+    and a 2.5 s question (3 s with the silence after it) that cannot fit in one. Survived: the emulator heard the whole question on
     one connection (the engine resent what the old one had not consumed) and answered it."""
     gemini.faults.goaway_after_s = 1.5
-    gemini.faults.goaway_time_left_s = 1.5
+    gemini.faults.goaway_time_left_s = 2.0
     try:
         before = len(gemini.sessions)
         line = await dial()

@@ -34,6 +34,14 @@ log = logging.getLogger(__name__)
 MAX_DURATION_GOODBYE = "We have reached the time limit for this call. Thank you for calling, goodbye."
 DRAINING_REFUSAL = "server shutting down (draining)"
 END_CALL_GRACE_S = 8.0  # after end_call, hang up even if the model says nothing more
+CALLER_PAUSE_S = 0.5  # caller quiet this long: not mid-utterance
+REPLY_WAIT_S = 3.0  # after the caller spoke, the model's answer may take this long to start: no pause yet
+# After a reconnect cut the agent's reply, the resumed session is asked to pick it up (as the greeting
+# is asked for: realtime text). The model has the cut reply in its history; it does not resume on its own.
+CONTINUE_CUT_REPLY = (
+    "The line dropped while you were speaking. Continue your reply from where you stopped, "
+    "without starting over and without greeting the caller again."
+)
 
 _live: set[CallHandle] = set()
 
@@ -74,6 +82,8 @@ class CallHandle:
         self._awaiting_first_audio = True
         self._agent_quiet = asyncio.Event()  # set between the agent's turns
         self._agent_quiet.set()
+        self._generating = False  # the agent's reply is arriving (first audio seen, generation not complete)
+        self._turn_done_at = 0.0  # loop time the agent's last turn ended (complete or interrupted)
         self._last_voice_answered: float | None = None
         self._link: LiveLink | None = None
         self._tools: ToolDispatcher | None = None
@@ -247,6 +257,8 @@ class CallHandle:
                 lambda handle: live_config(agent, variables, handle, self._guidance),
                 self._on_message,
                 self._on_reconnect,
+                self._at_pause,
+                settings.GEMINI_INPUT_BATCH_MS,
             )
             await self._link.open()
         except Exception as exc:  # noqa: BLE001 - GeminiUnavailable or a configuration error
@@ -336,10 +348,34 @@ class CallHandle:
         """End the call at once (the goodbye, if any, is over or there is no time for one)."""
         self._end(reason)
 
+    def _at_pause(self) -> bool:
+        """A pause in the conversation (for a goAway reconnect): the agent's turn is complete and
+        played out, and the caller is not speaking."""
+        if not self._agent_quiet.is_set() or self.playout.buffered_ms > 2 * self.port.wire.frame_ms:
+            return False
+        voice = self.uplink.last_voice_at
+        if voice is None:
+            return True
+        quiet_for = self._loop.time() - voice
+        if voice > self._turn_done_at and quiet_for < REPLY_WAIT_S:
+            return False  # the caller spoke since the agent's last turn: its answer is probably coming
+        return quiet_for > CALLER_PAUSE_S
+
     def _on_reconnect(self, resumed: bool) -> None:
         self.metrics.reconnects += 1
+        cut = self._generating
+        if cut or not self._agent_quiet.is_set():
+            # The cut turn's turnComplete will never come: its state ends here.
+            self._generating = False
+            self._awaiting_first_audio = True
+            self._agent_quiet.set()
+            self.playout.end_of_generation()
+            self.transcript.close("agent", self._ms())
         if not resumed:
             self.uplink.clear_backlog()
+        elif cut and self._link is not None and not self._ended.is_set():
+            log.info("a reconnect cut the agent's reply: asking the resumed session to continue it")
+            self._spawn(self._link.send_text(CONTINUE_CUT_REPLY))
 
     async def _on_message(self, message: types.LiveServerMessage) -> None:
         now = self._loop.time()
@@ -357,6 +393,8 @@ class CallHandle:
             await self.playout.flush()
             self.transcript.close("agent", self._ms())
             self._awaiting_first_audio = True
+            self._generating = False
+            self._turn_done_at = now
             self._agent_quiet.set()
         if content.input_transcription and content.input_transcription.text:
             self.transcript.add(
@@ -369,6 +407,7 @@ class CallHandle:
                 if part.inline_data and part.inline_data.data:
                     if self._awaiting_first_audio:
                         self._awaiting_first_audio = False
+                        self._generating = True
                         self._agent_quiet.clear()
                         voice = self.uplink.last_voice_at
                         if voice is not None and voice != self._last_voice_answered:
@@ -376,12 +415,15 @@ class CallHandle:
                             self.metrics.turn_latencies_ms.append((now - voice) * 1000)
                     self.playout.add_model_audio(part.inline_data.data)
         if content.generation_complete:
+            self._generating = False
             self.playout.end_of_generation()
         if content.turn_complete:
             self.metrics.turns += 1
             self.playout.end_of_turn(f"turn-{self.metrics.turns}")
             self.transcript.close("agent", self._ms())
             self._awaiting_first_audio = True
+            self._generating = False
+            self._turn_done_at = now
             if self.uplink.masked:  # the opening, with the AI disclosure, was spoken in full
                 self.uplink.masked = False
                 self.transcript.note("system", f"AI disclosure given: {self._disclosure}", self._ms())

@@ -63,7 +63,7 @@ class AudioMessages:
     """Builds and sends one connection's caller-audio messages."""
 
     def __init__(self, session: Any, frame: Frame | None) -> None:
-        self._session = session
+        self.session = session
         self._frame = frame
 
     @classmethod
@@ -85,6 +85,6 @@ class AudioMessages:
     async def send(self, pcm16k: bytes) -> None:
         text = self.text(pcm16k)
         if text is None:
-            await self._session.send_realtime_input(audio=types.Blob(data=pcm16k, mime_type=MIME))
+            await self.session.send_realtime_input(audio=types.Blob(data=pcm16k, mime_type=MIME))
         else:
-            await self._session._ws.send(text)
+            await self.session._ws.send(text)

@@ -11,6 +11,9 @@ class Faults:
     drop_mid_turn: bool = (
         False  # once: abort the TCP connection halfway through the next reply (client sees 1006)
     )
+    drop_mid_speech_s: float | None = (
+        None  # once: abort the TCP connection this far (s of audio) into the caller's next utterance
+    )
     goaway_after_s: float | None = None  # every new connection: send goAway this many seconds after setup
     goaway_time_left_s: float = 5.0  # timeLeft announced by an early goAway; then close 1008 if still open
     first_audio_delay_s: float = 0.0  # extra delay before the first audio chunk of every reply

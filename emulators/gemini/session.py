@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("emulators.gemini")
 
 SAY_EXACTLY = re.compile(r"say exactly:?\s*[\"“]([^\"”]+)[\"”]", re.IGNORECASE)
+# A client's request to pick up a reply that a reconnect cut (the engine's CONTINUE_CUT_REPLY). That
+# the real model continues when asked is assumed [?]; here it speaks the words it had not yet sent.
+CONTINUE = re.compile(r"\bcontinue (?:your|the) (?:reply|answer)\b", re.IGNORECASE)
 VOICES = set(
     "Zephyr Puck Charon Kore Fenrir Leda Orus Aoede Callirrhoe Autonoe Enceladus Iapetus Umbriel Algieba "
     "Despina Erinome Algenib Rasalgethi Laomedeia Achernar Alnilam Schedar Gacrux Pulcherrima Achird "
@@ -63,6 +66,8 @@ OUT_RATE = 24000
 CHUNK_UNIT = OUT_RATE * 2 * 40 // 1000  # 40 ms of 24 kHz PCM16 = 1920 bytes
 CHUNK_PATTERN = [1, 4, 8, 12, 19, 6, 15, 10]  # x 40 ms: 40-760 ms per message, like the real service
 AUDIO_TOKENS_PER_S = 25
+UPDATE_EVERY_S = 2.0  # while the caller streams and nothing else happens, a resumption update this often
+KEEP_HANDLES = 20  # per conversation: older handles are forgotten (a client resumes with its newest)
 
 
 @dataclasses.dataclass
@@ -84,6 +89,7 @@ class Conversation:
     prompt_audio_tokens: int = 0  # of which audio (the caller's speech and the model's own replies)
     handles: list[str] = dataclasses.field(default_factory=list)
     instruction: str = ""  # the system instruction in force (setup, then contextUpdate)
+    cut: str | None = None  # the words of a reply its connection's end cut off, not yet spoken
 
 
 @dataclasses.dataclass
@@ -128,6 +134,7 @@ class Session:
         self.turn_audio_s = 0.0
         self.turn_text: list[str] = []
         self.turn_calls: list[str] = []
+        self.said_words = 0  # words of the reply being streamed whose audio was sent
         self.vad: EnergyVad | None = None
         self.manual = False
         self.manual_active = False
@@ -143,6 +150,14 @@ class Session:
         self.in_progress = False  # interactionStatus IN_PROGRESS sent for the current interaction
         self.usage_in = {"TEXT": 0, "AUDIO": 0}  # this connection's running totals (usageMetadata)
         self.usage_out = {"TEXT": 0, "AUDIO": 0}
+        # lastConsumedClientMessageIndex: client messages of this connection are numbered from the
+        # setup (0); `settled` is the last one whose effect is in the resumable state (see _at_rest).
+        self.msg_index = 0
+        self.settled = 0
+        self.speech_started = 0.0  # stream time the VAD's current utterance started
+        self.reported = -1  # the index the last update carried
+        self.updated_at = 0.0  # loop time of the last update
+        self.unheard = 0  # inputs queued (an utterance, a text) that are not yet in the conversation
 
     # --- plumbing ---------------------------------------------------------------------------------
 
@@ -173,11 +188,20 @@ class Session:
             self.closing = True
             for task in [*self.tasks, *([self.current] if self.current else [])]:
                 task.cancel()
+            self._keep_unspoken_reply()
             if self.counted and self.key is not None:
                 self.server.active[self.key] -= 1
             if self.record.close_code is None and self.ws.close_code is not None:
                 self.record.close_code = self.ws.close_code
                 self.record.close_reason = self.ws.close_reason
+
+    def _keep_unspoken_reply(self) -> None:
+        """A reply already decided (after a tool response) but not yet spoken when the connection
+        ended stays in the conversation, like a cut one, for a resumed session asked to continue."""
+        while not self.jobs.empty():
+            job = self.jobs.get_nowait()
+            if job[0] == "after_tool" and job[1] and job[2] == self.turn_gen and self.conv.cut is None:
+                self.conv.cut = job[1]
 
     async def _recv(self) -> dict[str, Any]:
         frame = await self.ws.recv()
@@ -234,6 +258,7 @@ class Session:
         while True:
             obj = await self._recv()
             self.record.messages.append(obj)
+            self.msg_index += 1
             field, body = p.parse_client_message(obj, api_version)
             if field == "setup":
                 raise p.ProtocolError(p.SECOND_SETUP)
@@ -249,6 +274,28 @@ class Session:
                 system = body.get("systemInstruction") or body.get("system_instruction")
                 if isinstance(system, (dict, str)):
                     self.conv.instruction = _text_of(system)
+            if self._at_rest():
+                self.settled = self.msg_index
+                now = asyncio.get_running_loop().time()
+                if self.reported < self.settled and now - self.updated_at >= UPDATE_EVERY_S:
+                    await self._resumption_update()
+
+    def _at_rest(self) -> bool:
+        """Everything received so far is in the conversation (what a resumption restores): no
+        utterance under way in the VAD (nor loud frames that may start one), no manual activity
+        open, no queued input not yet heard. Audio of an utterance in progress is not: a resumed
+        session never hears it unless the client sends it again."""
+        vad_idle = self.vad is None or (not self.vad.in_speech and not self.vad.loud_run)
+        return vad_idle and not self.manual_active and not self.unheard
+
+    async def _queue_input(self, job: tuple[Any, ...]) -> None:
+        self.unheard += 1
+        await self.jobs.put(job)
+
+    async def _heard(self) -> None:
+        """An input entered the conversation: tell the client what is now resumable."""
+        self.unheard = max(0, self.unheard - 1)
+        await self._resumption_update()
 
     def _check_setup(self, setup: dict[str, Any], api_version: str) -> None:
         """Everything the real service refuses in an otherwise well-formed setup."""
@@ -308,12 +355,35 @@ class Session:
             self.conv.prompt_tokens = 40 + int(words * 1.3)
 
     async def _resumption_update(self) -> None:
+        """A new handle, with the index of the last client message whose effect it holds.
+
+        `lastConsumedClientMessageIndex` [SDK docstring]: "Index of last message sent by client that
+        is included in state represented by this SessionResumptionToken". Assumed [?]: that the
+        Developer API sends it at all (the docstring says only with `transparent`, which the
+        Developer API refuses), that the setup is message 0, and the proto3 JSON form of an int64
+        (a string). Sent after setupComplete, whenever an input enters the conversation, after each
+        completed turn, and every UPDATE_EVERY_S while caller audio is consumed with nothing else
+        happening (the real 3.8-live was seen sending one per connection [OBS]; how often the
+        service sends them when it reports the index is not known [?])."""
         if "session_resumption" not in self.setup:
             return
+        if self._at_rest():
+            self.settled = self.msg_index
         handle = str(uuid.uuid4())
         self.server.conversations[handle] = self.conv
         self.conv.handles.append(handle)
-        await self.send({"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}})
+        if len(self.conv.handles) > KEEP_HANDLES:
+            self.server.conversations.pop(self.conv.handles.pop(0), None)
+        self.reported, self.updated_at = self.settled, asyncio.get_running_loop().time()
+        await self.send(
+            {
+                "sessionResumptionUpdate": {
+                    "newHandle": handle,
+                    "resumable": True,
+                    "lastConsumedClientMessageIndex": str(self.settled),
+                }
+            }
+        )
 
     async def _lifecycle(self) -> None:
         """goAway before the connection cap (or early, as a fault), then 1008 if the client stays."""
@@ -375,16 +445,21 @@ class Session:
                     await self.send({"serverContent": {"turnComplete": True}, "usageMetadata": {}})
                     raise p.ProtocolError(p.PRECONDITION)
                 self._heard_audio(audio)
-                await self.jobs.put(("audio", audio))
+                await self._queue_input(("audio", audio))
         if "text" in body and body["text"]:
             text = str(body["text"])
             match = SAY_EXACTLY.search(text)
             if self.interrupts:
                 await self._interrupt()
             if match:
-                await self.jobs.put(("say", match.group(1).strip()))
+                await self._queue_input(("say", match.group(1).strip()))
+            elif CONTINUE.search(text):
+                # Nothing was cut (or it is still to come, e.g. after a pending tool): nothing to say.
+                cut, self.conv.cut = self.conv.cut, None
+                if cut:
+                    await self._queue_input(("say", cut))
             else:
-                await self.jobs.put(("text", text))
+                await self._queue_input(("text", text))
 
     async def _audio(self, pcm16k: bytes) -> None:
         if self.manual:
@@ -393,7 +468,15 @@ class Session:
             return
         assert self.vad is not None
         for event in self.vad.feed(pcm16k):
+            if event.kind == "start":
+                self.speech_started = event.offset_s
             await self._vad_event(event.kind, event.audio)
+        drop = self.server.faults.drop_mid_speech_s
+        if drop is not None and self.vad.in_speech and self.vad.offset_s - self.speech_started >= drop:
+            self.server.faults.drop_mid_speech_s = None
+            self.closing = True
+            self.ws.transport.abort()
+            raise Dropped()
 
     async def _vad_event(self, kind: str, audio: bytes) -> None:
         if kind == "start":
@@ -401,7 +484,7 @@ class Session:
                 await self._interrupt()
         else:
             self._heard_audio(audio)
-            await self.jobs.put(("audio", audio))
+            await self._queue_input(("audio", audio))
 
     async def _client_content(self, body: dict[str, Any]) -> None:
         audio: list[bytes] = []
@@ -423,7 +506,7 @@ class Session:
             if not audio:
                 # Observed on native-audio models: a text-only turn cannot be voiced (reference §3).
                 raise p.ProtocolError(p.NON_AUDIO)
-            await self.jobs.put(("audio", b"".join(audio)))
+            await self._queue_input(("audio", b"".join(audio)))
 
     async def _tool_response(self, body: dict[str, Any]) -> None:
         """Answers for ids never issued (or already cancelled) are ignored. Once every call of a batch is
@@ -464,6 +547,7 @@ class Session:
     async def _run(self, job: tuple[Any, ...]) -> None:
         kind = job[0]
         if kind == "say":
+            await self._heard()
             await self._speak(job[1], complete=True)
         elif kind == "after_tool":
             if job[1]:
@@ -474,6 +558,7 @@ class Session:
             self.conv.turn += 1
             self.conv.history.append(("user", job[1]))
             self.conv.prompt_tokens += int(len(job[1].split()) * 1.3)
+            await self._heard()
             await self._follow(self.server.scenario.plan(self.conv.turn, job[1], self.declared, self.conv.instruction))
         elif kind == "audio":
             heard = ""
@@ -482,6 +567,7 @@ class Session:
             self.conv.turn += 1
             self.conv.history.append(("user", heard))
             self.record.heard.append(heard)
+            await self._heard()
             if heard and "input_audio_transcription" in self.setup:
                 await self.send({"serverContent": {"inputTranscription": {"text": heard, "finished": True}}})
             await self._follow(self.server.scenario.plan(self.conv.turn, heard, self.declared, self.conv.instruction))
@@ -559,14 +645,38 @@ class Session:
         await self._working()
         self.record.said.append(text)
         words = text.split()
-        said_words = 0
         transcribe = "output_audio_transcription" in self.setup
-        offset, i = 0, 0
         drop_at = len(pcm) // 2 if self.server.faults.drop_mid_turn else None
         loop = asyncio.get_running_loop()
+        try:
+            await self._stream_reply(pcm, words, transcribe, drop_at, loop)
+        except (asyncio.CancelledError, Dropped, ConnectionClosed) as exc:
+            if self.closing or not isinstance(exc, asyncio.CancelledError):
+                # The connection ended mid-reply (not a barge-in): the rest stays in the
+                # conversation, for a resumed session asked to continue.
+                rest = " ".join(words[self.said_words :])
+                self.conv.cut = rest or None
+                if self.said_words:
+                    self.conv.history.append(("model", " ".join(words[: self.said_words])))
+            raise
+        self.conv.history.append(("model", text))
+        if complete:
+            await self._finish_turn()
+
+    async def _stream_reply(
+        self,
+        pcm: bytes,
+        words: list[str],
+        transcribe: bool,
+        drop_at: int | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        said_words = self.said_words = 0
+        offset, i = 0, 0
         while offset < len(pcm):
             if drop_at is not None and offset >= drop_at:
                 self.server.faults.drop_mid_turn = False
+                self.closing = True
                 self.ws.transport.abort()
                 raise Dropped()
             size = CHUNK_PATTERN[i % len(CHUNK_PATTERN)] * CHUNK_UNIT
@@ -601,14 +711,11 @@ class Session:
                 self.turn_text.append(piece)
                 if transcribe:
                     await self.send({"serverContent": {"outputTranscription": {"text": piece}}})
-                said_words = target
+                said_words = self.said_words = target
             if self.profile.send_speed > 0:
                 await asyncio.sleep(seconds / self.profile.send_speed)
             else:
                 await asyncio.sleep(0)
-        self.conv.history.append(("model", text))
-        if complete:
-            await self._finish_turn()
 
     async def _finish_turn(self) -> None:
         """generationComplete now; turnComplete once the reply would have finished playing."""

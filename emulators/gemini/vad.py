@@ -64,6 +64,11 @@ class EnergyVad:
         self._utterance: list[bytes] = []
 
     @property
+    def loud_run(self) -> int:
+        """Loud frames in a row not yet enough to start speech (they may start an utterance)."""
+        return self._loud_run
+
+    @property
     def offset_s(self) -> float:
         return self.samples / RATE
 

@@ -10,7 +10,7 @@ from google.genai import errors, types
 
 from emulators.gemini.testing import start_in_thread
 
-from .conftest import AUDIO_CONFIG, MODEL, collect_turn, stream_speech
+from .conftest import AUDIO_CONFIG, CHUNK_MS, MODEL, caller_audio, collect_turn, stream_speech
 
 TOOLS = [
     types.Tool(
@@ -232,3 +232,54 @@ async def test_generate_content_errors(emulator):
     with pytest.raises(errors.ClientError) as info:
         await emulator.client().aio.models.generate_content(model="gemini-0-nothing", contents="hi")
     assert info.value.code == 404
+
+
+async def _next_update(session) -> types.LiveServerSessionResumptionUpdate:
+    while True:
+        message = await asyncio.wait_for(_next_message(session), timeout=10)
+        if message.session_resumption_update is not None:
+            return message.session_resumption_update
+
+
+async def test_resumption_update_reports_the_last_consumed_client_message(emulator):
+    """Thrown: silence, a text the model answers, then half an utterance the model has not finished
+    hearing, through the real SDK. Survived: `lastConsumedClientMessageIndex` (setup = message 0)
+    counts the silence and the answered text but not the half utterance; a session resumed from that
+    handle that is sent the unconsumed messages again, then the rest, hears the whole utterance."""
+    client = emulator.client()
+    step = 16000 * 2 * CHUNK_MS // 1000
+    silence = bytes(step)
+    speech = caller_audio("i would like to check the status of my order")
+    half = [speech[i : i + step] for i in range(0, len(speech) // 2, step)]
+    rest = [speech[i : i + step] for i in range(len(half) * step, len(speech), step)] + [silence] * 20
+    mime = "audio/pcm;rate=16000"
+    async with client.aio.live.connect(
+        model=MODEL, config={**AUDIO_CONFIG, "session_resumption": {}}
+    ) as session:
+        update = await _next_update(session)
+        assert update.last_consumed_client_message_index == 0  # only the setup so far
+        for _ in range(5):  # messages 1-5
+            await session.send_realtime_input(audio={"data": silence, "mime_type": mime})
+        await session.send_realtime_input(text='Say exactly: "One moment."')  # message 6
+        update = await _next_update(session)
+        assert update.last_consumed_client_message_index == 6
+        sent: list[bytes] = []
+        for chunk in half:  # messages 7 .. 6 + len(half)
+            await session.send_realtime_input(audio={"data": chunk, "mime_type": mime})
+            sent.append(chunk)
+            await asyncio.sleep(CHUNK_MS / 1000 / 2)
+        await session.send_realtime_input(text='Say exactly: "Still here."')
+        update = await _next_update(session)
+        consumed = update.last_consumed_client_message_index
+        assert 6 <= consumed < 6 + len(half), consumed  # the utterance under way is not consumed
+        handle = update.new_handle
+    unconsumed = sent[consumed - 6 :]
+    resumed = {**AUDIO_CONFIG, "session_resumption": {"handle": handle}}
+    async with client.aio.live.connect(model=MODEL, config=resumed) as session:
+        for chunk in unconsumed + rest:
+            await session.send_realtime_input(audio={"data": chunk, "mime_type": mime})
+            await asyncio.sleep(CHUNK_MS / 1000 / 2)
+        turn = await collect_turn(session)
+        while "order" not in turn.said.lower():  # "Still here." may come first
+            turn = await collect_turn(session)
+    assert emulator.sessions[-1].heard == ["i would like to check the status of my order"]

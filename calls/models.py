@@ -156,6 +156,9 @@ class CallMetrics(models.Model):
     frames_dropped = models.PositiveIntegerField(default=0)
     tool_calls = models.PositiveIntegerField(default=0)
     reconnects = models.PositiveIntegerField(default=0)
+    final = models.BooleanField(
+        default=True, help_text="Stored at the end of the call (not a snapshot taken during it)."
+    )
 
     class Meta:
         verbose_name_plural = "call metrics"
@@ -173,10 +176,16 @@ class ToolInvocation(models.Model):
     cancelled = models.BooleanField(
         default=False, help_text="Gemini cancelled the call (toolCallCancellation) before it finished."
     )
+    seq = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Order in the call: stored during the call and again at its end, once.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["call", "created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["call", "seq"], name="toolinvocation_unique_call_seq")]
 
 
 class ApiToken(models.Model):

@@ -85,8 +85,15 @@ async def call_webhook(tool: ToolConfig, args: dict[str, Any], context: dict[str
 class ToolDispatcher:
     """Runs tool calls for one call. Built-ins are provided by the call (`builtins`)."""
 
-    def __init__(self, tools: tuple[ToolConfig, ...], builtins: dict[str, Handler], context: dict[str, Any]):
+    def __init__(
+        self,
+        tools: tuple[ToolConfig, ...],
+        builtins: dict[str, Handler],
+        context: dict[str, Any],
+        on_done: Callable[[dict[str, Any]], None] | None = None,
+    ):
         self._by_name = {t.name: t for t in tools}
+        self._on_done = on_done  # each finished invocation, to be stored during the call
         self._builtins = builtins
         self._context = context
         self.invocations: list[dict[str, Any]] = []
@@ -147,8 +154,8 @@ class ToolDispatcher:
             log.exception("tool %s crashed", name)
             error = f"{name} failed unexpectedly ({type(exc).__name__})"
         latency = (time.perf_counter() - started) * 1000
-        self.invocations.append(
-            {
+        invocation = {
+                "seq": len(self.invocations),
                 "tool_name": name,
                 "tool_id": tool.tool_id if tool else None,
                 "gemini_call_id": call_id,
@@ -157,8 +164,10 @@ class ToolDispatcher:
                 "error": error,
                 "latency_ms": round(latency, 1),
                 "cancelled": cancelled,
-            }
-        )
+        }  # fmt: skip
+        self.invocations.append(invocation)
+        if self._on_done is not None:
+            self._on_done(invocation)
         log.info("tool %s → %s (%.0f ms)", name, "error: " + error if error else "ok", latency)
         if cancelled:
             return  # Gemini dropped this call; a response to its id would be ignored

@@ -33,7 +33,7 @@ async def stored(call_id, timeout: float = 10.0) -> Call:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
-        call = await sync_to_async(lambda: Call.objects.filter(pk=call_id, metrics__isnull=False).first())()
+        call = await sync_to_async(lambda: Call.objects.filter(pk=call_id, metrics__final=True).first())()
         if call:
             return call
         await asyncio.sleep(0.1)

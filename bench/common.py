@@ -79,7 +79,11 @@ class EmulatorProcess:
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(10)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:  # still closing a thousand sessions: do not leave it behind
+            self.proc.kill()
+            self.proc.wait(10)
 
 
 def proc_cpu_seconds(pid: int) -> float:

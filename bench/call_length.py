@@ -6,7 +6,8 @@ Real time, no acceleration: `--calls` engine calls at once on the in-process u-l
 `bench/engine.py` and `bench/soak.py`), the emulator in its own process (bench profile), each caller
 speaking a phrase then 3 s of quiet in a loop and the agent answering, the recording on. RSS is sampled
 after one warm-up call (the baseline) and at each of `--minutes`; RSS per call is (RSS - baseline) /
-calls. Before recordings were written in chunks they grew by about 40 KB per second of call (32 KB of
+calls; "trimmed" is the same after glibc's `malloc_trim` (memory live objects hold, without the pages
+the allocator keeps for reuse), and Python blocks counts live Python allocations. Before recordings were written in chunks they grew by about 40 KB per second of call (32 KB of
 stereo samples plus the bytearray's slack), so 20 minutes would hold about 48 MB per call.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import proc_rss_mb, setup_django  # noqa: E402
+from bench.common import proc_rss_mb, setup_django, trimmed_rss_mb  # noqa: E402
 from bench.soak import bench_agent, short_call, start_emulator  # noqa: E402
 
 
@@ -51,8 +52,12 @@ async def measure(calls: int, minutes: list[float]) -> None:
     await short_call()  # warm-up: imports, TLS, the first session
     gc.collect()
     base = proc_rss_mb(os.getpid())
-    print(f"baseline RSS after one warm-up call: {base:.1f} MB", flush=True)
-    print(f"{'minutes':>8} {'RSS MB':>8} {'RSS per call MB':>16}", flush=True)
+    base_trimmed = trimmed_rss_mb()
+    print(f"baseline RSS after one warm-up call: {base:.1f} MB ({base_trimmed:.1f} MB trimmed)", flush=True)
+    print(
+        f"{'minutes':>8} {'RSS MB':>8} {'RSS per call MB':>16} {'trimmed per call MB':>20} {'Python blocks':>14}",
+        flush=True,
+    )
     stop = asyncio.Event()
     tasks = [asyncio.create_task(talking_call(stop)) for _ in range(calls)]
     loop = asyncio.get_running_loop()
@@ -61,7 +66,12 @@ async def measure(calls: int, minutes: list[float]) -> None:
         await asyncio.sleep(max(0.0, t0 + mark * 60 - loop.time()))
         gc.collect()
         rss = proc_rss_mb(os.getpid())
-        print(f"{mark:>8g} {rss:>8.1f} {(rss - base) / calls:>16.2f}", flush=True)
+        trimmed = trimmed_rss_mb()
+        print(
+            f"{mark:>8g} {rss:>8.1f} {(rss - base) / calls:>16.2f} {(trimmed - base_trimmed) / calls:>20.2f} "
+            f"{sys.getallocatedblocks():>14}",
+            flush=True,
+        )
     stop.set()
     await asyncio.gather(*tasks)
 

@@ -97,6 +97,18 @@ def proc_rss_mb(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else 0.0
 
 
+def trimmed_rss_mb() -> float:
+    """RSS after glibc hands its free heap pages back (`malloc_trim`): what live objects hold, as opposed
+    to memory the allocator keeps for reuse (which is not a leak)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+    return proc_rss_mb(os.getpid())
+
+
 def self_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime

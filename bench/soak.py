@@ -8,7 +8,8 @@ the recording on (written in chunks by the writer thread) and its records stored
 Celery hand-off into SQLite. Each call: the caller streams silence until it has heard half a second of
 the greeting, then hangs up. `--parallel` calls run at a time (waves, one after another) to keep the run
 short; every `--every` calls the process's RSS, open file descriptors, asyncio tasks and threads are
-printed. The verdict compares RSS at the end with RSS after the first `--every` calls (warm-up): flat
+printed, with RSS after glibc's `malloc_trim` (what live objects hold) and the count of live Python
+allocations, which tell a leak (both grow) from the allocator keeping freed pages. The verdict compares RSS at the end with RSS after the first `--every` calls (warm-up): flat
 means within 5 MB. `--trace` also prints the biggest allocation growth over the same span (tracemalloc).
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import EmulatorProcess, proc_rss_mb, setup_django  # noqa: E402
+from bench.common import EmulatorProcess, proc_rss_mb, setup_django, trimmed_rss_mb  # noqa: E402
 
 FLAT_MB = 5.0
 
@@ -76,7 +77,10 @@ async def short_call() -> None:
 async def soak(calls: int, parallel: int, every: int, trace: bool) -> list[float]:
     import tracemalloc
 
-    print(f"{'calls':>6} {'RSS MB':>8} {'fds':>5} {'tasks':>6} {'threads':>8}", flush=True)
+    print(
+        f"{'calls':>6} {'RSS MB':>8} {'fds':>5} {'tasks':>6} {'threads':>8} {'trimmed MB':>11} {'Python blocks':>14}",
+        flush=True,
+    )
     rss: list[float] = []
     snapshot = None
     done = 0
@@ -90,7 +94,7 @@ async def soak(calls: int, parallel: int, every: int, trace: bool) -> list[float
             rss.append(proc_rss_mb(os.getpid()))
             print(
                 f"{done:>6} {rss[-1]:>8.1f} {open_fds():>5} {len(asyncio.all_tasks()):>6} "
-                f"{threading.active_count():>8}",
+                f"{threading.active_count():>8} {trimmed_rss_mb():>11.1f} {sys.getallocatedblocks():>14}",
                 flush=True,
             )
             if trace and snapshot is None:

@@ -84,6 +84,11 @@ async def soak(calls: int, parallel: int, every: int, trace: bool) -> list[float
     rss: list[float] = []
     snapshot = None
     done = 0
+    print(  # before the first call: the process as Django and the SDK left it
+        f"{0:>6} {proc_rss_mb(os.getpid()):>8.1f} {open_fds():>5} {len(asyncio.all_tasks()):>6} "
+        f"{threading.active_count():>8} {trimmed_rss_mb():>11.1f} {sys.getallocatedblocks():>14}",
+        flush=True,
+    )
     while done < calls:
         wave = min(parallel, calls - done)
         await asyncio.gather(*(short_call() for _ in range(wave)))

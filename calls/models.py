@@ -185,6 +185,9 @@ class CallMetrics(models.Model):
     frames_dropped = models.PositiveIntegerField(default=0)
     tool_calls = models.PositiveIntegerField(default=0)
     reconnects = models.PositiveIntegerField(default=0)
+    final = models.BooleanField(
+        default=True, help_text="Stored at the end of the call (not a snapshot taken during it)."
+    )
 
     class Meta:
         verbose_name_plural = "call metrics"
@@ -210,10 +213,16 @@ class ToolInvocation(models.Model):
         help_text="Identical calls in the same model turn (Gemini 3.8 repeats calls) answered from this "
         "result instead of running again.",
     )
+    seq = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Order in the call: stored during the call and again at its end, once.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["call", "created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["call", "seq"], name="toolinvocation_unique_call_seq")]
 
 
 class ApiToken(models.Model):

@@ -24,7 +24,7 @@ def wait_stored(carrier: str, carrier_call_id: str, timeout: float = 15.0) -> Ca
     while time.monotonic() < deadline:
         # One query: the row and its metrics are committed together, so a stored call is never
         # read half-old (status still "in progress") beside its new metrics.
-        call = calls.filter(metrics__isnull=False).first()
+        call = calls.filter(metrics__final=True).first()
         if call is not None:
             return call
         time.sleep(0.25)

@@ -3,7 +3,8 @@
 A process holding calls heartbeats (`engine.presence`); when its heartbeat is older than
 PROCESS_STALE_SECONDS, `sweep()` marks its live calls `failed` with reason "process ended" (ended at its
 last heartbeat), which also frees their agents' concurrent-call slots, and forgets the process. What was
-stored of those calls stays. Run by Celery beat in production and `housekeeping` in embedded mode.
+stored of those calls stays, and the recording file written during the call is finalised (its header
+set to the audio that reached the disk) and stored as the call's Recording, so it plays on the call page. Run by Celery beat in production and `housekeeping` in embedded mode.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Call, CallProcess
+from . import recordfile
+from .models import Call, CallProcess, Recording
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +39,16 @@ def sweep(now: datetime | None = None) -> int:
     closed = 0
     for process in stale:
         with transaction.atomic():
-            count = Call.objects.filter(process=process.name, status__in=Call.LIVE_STATUSES).update(
+            live = Call.objects.select_for_update().filter(
+                process=process.name, status__in=Call.LIVE_STATUSES
+            )
+            calls = list(live)
+            count = live.update(
                 status=Call.Status.FAILED, end_reason=PROCESS_ENDED, ended_at=process.heartbeat_at
             )
             CallProcess.objects.filter(pk=process.pk, heartbeat_at=process.heartbeat_at).delete()
+        for call in calls:
+            keep_partial_recording(call)
         if count:
             log.error(
                 "process %s stopped heartbeating at %s: %d live call(s) marked failed (%s)",
@@ -48,6 +56,28 @@ def sweep(now: datetime | None = None) -> int:
             )  # fmt: skip
         closed += count
     return closed
+
+
+def keep_partial_recording(call: Call) -> Recording | None:
+    """Finalise the recording file a dead process was writing for `call` and store it (idempotent)."""
+    answered = call.answered_at or call.started_at
+    if answered is None or Recording.objects.filter(call=call).exists():
+        return None
+    name = recordfile.name_for(call.pk, answered)
+    try:
+        finished = recordfile.finalise(recordfile.local_path(name))
+        if finished is None:
+            return None
+        rate, seconds = finished
+        name = recordfile.publish(name, recordfile.local_path(name))
+    except OSError:
+        log.exception("the partial recording of call %s could not be kept", call.pk)
+        return None
+    recording, _ = Recording.objects.get_or_create(
+        call=call, defaults={"file": name, "duration_seconds": round(seconds, 2), "sample_rate": rate}
+    )
+    log.warning("call %s: kept %.1f s of recording written before its process ended", call.pk, seconds)
+    return recording
 
 
 @shared_task(name="calls.recovery.sweep")

@@ -43,14 +43,53 @@ def _save_segments(call: Call, segments: list[dict]) -> None:
     )
 
 
+def _save_invocations(call: Call, invocations: list[dict]) -> None:
+    """Insert the tool invocations not stored yet (one is known by its `seq` in the call)."""
+    ToolInvocation.objects.bulk_create(
+        (
+            ToolInvocation(
+                call=call,
+                seq=t.get("seq"),
+                tool_id=t.get("tool_id"),
+                tool_name=t["tool_name"],
+                gemini_call_id=t.get("gemini_call_id", ""),
+                arguments=t.get("arguments") or {},
+                result=t.get("result"),
+                error=t.get("error", ""),
+                latency_ms=t.get("latency_ms", 0),
+                cancelled=t.get("cancelled", False),
+                retryable=t.get("retryable", False),
+                repeats=t.get("repeats", 0),
+            )
+            for t in invocations
+        ),
+        ignore_conflicts=True,
+    )
+
+
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
-def store_segments(call_id: str, segments: list[dict]) -> int:
-    """Store transcript segments while the call goes on, so a crash keeps what was said (idempotent)."""
+def store_segments(call_id: str, segments: list[dict], metrics: dict | None = None) -> int:
+    """Store transcript segments (and a metrics snapshot) while the call goes on, so a crash keeps what
+    was said (idempotent; a snapshot never replaces the final metrics stored with the call)."""
     call = Call.objects.filter(pk=call_id).first()
     if call is None:
         return 0
     _save_segments(call, segments)
+    if metrics is not None:
+        with transaction.atomic():
+            if not CallMetrics.objects.filter(call=call, final=True).exists():
+                CallMetrics.objects.update_or_create(call=call, defaults={**metrics, "final": False})
     return len(segments)
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def store_tool_invocations(call_id: str, invocations: list[dict]) -> int:
+    """Store tool invocations as each finishes during the call, so a crash keeps them (idempotent)."""
+    call = Call.objects.filter(pk=call_id).first()
+    if call is None:
+        return 0
+    _save_invocations(call, invocations)
+    return len(invocations)
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
@@ -65,7 +104,7 @@ def store_call(payload: dict) -> str:
         if call is None:
             log.error("store_call: call %s does not exist; payload kept in the log", payload["call_id"])
             return "missing"
-        if CallMetrics.objects.filter(call=call).exists():
+        if CallMetrics.objects.filter(call=call, final=True).exists():
             return "duplicate"
         call.status = payload.get("status") or Call.Status.COMPLETED
         call.end_reason = payload.get("end_reason", "")[:100]
@@ -84,31 +123,24 @@ def store_call(payload: dict) -> str:
         call.cost, call.cost_basis = cost_of(model, per_modality) if tokens else (None, "")
         call.save()
         _save_segments(call, payload.get("segments", []))
-        CallMetrics.objects.create(call=call, **payload.get("metrics", {}))
-        ToolInvocation.objects.bulk_create(
-            ToolInvocation(
-                call=call,
-                tool_id=t.get("tool_id"),
-                tool_name=t["tool_name"],
-                gemini_call_id=t.get("gemini_call_id", ""),
-                arguments=t.get("arguments") or {},
-                result=t.get("result"),
-                error=t.get("error", ""),
-                latency_ms=t.get("latency_ms", 0),
-                cancelled=t.get("cancelled", False),
-                retryable=t.get("retryable", False),
-                repeats=t.get("repeats", 0),
-            )
-            for t in payload.get("tool_invocations", [])
+        # A snapshot stored during the call is replaced by the final figures.
+        CallMetrics.objects.update_or_create(
+            call=call, defaults={**payload.get("metrics", {}), "final": True}
         )
+        _save_invocations(call, payload.get("tool_invocations", []))
+        for t in payload.get("tool_invocations", []):
+            if t.get("repeats") and t.get("seq") is not None:  # repeats answered after it was first stored
+                ToolInvocation.objects.filter(call=call, seq=t["seq"]).update(repeats=t["repeats"])
         rec = payload.get("recording")
         if rec:
-            Recording.objects.create(
+            Recording.objects.update_or_create(
                 call=call,
-                file=rec["name"],
-                duration_seconds=rec["duration_seconds"],
-                sample_rate=rec["sample_rate"],
-                channels=rec.get("channels", 2),
+                defaults={
+                    "file": rec["name"],
+                    "duration_seconds": rec["duration_seconds"],
+                    "sample_rate": rec["sample_rate"],
+                    "channels": rec.get("channels", 2),
+                },
             )
         if payload.get("segments"):
             transaction.on_commit(lambda: _queue_after_call(str(call.pk)))

@@ -25,6 +25,7 @@ from .metrics import CallMetrics
 from .playout import Playout
 from .port import CallRequest, MediaPort
 from .record import Recorder, Transcript
+from .recording import RecordingStream
 from .setup import fetch_call_config, live_config, render, say_exactly, system_instruction
 from .tools import ToolDispatcher, ToolError
 from .uplink import Uplink
@@ -42,6 +43,7 @@ CONTINUE_CUT_REPLY = (
     "The line dropped while you were speaking. Continue your reply from where you stopped, "
     "without starting over and without greeting the caller again."
 )
+METRICS_EVERY_TICKS = 5  # a metrics snapshot at least every fifth saver tick (10 s by default)
 
 _live: set[CallHandle] = set()
 
@@ -70,6 +72,7 @@ class CallHandle:
         self.transcript = Transcript()
         self.metrics = CallMetrics()
         self.recorder = Recorder(port.wire.rate, enabled=False)
+        self._recording: RecordingStream | None = None  # once the agent says whether to record
         self.playout = Playout(port, on_frame=self._agent_frame)
         self.uplink = Uplink(port.wire, settings.GEMINI_INPUT_BATCH_MS, self._caller_pcm)
         self._ended = asyncio.Event()
@@ -241,6 +244,8 @@ class CallHandle:
         self.agent = agent
         self._variables = variables
         self.recorder.enabled = agent.record_calls
+        if agent.record_calls:
+            self._recording = RecordingStream(self.recorder, self.call_id, self._answered_at)
         self._tools = ToolDispatcher(
             agent.tools,
             {
@@ -249,6 +254,7 @@ class CallHandle:
                 **{kind: partial(handler, self) for kind, handler in builtins.registered().items()},
             },
             {"call_id": str(self.call_id), **variables},
+            on_done=self._store_invocation,
         )
         try:
             self._link = LiveLink(
@@ -275,7 +281,7 @@ class CallHandle:
             # Silent lines (DTX, silence suppression): comfort silence keeps turn detection fed.
             self.uplink.keep_fed(self._link.connected)
         timer = asyncio.create_task(self._max_duration(agent.max_call_seconds), name="max-duration")
-        saver = asyncio.create_task(self._save_transcript_as_we_go(), name="transcript-saver")
+        saver = asyncio.create_task(self._save_as_we_go(), name="saver")
         supervised = asyncio.create_task(supervision.listen(self), name="supervision")
         self._aux += [sender, timer, saver, supervised]
         self._disclosure = render(agent.ai_disclosure, variables).strip() if agent.ai_disclosure else ""
@@ -304,21 +310,44 @@ class CallHandle:
             receiver.cancel()
         ended.cancel()
 
-    async def _save_transcript_as_we_go(self) -> None:
-        """Hand the segments closed since the last pass to Celery every TRANSCRIPT_SAVE_SECONDS (never per
-        frame): a crash then loses at most the last few seconds, and the live dashboard can read them."""
+    async def _save_as_we_go(self) -> None:
+        """Every TRANSCRIPT_SAVE_SECONDS (never per frame): queue the recording's next chunk for the
+        writer thread, and hand the segments closed since the last pass, with a metrics snapshot, to
+        Celery (the metrics alone every METRICS_EVERY_TICKS). A crash then loses at most the last few
+        seconds, and the live dashboard can read them."""
         from calls.tasks import store_segments
 
         saved = 0
+        tick = 0
         while True:
             await asyncio.sleep(settings.TRANSCRIPT_SAVE_SECONDS)
+            tick += 1
+            if self._recording is not None:
+                self._recording.flush(self._loop.time() - self._t0)
             segments = self.transcript.segments
-            if len(segments) > saved:
+            if len(segments) > saved or tick % METRICS_EVERY_TICKS == 0:
                 batch, saved = segments[saved:], len(segments)
                 try:
-                    await enqueue(store_segments, str(self.call_id), batch)
+                    await enqueue(store_segments, str(self.call_id), batch, metrics=self._metrics())
                 except Exception:  # noqa: BLE001 - the end of the call stores them all again
                     log.warning("saving %d transcript segment(s) during the call failed", len(batch))
+
+    def _metrics(self) -> dict:
+        return self.metrics.payload(
+            self.uplink.frames_in, self.playout.frames_out, self.uplink.dropped + self._transport_dropped
+        )
+
+    def _store_invocation(self, invocation: dict) -> None:
+        """A tool call finished: store its ToolInvocation now (idempotent on its seq), so a crash keeps it."""
+        from calls.tasks import store_tool_invocations
+
+        async def store() -> None:
+            try:
+                await enqueue(store_tool_invocations, str(self.call_id), [invocation])
+            except Exception:  # noqa: BLE001 - the end of the call stores every invocation again
+                log.warning("saving a tool invocation during the call failed")
+
+        self._spawn(store())
 
     async def _max_duration(self, seconds: int) -> None:
         await asyncio.sleep(seconds)
@@ -506,15 +535,9 @@ class CallHandle:
         ended_at = timezone.now()
         self.transcript.close_all(self._ms())
         recording = None
-        if self.recorder.enabled and self.recorder.duration_seconds > 0:
+        if self._recording is not None:
             try:
-                name = await store.save_recording(self.call_id, self.recorder)
-                recording = {
-                    "name": name,
-                    "duration_seconds": round(self.recorder.duration_seconds, 2),
-                    "sample_rate": self.recorder.rate,
-                    "channels": 2,
-                }
+                recording = await self._recording.finish()
             except Exception:  # noqa: BLE001 - a storage failure must not lose the transcript
                 log.exception("saving the recording failed")
         usage = self._link.usage if self._link else {}
@@ -526,11 +549,7 @@ class CallHandle:
             "ended_at": ended_at.isoformat(),
             "tokens": usage,
             "segments": self.transcript.segments,
-            "metrics": self.metrics.payload(
-                self.uplink.frames_in,
-                self.playout.frames_out,
-                self.uplink.dropped + self._transport_dropped,
-            ),
+            "metrics": self._metrics(),
             "tool_invocations": self._tools.invocations if self._tools else [],
             "recording": recording,
         }

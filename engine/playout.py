@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 
 from engine.codec import ENCODERS, StreamResampler
@@ -18,6 +19,7 @@ from .port import MediaPort
 log = logging.getLogger(__name__)
 
 GEMINI_OUTPUT_RATE = 24000
+LATENESS_FRAMES = 3000  # a minute of agent audio
 
 
 class Playout:
@@ -40,7 +42,9 @@ class Playout:
         self._mark_event = asyncio.Event()
         self.frames_out = 0
         self.late_frames = 0
-        self.lateness_ms: list[float] = []  # per frame: how late after its deadline it went out
+        # Per frame, how late after its deadline it went out: the last LATENESS_FRAMES only, so a long
+        # call's memory does not grow with its length (the benchmarks read it).
+        self.lateness_ms: deque[float] = deque(maxlen=LATENESS_FRAMES)
         self._task: asyncio.Task | None = None
 
     # --- feeding ------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""What a call leaves behind, collected in memory during the call: transcript and recording.
+"""What a call leaves behind, collected during the call: transcript and recording.
 
-Nothing here touches the disk or the database: `payload()` and `wav_bytes()` are used at the end,
-and the WAV is written by `store.save_recording` in a worker thread.
+Nothing here touches the disk or the database: the recording's chunks are written by
+`engine.recording` in a worker thread, the transcript is stored by Celery tasks.
 """
 
 from __future__ import annotations
@@ -68,37 +68,62 @@ class Transcript:
 
 
 class Recorder:
-    """Two tracks at the wire rate, caller left and agent right, aligned on the call clock."""
+    """Two tracks at the wire rate, caller left and agent right, aligned on the call clock.
+
+    Only the audio not yet handed to the writer is held: `take` interleaves what lies before a point of
+    the call clock and forgets it, so memory stays flat however long the call lasts.
+    """
 
     def __init__(self, rate: int, enabled: bool) -> None:
         self.rate = rate
         self.enabled = enabled
         self._tracks = {"caller": bytearray(), "agent": bytearray()}
+        self._taken = 0  # bytes per track already taken (the same for both tracks)
 
     def add(self, side: str, pcm: bytes, at_seconds: float) -> None:
         if not self.enabled:
             return
         track = self._tracks[side]
-        position = int(at_seconds * self.rate) * 2
+        position = int(at_seconds * self.rate) * 2 - self._taken
         if position > len(track):
             track += b"\x00" * (position - len(track))  # silence until this audio started
         track += pcm
 
     @property
     def duration_seconds(self) -> float:
-        return max(len(t) for t in self._tracks.values()) / 2 / self.rate
+        return (self._taken + max(len(t) for t in self._tracks.values())) / 2 / self.rate
+
+    def take(self, before_seconds: float | None = None) -> bytes:
+        """Interleaved stereo samples up to `before_seconds` on the call clock (all of it when None),
+        removed from memory.
+
+        Audio is only ever appended at or after the clock's present, so with a point a little in the past
+        a track shorter than it can only be followed by silence up to there: padding it now gives the same
+        bytes as padding it at the end, and never goes past the longer track.
+        """
+        longest = max(len(t) for t in self._tracks.values())
+        n = (
+            longest
+            if before_seconds is None
+            else min(longest, int(before_seconds * self.rate) * 2 - self._taken)
+        )
+        if n <= 0:
+            return b""
+        stereo = np.zeros((n // 2, 2), dtype="<i2")
+        for channel, side in enumerate(("caller", "agent")):
+            track = self._tracks[side]
+            have = min(n, len(track))
+            stereo[: have // 2, channel] = np.frombuffer(track, dtype="<i2", count=have // 2)
+            del track[: min(n, len(track))]
+        self._taken += n
+        return stereo.tobytes()
 
     def wav_bytes(self) -> bytes:
-        caller = np.frombuffer(bytes(self._tracks["caller"]), dtype="<i2")
-        agent = np.frombuffer(bytes(self._tracks["agent"]), dtype="<i2")
-        n = max(len(caller), len(agent))
-        stereo = np.zeros((n, 2), dtype="<i2")
-        stereo[: len(caller), 0] = caller
-        stereo[: len(agent), 1] = agent
+        """The whole recording as one WAV (what is left to take), for callers that want it in memory."""
         out = io.BytesIO()
         with wave.open(out, "wb") as wav:
             wav.setnchannels(2)
             wav.setsampwidth(2)
             wav.setframerate(self.rate)
-            wav.writeframes(stereo.tobytes())
+            wav.writeframes(self.take())
         return out.getvalue()

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from asgiref.sync import sync_to_async
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import close_old_connections
 from django.utils import timezone
 
@@ -110,12 +108,3 @@ def _mark_failed(call_id: uuid.UUID, reason: str) -> None:
 
 
 mark_failed = sync_to_async(_mark_failed, thread_sensitive=False)
-
-
-def _save_recording(call_id: uuid.UUID, recorder) -> str:
-    """Build the WAV and write it through the storage API (S3-style storage is a setting away)."""
-    day = timezone.now().strftime("%Y/%m/%d")
-    return default_storage.save(f"recordings/{day}/{call_id}.wav", ContentFile(recorder.wav_bytes()))
-
-
-save_recording = sync_to_async(_save_recording, thread_sensitive=False)

@@ -112,8 +112,15 @@ class _Run:
 class ToolDispatcher:
     """Runs tool calls for one call. Built-ins are provided by the call (`builtins`)."""
 
-    def __init__(self, tools: tuple[ToolConfig, ...], builtins: dict[str, Handler], context: dict[str, Any]):
+    def __init__(
+        self,
+        tools: tuple[ToolConfig, ...],
+        builtins: dict[str, Handler],
+        context: dict[str, Any],
+        on_done: Callable[[dict[str, Any]], None] | None = None,
+    ):
         self._by_name = {t.name: t for t in tools}
+        self._on_done = on_done  # each finished invocation, to be stored during the call
         self._builtins = builtins
         self._context = context
         self.invocations: list[dict[str, Any]] = []
@@ -203,6 +210,7 @@ class ToolDispatcher:
         latency = (time.perf_counter() - started) * 1000
         run.record.update(
             {
+                "seq": len(self.invocations),
                 "tool_name": name,
                 "tool_id": tool.tool_id if tool else None,
                 "gemini_call_id": call_id,
@@ -216,6 +224,8 @@ class ToolDispatcher:
             }
         )
         self.invocations.append(run.record)
+        if self._on_done is not None:
+            self._on_done(run.record)
         log.info("tool %s → %s (%.0f ms)", name, "error: " + error if error else "ok", latency)
         if cancelled:
             run.outcome.set_result(None)

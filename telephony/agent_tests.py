@@ -75,7 +75,7 @@ async def _place(agent: Agent, case: AgentTestCase, draft: bool) -> str:
 def _stored(call_id: str) -> Call | None:
     deadline = time.monotonic() + STORE_TIMEOUT_S
     while time.monotonic() < deadline:
-        call = Call.objects.filter(pk=call_id, metrics__isnull=False).select_related("metrics").first()
+        call = Call.objects.filter(pk=call_id, metrics__final=True).select_related("metrics").first()
         if call is not None:
             return call
         time.sleep(0.2)

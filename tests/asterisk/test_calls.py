@@ -61,7 +61,7 @@ def stored(chan_id: str, timeout: float = 20.0) -> Call:
     while time.monotonic() < deadline:
         call = (
             Call.objects.select_related("metrics")
-            .filter(carrier_call_id=chan_id, metrics__isnull=False)
+            .filter(carrier_call_id=chan_id, metrics__final=True)
             .first()
         )
         if call:

@@ -73,7 +73,7 @@ def shot(page, name: str) -> None:
 def stored_call(call_id: str, timeout: float = 10.0) -> Call:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        call = Call.objects.filter(pk=call_id, metrics__isnull=False).first()
+        call = Call.objects.filter(pk=call_id, metrics__final=True).first()
         if call:
             return call
         time.sleep(0.1)

@@ -97,7 +97,7 @@ async def stored(call_id: str, timeout: float = 10.0) -> Call:
     deadline = loop.time() + timeout
     while loop.time() < deadline:
         call = await sync_to_async(
-            lambda: Call.objects.filter(pk=call_id, metrics__isnull=False).select_related("agent").first()
+            lambda: Call.objects.filter(pk=call_id, metrics__final=True).select_related("agent").first()
         )()
         if call:
             return call

@@ -251,6 +251,7 @@ def test_redis_stopped_during_a_real_call_loses_nothing(agent, gemini_emulator, 
         assert {job["task"] for job in jobs.values()} <= {
             "calls.tasks.store_call",
             "calls.tasks.store_segments",
+            "calls.tasks.store_tool_invocations",
         }
         assert not CallMetrics.objects.filter(call=call).exists()
         # A second copy of the store job, as a resender that crashed after publishing would leave.

@@ -33,7 +33,7 @@ async def stored(call_id, timeout: float = 10.0) -> Call:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
-        call = await sync_to_async(lambda: Call.objects.filter(pk=call_id, metrics__isnull=False).first())()
+        call = await sync_to_async(lambda: Call.objects.filter(pk=call_id, metrics__final=True).first())()
         if call:
             return call
         await asyncio.sleep(0.1)
@@ -395,3 +395,71 @@ async def test_configuration_webhook(demo_agent, dial, gemini, mode):
         assert '"Kore"' in json.dumps(session.setup)  # the voice override reached Gemini's setup
     else:
         assert "thanks for calling example corp" in segs[0][1].lower()
+
+
+class _WholeCallRecorder:
+    """The recorder as it was before recordings were streamed: both tracks kept in memory, the WAV
+    built at the end. The reference a streamed recording must equal byte for byte."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.tracks = {"caller": bytearray(), "agent": bytearray()}
+
+    def add(self, side: str, pcm: bytes, at_seconds: float) -> None:
+        track = self.tracks[side]
+        position = int(at_seconds * self.rate) * 2
+        if position > len(track):
+            track += b"\x00" * (position - len(track))
+        track += pcm
+
+    def wav_bytes(self) -> bytes:
+        import io
+        import wave
+
+        caller = np.frombuffer(bytes(self.tracks["caller"]), dtype="<i2")
+        agent = np.frombuffer(bytes(self.tracks["agent"]), dtype="<i2")
+        stereo = np.zeros((max(len(caller), len(agent)), 2), dtype="<i2")
+        stereo[: len(caller), 0] = caller
+        stereo[: len(agent), 1] = agent
+        out = io.BytesIO()
+        with wave.open(out, "wb") as wav:
+            wav.setnchannels(2)
+            wav.setsampwidth(2)
+            wav.setframerate(self.rate)
+            wav.writeframes(stereo.tobytes())
+        return out.getvalue()
+
+
+async def test_recording_written_in_chunks_is_the_same_file_as_one_built_at_the_end(
+    demo_agent, dial, settings
+):
+    """Thrown: a whole call (greeting, a question and its answer, the caller hanging up) whose recording
+    is written in chunks of 0.3 s by the writer thread as the call goes.
+    Survives: the stored WAV is byte for byte the one the whole-call recorder builds from the same audio
+    at the end (same header, duration, sample alignment of both sides)."""
+    from asgiref.sync import sync_to_async
+    from django.core.files.storage import default_storage
+
+    settings.TRANSCRIPT_SAVE_SECONDS = 0.3
+    line = await dial()
+    recorder = line.handle.recorder
+    reference = _WholeCallRecorder(recorder.rate)
+    streamed_add = recorder.add
+
+    def both(side: str, pcm: bytes, at_seconds: float) -> None:
+        if recorder.enabled:
+            reference.add(side, pcm, at_seconds)
+        streamed_add(side, pcm, at_seconds)
+
+    recorder.add = both
+    await line.wait_quiet()
+    await line.caller.say("i would like to check the status of my order")
+    await line.wait_quiet()
+    await line.hang_up_and_wait()
+    call = await stored(line.handle.call_id)
+    rec = await sync_to_async(Recording.objects.get)(call=call)
+    with default_storage.open(rec.file.name, "rb") as handle:
+        data = handle.read()
+    assert line.handle._recording.chunks > 5, "the recording was written during the call"
+    assert data == reference.wav_bytes()
+    assert rec.duration_seconds == round((len(data) - 44) / 4 / recorder.rate, 2) > 5

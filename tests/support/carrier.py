@@ -46,7 +46,7 @@ async def stored(carrier_call_id: str, timeout: float = 20.0):
         call = await sync_to_async(
             lambda: (
                 Call.objects.select_related("metrics")
-                .filter(carrier_call_id=carrier_call_id, metrics__isnull=False)
+                .filter(carrier_call_id=carrier_call_id, metrics__final=True)
                 .first()
             )
         )()

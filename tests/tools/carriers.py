@@ -208,7 +208,7 @@ def stored_call(**filters):
     """The Call matching `filters` once the engine's records are stored (metrics exist), else None."""
     from calls.models import Call
 
-    return Call.objects.select_related("metrics").filter(metrics__isnull=False, **filters).first()
+    return Call.objects.select_related("metrics").filter(metrics__final=True, **filters).first()
 
 
 def wait_sync(predicate, timeout: float = 20.0, what: str = "condition"):

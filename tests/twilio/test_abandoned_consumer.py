@@ -43,7 +43,7 @@ async def test_a_killed_consumer_ends_its_call(demo_agent, gemini):
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 15
     while True:
-        row = await sync_to_async(Call.objects.filter(pk=call.pk, metrics__isnull=False).first)()
+        row = await sync_to_async(Call.objects.filter(pk=call.pk, metrics__final=True).first)()
         if row is not None:
             break
         assert loop.time() < deadline, "the call stayed live after its consumer was killed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator
+from datetime import datetime
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from agents import gemini_catalog as catalog
 from calls import supervision
+from calls.display import when
 from calls.models import Call
 
 from . import queries
@@ -198,6 +200,8 @@ class _Echo:
 def _cell(value) -> str:
     if value is None:
         return ""
+    if isinstance(value, datetime):
+        return when(value)  # the same zone and format as every page (calls/display.py)
     if hasattr(value, "isoformat"):
         return value.isoformat()
     text = str(value)

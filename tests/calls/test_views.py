@@ -253,6 +253,10 @@ def test_csv_export_has_every_filtered_call_and_defuses_formulas(staff_client, a
     assert numbers == {'\'=HYPERLINK("http://x")', "+14155550123"}
     assert {r["first_response_ms"] for r in rows} == {"640.0", ""}
     assert rows[0]["agent"] == "Support"
+    from calls.display import when
+
+    newest = Call.objects.filter(carrier="plivo").order_by("-started_at").first()
+    assert rows[0]["started_at"] == when(newest.started_at)  # the same time format as every page
 
 
 @pytest.mark.django_db

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import shutil
 import subprocess
 import tempfile
 import wave
@@ -55,6 +56,18 @@ class LoopbackPort:
 
     def seconds(self) -> float:
         return len(self.audio) / 2 / self.wire.rate
+
+
+FLITE_MISSING = (
+    "flite is not installed: the offline voice of the simulated callers and the emulators needs it. "
+    "Install it with: sudo apt-get install flite"
+)
+
+
+def check_flite() -> None:
+    """Say what to install, up front, rather than fail with FileNotFoundError mid-call."""
+    if shutil.which("flite") is None:
+        raise RuntimeError(FLITE_MISSING)
 
 
 @functools.lru_cache(maxsize=64)

@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 from django.core.management.base import BaseCommand, CommandError
 
 from calls.printout import stored_summary
+from telephony.loopback import check_flite
 
 from .phone import wav_pcm
 
@@ -77,6 +78,10 @@ class CarrierEmulatorCommand(BaseCommand):
         raise NotImplementedError
 
     def handle(self, *args, **opts) -> None:
+        try:
+            check_flite()  # the simulated caller speaks with it
+        except RuntimeError as exc:
+            raise CommandError(str(exc)) from None
         if not opts["auth_token"]:
             raise CommandError(
                 f"no auth token: pass --auth-token or set {self.token_setting} (the app's value); "

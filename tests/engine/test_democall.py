@@ -128,3 +128,28 @@ def test_a_demo_call_logs_no_broker_or_afc_noise(demo_agent, gemini, caplog, set
         if "No hostname" in r.getMessage() or "AFC is" in r.getMessage()
     ]
     assert noise == [], noise
+
+
+@pytest.mark.django_db(transaction=True)
+def test_democall_says_how_to_install_flite_when_it_is_missing(demo_agent, gemini, monkeypatch, tmp_path):
+    """Thrown at it: a PATH with no flite. Holds: democall stops before calling, naming the package
+    and the command, instead of failing mid-call; no call is placed."""
+    from django.core.management.base import CommandError
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(CommandError, match="flite is not installed.*sudo apt-get install flite"):
+        call_command("democall", "--to", "engine", stdout=io.StringIO())
+    assert not Call.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_democall_exits_non_zero_when_the_call_failed(demo_agent, gemini, settings):
+    """Thrown at it: Gemini unreachable. Holds: the caller hears the busy prompt, the call is stored as
+    failed, and democall fails (exit status 1) saying why, so a script notices."""
+    from django.core.management.base import CommandError
+
+    settings.GEMINI_BASE_URL = "https://127.0.0.1:9"
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="The call failed: Gemini unavailable"):
+        call_command("democall", "--to", "engine", "--say", "hello", stdout=out)
+    assert Call.objects.get().status == "failed"

@@ -12,11 +12,12 @@ import sys
 import wave
 
 from asgiref.sync import sync_to_async
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from calls.printout import stored_summary
 from emulators.asterisk.server import AsteriskEmulator, Channel
 from engine.codec import StreamResampler
+from telephony.loopback import check_flite
 
 # The extension `bootstrap_demo` binds and the sample extensions.conf routes (_1XX in from-internal).
 DEMO_CONTEXT, DEMO_EXTENSION = "from-internal", "100"
@@ -48,6 +49,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        try:
+            check_flite()  # the emulated phone speaks with it
+        except RuntimeError as exc:
+            raise CommandError(str(exc)) from None
         user, _, password = options["user"].partition(":")
         asyncio.run(self._run(options, {user: password}))
 

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from calls.models import Call
 from engine import CallRequest, start_call
-from telephony.loopback import LoopbackPort, SimulatedCaller
+from telephony.loopback import LoopbackPort, SimulatedCaller, check_flite
 
 
 class Command(BaseCommand):
@@ -42,6 +42,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, to: str, carrier: str, say: list[str] | None, wait: float, **options):
+        try:
+            check_flite()
+        except RuntimeError as exc:
+            raise CommandError(str(exc)) from None
         phrases = say or ["i would like to check the status of my order", "thank you goodbye"]
         pacing = (wait, None) if options["talk_over"] else (None, options["quiet"])
         call_id = asyncio.run(self._call(carrier, to, phrases, *pacing))
@@ -55,6 +59,11 @@ class Command(BaseCommand):
                 f"  first response {metrics.first_response_ms} ms, turns {metrics.turns}, "
                 f"barge-ins {metrics.barge_ins}, frames out {metrics.frames_out}"
             )
+        # Exit non-zero when the demo did not work, so a script (or a person) notices.
+        if call.status != Call.Status.COMPLETED:
+            raise CommandError(f"The call {call.get_status_display().lower()}: {call.end_reason}.")
+        if metrics is not None and metrics.frames_out == 0:
+            raise CommandError("The agent never spoke: check the Gemini key or the emulator (see the log above).")
 
     async def _call(self, carrier: str, to: str, phrases: list[str], wait: float | None, quiet: float | None):
         """Place the call; the caller speaks when the agent's turn ends (`quiet`), or after `wait`."""

@@ -90,6 +90,13 @@ class CallerScript:
         self._audio(b"\x00\x00" * int(8000 * seconds))
         return self
 
+    def nothing(self, seconds: float) -> CallerScript:
+        """Silence suppression (DTX, a PBX relaying only what the phone sends): no packets at all for
+        `seconds`; the RTP clock runs on, as a phone's does."""
+        self.clock += seconds
+        self.timestamp += int(8000 * seconds)
+        return self
+
     def say(self, text: str) -> CallerScript:
         self._audio(flite_pcm8k(text))
         return self

@@ -85,6 +85,29 @@ def test_answered_call_audio_both_ways_and_dtmf(
     assert ("system", "Caller pressed 7") in texts, texts
 
 
+def test_a_question_followed_by_no_packets_is_answered(runsip, sipp, sip_number, gemini_emulator, tmp_path):
+    """Thrown at it: a phone with silence suppression: after "hello" it sends no RTP at all for 6 s.
+    Survives: the engine keeps Gemini's turn detection fed (comfort silence), so the question is
+    answered and the caller hears the answer in the captured RTP."""
+    script = CallerScript("ulaw").silence(5.0).say("hello").nothing(6.0)
+    pcap = script.write(tmp_path / "call.pcap")
+    before = len(gemini_emulator.sessions)
+    low, high = runsip.rtp_ports
+    with LoopbackCapture(f"udp and src portrange {low}-{high}", tmp_path) as capture:
+        result = sipp(
+            runsip,
+            "uac_g711.xml",
+            keys=CODECS["ulaw"],
+            variables={"talk_ms": str(script.duration_ms + 300)},
+            files={"call.pcap": pcap},
+        )
+    assert result.ok, result.describe()
+    sessions = new_sessions(gemini_emulator, before)
+    assert any("hello" in h for h in sessions[0].heard), sessions[0].heard
+    heard, _ = heard_by_caller(capture, result.media_port, "ulaw")
+    assert "today" in heard, heard  # "Hello! How can I help you today?": the answer, not the greeting
+
+
 @pytest.mark.production
 def test_agent_hangs_up_with_bye(runsip, sipp, sip_number, gemini_emulator, tmp_path):
     """The caller says "thank you goodbye"; the agent calls end_call, says goodbye, and our side

@@ -66,6 +66,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .guard import FrameGate, RateLimitedWarnings
+
 log = logging.getLogger(__name__)
 
 RTP_VERSION = 2
@@ -351,6 +353,7 @@ class RtpStats:
     unsent: int = 0  # send attempts before the remote was known
     callback_errors: int = 0
     dtmf: int = 0
+    dropped: int = 0  # oversized, or over the packet-rate cap (a flood), before any parsing
 
 
 AudioCallback = Callable[[bytes, RtpPacket], None]
@@ -372,6 +375,10 @@ class RtpEndpoint(asyncio.DatagramProtocol):
     telephone_event_pt: int = PT_TELEPHONE_EVENT
     payload_type: int = PT_PCMU
     stats: RtpStats = field(default_factory=RtpStats)
+    # A real packet is 172 bytes (160 of G.711), 50 a second; DTMF and a network catching up burst.
+    max_packet_bytes: int = 2048
+    max_packet_rate: float = 100.0
+    packet_burst: float = 250.0
     transport: asyncio.DatagramTransport | None = field(default=None, repr=False)
     local_address: tuple[str, int] = ("", 0)
     closed: asyncio.Future | None = field(default=None, repr=False)
@@ -380,6 +387,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.sender = RtpSender(self.payload_type, telephone_event_pt=self.telephone_event_pt)
         self.dtmf_receiver = DtmfReceiver()
         self._latched = False
+        self.gate = FrameGate(self.max_packet_bytes, self.max_packet_rate, self.packet_burst)
+        self.warnings = RateLimitedWarnings(log)
 
     # -- opening ----------------------------------------------------------------------------------
     @classmethod
@@ -437,6 +446,13 @@ class RtpEndpoint(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         source = (addr[0], addr[1])
+        dropped = self.gate.admit(len(data))
+        if dropped is not None:  # one socket flooding must not stall every call on the loop
+            self.stats.dropped += 1
+            self.warnings.warn(
+                dropped, "rtp: packet from %s:%s dropped, %s (%d bytes)", *source, dropped, len(data)
+            )
+            return
         try:
             packet = parse_rtp(data)
         except RtpError as exc:

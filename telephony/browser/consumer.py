@@ -13,11 +13,13 @@ import json
 import logging
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 import engine
 from agents.models import Agent, Carrier
 from contactcenter.logging import current_call_id
 from engine.port import CallRequest
+from telephony.guard import FrameGate, RateLimitedWarnings
 from telephony.sockets import MediaSocketConsumer
 
 from .port import BrowserPort
@@ -48,6 +50,9 @@ class BrowserCallConsumer(MediaSocketConsumer):
         self._tasks: list[asyncio.Task] = []
         self._sent: set[tuple[str, int]] = set()
         self._carry = b""
+        # Size and rate caps before any handling (telephony.guard); the page sends 50 frames a second.
+        self.gate = FrameGate(MAX_AUDIO_MESSAGE, settings.STREAM_MAX_FRAME_RATE, settings.STREAM_FRAME_BURST)
+        self.warnings = RateLimitedWarnings(log)
         user = self.scope.get("user")
         if not _is_staff(user):
             log.warning("browser: test call refused: not signed in as staff")
@@ -88,6 +93,12 @@ class BrowserCallConsumer(MediaSocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.handle is None or self.port is None or not self.port.open:
             return
+        size = len(bytes_data) if bytes_data is not None else len(text_data or "")
+        dropped = self.gate.admit(size)
+        if dropped is not None:
+            self.handle.count_dropped()
+            self.warnings.warn(dropped, "browser: message dropped, %s (%d bytes)", dropped, size)
+            return
         try:
             if bytes_data is not None:
                 self._audio(bytes_data)
@@ -106,9 +117,6 @@ class BrowserCallConsumer(MediaSocketConsumer):
         await self.close(code=CLOSE_BAD_FRAME)
 
     def _audio(self, data: bytes) -> None:
-        if len(data) > MAX_AUDIO_MESSAGE:
-            log.warning("browser: %d-byte audio message dropped (max %d)", len(data), MAX_AUDIO_MESSAGE)
-            return
         data = self._carry + data
         cut = len(data) - len(data) % 2  # whole 16-bit samples only; keep an odd byte for the next one
         self._carry = data[cut:]

@@ -209,7 +209,7 @@ async def test_bad_input_is_ignored_and_the_call_goes_on(daphne_server, staff_co
     texts = await sync_to_async(lambda: list(call.segments.values_list("text", flat=True)))()
     assert "Caller pressed 5" in texts
     log = daphne_server.log()
-    assert "unexpected message ignored" in log and "audio message dropped" in log
+    assert "unexpected message ignored" in log and "message dropped, oversized" in log
 
 
 async def test_a_message_that_breaks_handling_ends_only_that_call(daphne_server, staff_cookie, call_agent):
@@ -240,4 +240,28 @@ async def test_a_message_that_breaks_handling_ends_only_that_call(daphne_server,
     fine = await stored(good_caller.of("call")[0]["call_id"])
     assert fine.status == "completed" and fine.end_reason == "caller hung up"
     log = daphne_server.log()
-    assert log.count("browser: bad message from the browser") == 1 and "Exception inside application" not in log
+    assert (
+        log.count("browser: bad message from the browser") == 1 and "Exception inside application" not in log
+    )
+
+
+async def test_a_flood_of_messages_is_capped_and_the_call_goes_on(daphne_server, staff_cookie, call_agent):
+    """Thrown at it: 3,000 tiny audio messages at once (60 times what a page sends in a second).
+    Survives: the call, which still greets and ends on hangup; the excess is dropped before any
+    handling and counted in the call's `frames_dropped`, with one warning line, not 3,000."""
+    async with ws_connect(daphne_server, f"/ws/browser/{call_agent.pk}/", staff_cookie) as ws:
+        caller = BrowserCaller(ws)
+        receiver = asyncio.create_task(caller.receive())
+        await caller.silence_until(lambda: bool(caller.of("call")))
+        for _ in range(3000):
+            await ws.send(b"\x00\x00")
+        await caller.silence_until(
+            lambda: caller.of("transcript", speaker="agent") and len(caller.audio) > RATE
+        )
+        await ws.send(json.dumps({"type": "hangup"}))
+        await asyncio.wait_for(caller.closed.wait(), 15)
+        await receiver
+    call = await stored(caller.of("call")[0]["call_id"])
+    metrics = await sync_to_async(lambda: call.metrics)()
+    assert call.status == "completed" and metrics.frames_dropped > 2000, metrics.frames_dropped
+    assert daphne_server.log().count("browser: message dropped, over rate") == 1

@@ -257,3 +257,33 @@ async def test_endpoint_port_range_and_dtmf_sending():
     finally:
         endpoint.close()
         phone.close()
+
+
+async def test_endpoint_caps_a_flood_and_recovers():
+    """Thrown at it: 2,000 packets at once from the signalled peer (40 s of audio in a blink) and one
+    oversized datagram. Survives: at most the burst allowance is handled, the rest is dropped before
+    parsing and counted; a second later the stream flows again."""
+    heard: list[bytes] = []
+    phone = await _udp_socket()
+    endpoint = await RtpEndpoint.open(
+        "127.0.0.1", remote=phone.getsockname(), on_audio=lambda payload, packet: heard.append(payload)
+    )
+    try:
+        sender = RtpSender(PT_PCMU)
+        phone.sendto(sender.audio(b"\x01" * 3000), endpoint.local_address)  # oversized
+        for _ in range(20):  # in runs of 100, so the kernel's socket buffer does not drop them first
+            for _ in range(100):
+                phone.sendto(sender.audio(b"\x01" * 160), endpoint.local_address)
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.3)
+        assert endpoint.stats.received + endpoint.stats.dropped >= 1800  # what reached the socket
+        assert endpoint.stats.dropped >= 1400
+        assert len(heard) <= 250 + 60  # the burst, plus what the rate refilled meanwhile
+        await asyncio.sleep(1.0)
+        before = len(heard)
+        phone.sendto(sender.audio(b"\x02" * 160), endpoint.local_address)
+        await asyncio.sleep(0.2)
+        assert heard[before:] == [b"\x02" * 160]
+    finally:
+        endpoint.close()
+        phone.close()

@@ -21,6 +21,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from telephony.guard import FrameGate
+
 log = logging.getLogger(__name__)
 
 KIND_HANGUP = 0x00
@@ -41,6 +43,9 @@ AUDIO_KINDS: dict[int, int] = {
 }
 RATE_KINDS = {rate: kind for kind, rate in AUDIO_KINDS.items()}
 MAX_PAYLOAD = 0xFFFF
+MAX_MESSAGE_BYTES = 16384  # caps on what one leg may send us (telephony.guard): size, rate, burst
+MAX_MESSAGE_RATE = 100.0
+MESSAGE_BURST = 250.0
 
 
 class AudioSocketError(ValueError):
@@ -78,6 +83,7 @@ class AudioSocketStats:
     unknown_kinds: int = 0
     bad_audio: int = 0  # empty or odd-length audio, or a kind whose rate contradicts the format
     errors: int = 0  # 0xFF messages
+    dropped: int = 0  # over the size or rate cap (a flood), before any handling
 
 
 @dataclass
@@ -92,6 +98,10 @@ class AudioSocketSession:
     on_close: Callable[[str], None] | None = None
     on_fault: Callable[[str], None] | None = None  # handling a message raised: end the call as failed
     stats: AudioSocketStats = field(default_factory=AudioSocketStats)
+    # A real message is one 20 ms frame (640 bytes at 16 kHz, 7,680 at 192 kHz), 50 a second.
+    gate: FrameGate = field(
+        default_factory=lambda: FrameGate(MAX_MESSAGE_BYTES, MAX_MESSAGE_RATE, MESSAGE_BURST)
+    )
     writer: asyncio.StreamWriter | None = field(default=None, repr=False)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     closed: bool = False
@@ -114,6 +124,15 @@ class AudioSocketSession:
 
     def handle(self, kind: int, payload: bytes) -> bool:
         """Apply one message from Asterisk; False when the session is over."""
+        if kind != KIND_HANGUP and self.gate.admit(len(payload)) is not None:
+            self.stats.dropped += 1
+            if self.stats.dropped in (1, 1000):
+                log.warning(
+                    "audiosocket %s: messages dropped over the caps (%d so far)",
+                    self.call_uuid,
+                    self.stats.dropped,
+                )
+            return True
         if kind in AUDIO_KINDS:
             if not payload or len(payload) % 2:
                 self.stats.bad_audio += 1

@@ -22,10 +22,15 @@ from collections.abc import Callable
 
 import websockets
 
+from telephony.guard import FrameGate
+
 log = logging.getLogger(__name__)
 
 MAX_COMMAND_BYTES = 128  # chan_websocket ignores longer text commands
 BACKLOG_FRAMES = 500  # 10 s of 20 ms frames held while Asterisk says XOFF
+MAX_MESSAGE_BYTES = 16384
+MAX_MESSAGE_RATE = 100.0
+MESSAGE_BURST = 250.0
 
 
 def parse_control(text: str) -> dict:
@@ -75,6 +80,8 @@ class WebSocketMedia:
         self.started = asyncio.Event()
         self.xoff_count = 0
         self.dropped_while_paused = 0
+        # Caps on what Asterisk may send us (telephony.guard): a 20 ms frame, 50 a second.
+        self.gate = FrameGate(MAX_MESSAGE_BYTES, MAX_MESSAGE_RATE, MESSAGE_BURST)
         self._ws = None
         self._reader: asyncio.Task | None = None
         self.closed = False
@@ -90,6 +97,8 @@ class WebSocketMedia:
         failed = False
         try:
             async for message in self._ws:
+                if self.gate.admit(len(message)) is not None:
+                    continue  # a flood: dropped unread, counted in self.gate.dropped
                 if isinstance(message, bytes):
                     self.on_audio(message)
                 else:

@@ -46,18 +46,22 @@ def test_malformed_rtp_does_not_break_the_call(asterisk, runasterisk, asterisk_a
 
 
 def test_malformed_audiosocket_frames_do_not_break_the_call(asterisk, runasterisk, asterisk_agent):
-    """Thrown at it: AudioSocket messages of an unknown kind (0x42), empty audio, odd-length audio.
-    Survives: the session and the call; the next turn is heard, then the caller hangs up cleanly."""
+    """Thrown at it: AudioSocket messages of an unknown kind (0x42), empty audio, odd-length audio, and
+    a flood of 2,000 audio messages at once. Survives: the session and the call (the flood beyond the
+    burst allowance dropped and warned about); the next turn is heard, then the caller hangs up."""
     run = runasterisk("audiosocket")
     chan = asterisk.place_call(CONTEXT, bind_extension(asterisk_agent), app=run.app)
     _, end, _ = next_reply(asterisk, chan, 0)
     leg = leg_of(asterisk, chan, AudioSocketLeg)
     asterisk.call(leg.inject, encode(0x42, b"junk") + encode(0x12, b"") + encode(0x12, b"\x01\x02\x03"))
+    asterisk.call(leg.inject, encode(0x12, b"\x00" * 640) * 2000)  # a flood: 40 s of audio at once
+    time.sleep(1.5)  # the rate cap refills: the caller's next words get through
     say(asterisk, chan, "hello")
     _, end, reply = next_reply(asterisk, chan, end)
     assert {"help", "today"} & set(reply.split()), reply
     asterisk.hangup(chan)
     assert stored(chan.id).end_reason == "caller hung up"
+    assert "messages dropped over the caps" in run.log(), "the AudioSocket flood was not capped"
     assert call_resources_gone(asterisk, chan)
 
 

@@ -59,8 +59,11 @@ class Command(BaseCommand):
                 f"  first response {metrics.first_response_ms} ms, turns {metrics.turns}, "
                 f"barge-ins {metrics.barge_ins}, frames out {metrics.frames_out}"
             )
-        # Exit non-zero when the demo did not work, so a script (or a person) notices.
-        if call.status != Call.Status.COMPLETED:
+        # Exit non-zero when the demo did not work, so a script (or a person) notices. A row still in
+        # progress has its records queued (the broker was unreachable: spooled, stored when it is back).
+        if call.status == Call.Status.IN_PROGRESS:
+            self.stdout.write("  the call's records are queued for storing (is the broker up?)")
+        elif call.status != Call.Status.COMPLETED:
             raise CommandError(f"The call {call.get_status_display().lower()}: {call.end_reason}.")
         if metrics is not None and metrics.frames_out == 0:
             raise CommandError("The agent never spoke: check the Gemini key or the emulator (see the log above).")

@@ -18,7 +18,7 @@ from .test_engine import stored
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
-async def _agent_with_lookup(agent: Agent, port: int, model: str) -> None:
+async def _agent_with_lookup(agent: Agent, port: int, model: str, scheduling: str = "") -> None:
     @sync_to_async
     def setup():
         Agent.objects.filter(pk=agent.pk).update(model=model)
@@ -29,6 +29,7 @@ async def _agent_with_lookup(agent: Agent, port: int, model: str) -> None:
             parameters={"type": "OBJECT", "properties": {"order_id": {"type": "STRING"}}},
             url=f"http://127.0.0.1:{port}/orders",
             timeout_seconds=10,
+            scheduling=scheduling,
         )
         agent.tools.add(tool)
 

@@ -10,35 +10,16 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 
-from agents.models import Agent, Tool
 from calls.models import ToolInvocation
 
 from .orders import Orders as _Orders
 from .test_engine import stored
-from .test_tool_cancellation import _responses
+from .test_tool_cancellation import _agent_with_lookup, _responses
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 AFTER_TOOL = "Thanks for waiting. Your order has shipped and should arrive tomorrow."
 PREFACE = "Let me check that for you."
-
-
-async def _lookup_tool(agent: Agent, port: int, model: str, scheduling: str = "") -> None:
-    @sync_to_async
-    def setup():
-        Agent.objects.filter(pk=agent.pk).update(model=model)
-        tool = Tool.objects.create(
-            name="lookup_order",
-            kind="webhook",
-            description="Look up an order.",
-            parameters={"type": "OBJECT", "properties": {"order_id": {"type": "STRING"}}},
-            url=f"http://127.0.0.1:{port}/orders",
-            timeout_seconds=10,
-            scheduling=scheduling,
-        )
-        agent.tools.add(tool)
-
-    await setup()
 
 
 async def _order_then_goodbye(dial, delay: float = 0.0):
@@ -62,7 +43,7 @@ async def test_a_tool_row_chooses_its_scheduling(demo_agent, dial, gemini, order
     """Thrown: a webhook tool set to INTERRUPT or SILENT in its row, on gemini-3.8-live. Survived: the
     response on the wire carries that scheduling; the emulated model speaks the result for INTERRUPT and
     stays silent about it for SILENT; end_call keeps its own default (WHEN_IDLE) and the call ends."""
-    await _lookup_tool(demo_agent, orders.server_port, "gemini-3.8-live", scheduling)
+    await _agent_with_lookup(demo_agent, orders.server_port, "gemini-3.8-live", scheduling)
     line = await _order_then_goodbye(dial)
     call = await stored(line.handle.call_id)
     inv = await sync_to_async(ToolInvocation.objects.get)(call=call, tool_name="lookup_order")
@@ -79,7 +60,7 @@ async def test_agent_audio_keeps_flowing_while_a_slow_tool_runs(demo_agent, dial
     """Thrown: a webhook that takes 3 s, on gemini-3.8-live (non-blocking calls). Survived: the toolCall
     came before the model's preface, the caller heard the preface while the webhook was still running
     (frames played between its start and its end), and the result was spoken afterwards."""
-    await _lookup_tool(demo_agent, orders.server_port, "gemini-3.8-live")
+    await _agent_with_lookup(demo_agent, orders.server_port, "gemini-3.8-live")
     line = await _order_then_goodbye(dial, delay=3.0)
     started, finished = _Orders.started[0], _Orders.finished[0]
     # LoopbackPort stamps frames with the loop's clock, which is time.monotonic() like the webhook's.

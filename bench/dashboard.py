@@ -36,11 +36,23 @@ def main() -> None:
     with connection.cursor() as cursor:  # metrics for every tenth call, for the overview
         cursor.execute(
             "INSERT INTO calls_callmetrics (call_id, first_response_ms, turns, barge_ins, frames_in, "
-            "frames_out, frames_dropped, tool_calls, reconnects) SELECT id, 500 + abs(random() % 1000), 3, "
-            "abs(random() % 3), 0, 0, 0, 0, 0 FROM calls_call WHERE rowid % 10 = 0"
+            "frames_out, frames_dropped, tool_calls, reconnects, final) SELECT id, 500 + abs(random() % 1000), 3, "
+            "abs(random() % 3), 0, 0, 0, 0, 0, 1 FROM calls_call WHERE rowid % 10 = 0"
+        )
+    # Two transcript lines per call; "blue umbrella" is said on one call in 1,000.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO calls_transcriptsegment (call_id, speaker, text, start_ms, end_ms, seq) "
+            "SELECT id, 'caller', CASE WHEN rowid % 1000 = 7 THEN 'I left my blue umbrella on the train' "
+            "ELSE 'I would like to check on my order ' || rowid END, 0, 2000, 0 FROM calls_call"
+        )
+        cursor.execute(
+            "INSERT INTO calls_transcriptsegment (call_id, speaker, text, start_ms, end_ms, seq) "
+            "SELECT id, 'agent', 'Of course, could you give me the order number please?', 2500, 5000, 1 FROM calls_call"
         )
     print(
-        f"{Call.objects.count()} calls, {CallMetrics.objects.count()} metrics rows in {time.perf_counter() - started:.1f} s"
+        f"{Call.objects.count()} calls, {CallMetrics.objects.count()} metrics rows, "
+        f"{2 * Call.objects.count()} transcript lines in {time.perf_counter() - started:.1f} s"
     )
 
     user = get_user_model().objects.create_superuser("bench", "b@example.com", "x" * 12)
@@ -57,6 +69,8 @@ def main() -> None:
         "history, page 201": ("/calls/", {"before": deep}),
         "history, carrier=plivo": ("/calls/", {"carrier": "plivo"}),
         "history, search 12345": ("/calls/", {"q": "12345"}),
+        "history, said blue umbrella": ("/calls/", {"q": "blue umbrella"}),
+        "history, said order number": ("/calls/", {"q": "order number"}),
         "overview, 30 days": ("/overview/", {"days": "30"}),
         "api/calls": ("/api/calls", {}),
         "metrics": ("/metrics", {}),

@@ -15,7 +15,13 @@ def _blank(choices) -> list[tuple[str, str]]:
 
 
 class CallFilterForm(forms.Form):
-    q = forms.CharField(required=False, max_length=64, label="Number")
+    q = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Search",
+        help_text="A number, or words said on the call or in its summary (as a phrase).",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "number or words said"}),
+    )
     agent = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     carrier = forms.ChoiceField(required=False, choices=_blank(Carrier.choices))
     direction = forms.ChoiceField(required=False, choices=_blank(Call.Direction.choices))

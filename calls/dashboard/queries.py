@@ -16,6 +16,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from calls import search
 from calls.display import when
 from calls.models import Call, CallMetrics
 
@@ -64,7 +65,7 @@ def filtered_calls(filters: dict) -> QuerySet[Call]:
         qs = qs.filter(started_at__lt=_day_start(filters["date_to"] + timedelta(days=1)))
     if filters.get("q"):
         term = filters["q"].strip()
-        qs = qs.filter(Q(from_number__contains=term) | Q(to_number__contains=term))
+        qs = qs.filter(search.numbers(term) | search.said(term))
     return qs
 
 

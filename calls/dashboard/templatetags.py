@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 from django import template
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 
+from calls import search
 from calls.display import when as _when
 
 register = template.Library()
@@ -59,3 +62,19 @@ def money(value) -> str:
     if value in (None, ""):
         return "—"
     return f"{value:.4f}"
+
+
+@register.filter
+def highlight(text, term) -> str:
+    """`text` escaped, with the searched phrase (calls/search.py) wrapped in <mark>."""
+    text = str(text)
+    pattern = search.highlight_pattern(str(term or ""))
+    if pattern is None:
+        return conditional_escape(text)
+    out, last = [], 0
+    for match in pattern.finditer(text):
+        out.append(conditional_escape(text[last : match.start()]))
+        out.append(mark_safe(f"<mark>{conditional_escape(match.group(0))}</mark>"))
+        last = match.end()
+    out.append(conditional_escape(text[last:]))
+    return mark_safe("".join(str(part) for part in out))

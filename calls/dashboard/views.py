@@ -59,6 +59,7 @@ def call_list(request):
             "count": count,
             "count_capped": capped,
             "query": params.urlencode(),
+            "search": filters.get("q", ""),
             "nav": "calls",
         },
     )
@@ -79,6 +80,7 @@ def call_detail(request, call_id):
             "segments": segments,
             "last_seq": max((s.seq for s in segments), default=-1),  # the live page asks for what follows
             "tools": list(call.tool_invocations.all()),
+            "search": request.GET.get("q", "")[:100],  # marked in the transcript (from the history's search)
             "nav": "calls",
         },
     )

@@ -111,6 +111,51 @@ def test_search_by_number_matches_caller_or_called_number(staff_client, agent):
     assert str(b.pk) in html and str(a.pk) not in html
 
 
+@pytest.mark.django_db
+def test_search_finds_words_said_in_transcripts_and_summaries_and_marks_them(staff_client, agent):
+    """Thrown: a phrase typed into the history's search. Seen: the calls where it was said (any case, as a
+    phrase of whole words) or where the summary holds it, not calls with the words apart or inside others;
+    the call page it links to marks the phrase; an edited and a deleted call stop matching."""
+    from calls.models import TranscriptSegment
+
+    def said(call, *lines):
+        for i, text in enumerate(lines):
+            TranscriptSegment.objects.create(call=call, speaker="caller", text=text, seq=i, start_ms=i * 1000)
+
+    spoken = make_call(agent=agent, transcript=False)
+    said(spoken, "Hello there.", "Your ORDER number is 4471, I think.")
+    summarised = make_call(agent=agent, transcript=False)
+    Call.objects.filter(pk=summarised.pk).update(summary="The caller asked where their order number was.")
+    apart = make_call(agent=agent, transcript=False)
+    said(apart, "The number of the order was wrong.")
+    inside = make_call(agent=agent, transcript=False)
+    said(inside, "Please reorder numbers on the list.")
+
+    def shown(term: str) -> set[str]:
+        page = staff_client.get("/calls/", {"q": term}).context["page"]
+        return {str(c.pk) for c in page.calls}
+
+    assert shown("order number") == {str(spoken.pk), str(summarised.pk)}
+    assert shown("Order, NUMBER!") == {str(spoken.pk), str(summarised.pk)}  # punctuation and case ignored
+    assert shown("4471") == {str(spoken.pk)}
+    assert shown("!!!") == set() and shown("refund") == set()
+
+    html = staff_client.get("/calls/", {"q": "order number"}).content.decode()
+    assert f"/calls/{spoken.pk}/?q=order%20number" in html
+    page = staff_client.get(f"/calls/{spoken.pk}/", {"q": "order number"}).content.decode()
+    assert "Your <mark>ORDER number</mark> is 4471" in page
+    page = staff_client.get(f"/calls/{summarised.pk}/", {"q": '"order number"'}).content.decode()
+    assert "their <mark>order number</mark> was" in page
+
+    TranscriptSegment.objects.filter(call=spoken).update(text="Nothing to see.")
+    Call.objects.filter(pk=summarised.pk).update(summary="")
+    assert shown("order number") == set()
+    TranscriptSegment.objects.create(call=apart, speaker="agent", text="Your order number, please?", seq=5)
+    assert shown("order number") == {str(apart.pk)}
+    apart.delete()
+    assert shown("order number") == set()
+
+
 BULK_COLUMNS = (
     "id, carrier, direction, from_number, to_number, agent_id, agent_snapshot, carrier_call_id, status, "
     "started_at, end_reason, tokens_prompt, tokens_response, tokens_total, media_token_hash, "

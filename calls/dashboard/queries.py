@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from calls import search
 from calls.display import when
-from calls.models import Call, CallMetrics
+from calls.models import Call, CallMetrics, TranscriptSegment
 
 COUNT_CAP = 10_000
 
@@ -128,14 +129,44 @@ def capped_count(qs: QuerySet[Call], cap: int = COUNT_CAP) -> tuple[int, bool]:
     return min(n, cap), n > cap
 
 
+LIVE_LINES = 3  # transcript lines shown under each call on /live/ (the call's page has them all)
+
+
 def live_calls(limit: int = 200) -> list[dict]:
-    """Calls ringing or in progress right now, in any process, as JSON-ready dicts."""
-    rows = (
+    """Calls ringing or in progress right now, in any process, as JSON-ready dicts, each with its last
+    transcript lines (as saved during the call, every TRANSCRIPT_SAVE_SECONDS)."""
+    rows = list(
         Call.objects.filter(status__in=Call.LIVE_STATUSES)
         .select_related("agent")
         .order_by("-started_at")[:limit]
     )
-    return [call_summary(call) for call in rows]
+    lines = last_lines([call.pk for call in rows], LIVE_LINES)
+    return [dict(call_summary(call), lines=lines.get(call.pk, [])) for call in rows]
+
+
+def last_lines(call_ids: list, per_call: int) -> dict:
+    """The last `per_call` transcript segments of each call, oldest first, in one query (a window over
+    the (call, seq) index, so a long call costs no more than a short one)."""
+    if not call_ids:
+        return {}
+    newest_first = Window(RowNumber(), partition_by=[F("call_id")], order_by=F("seq").desc())
+    rows = (
+        TranscriptSegment.objects.filter(call_id__in=call_ids)
+        .annotate(n=newest_first)
+        .filter(n__lte=per_call)
+        .order_by("call_id", "seq")
+    )
+    result: dict = {}
+    for segment in rows:
+        result.setdefault(segment.call_id, []).append(
+            {
+                "seq": segment.seq,
+                "speaker": segment.speaker,
+                "label": segment.get_speaker_display(),
+                "text": segment.text,
+            }
+        )
+    return result
 
 
 def call_summary(call: Call) -> dict:

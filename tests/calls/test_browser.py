@@ -158,6 +158,49 @@ def test_a_live_call_appears_and_ends_without_a_reload(page, staff_user, agent):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_live_shows_each_calls_last_lines_as_they_are_saved(page, staff_user, agent):
+    """Thrown: two calls in progress whose lines are saved during the call (as the engine saves them,
+    from any process). Seen on /live/, without a reload: each call's last three lines under its row,
+    speakers labelled, the oldest dropping off as new ones come; a call with none says so."""
+    from calls.models import TranscriptSegment
+
+    talking = make_call(agent=agent, status="in_progress", from_number="+14155550161", transcript=False)
+    quiet = make_call(agent=agent, status="in_progress", from_number="+14155550162", transcript=False)
+    sign_in(page, "/live/")
+    page.wait_for_selector("#live-state.on")
+    page.evaluate("window.notReloaded = true")
+    lines = page.locator(f'tr[data-lines="{talking.pk}"]')
+    assert "Nothing said yet." in lines.inner_text()
+    said = [
+        ("agent", "Thanks for calling, how can I help?"),
+        ("caller", "My parcel never arrived."),
+        ("agent", "Sorry to hear that, what is the order number?"),
+        ("caller", "It is four four seven one."),
+    ]
+    for seq, (speaker, text) in enumerate(said[:2]):
+        TranscriptSegment.objects.create(
+            call=talking, seq=seq, speaker=speaker, text=text, start_ms=seq * 2000
+        )
+    page.wait_for_function(
+        f"document.querySelector('tr[data-lines=\"{talking.pk}\"]').innerText.includes('never arrived')"
+    )
+    text = lines.inner_text()
+    assert "Agent Thanks for calling" in text and "Caller My parcel never arrived." in text
+    for seq, (speaker, text) in list(enumerate(said))[2:]:
+        TranscriptSegment.objects.create(
+            call=talking, seq=seq, speaker=speaker, text=text, start_ms=seq * 2000
+        )
+    page.wait_for_function(
+        f"document.querySelector('tr[data-lines=\"{talking.pk}\"]').innerText.includes('four four seven')"
+    )
+    text = lines.inner_text()
+    assert "Thanks for calling" not in text and text.index("never arrived") < text.index("four four seven")
+    assert "Nothing said yet." in page.locator(f'tr[data-lines="{quiet.pk}"]').inner_text()
+    assert page.evaluate("window.notReloaded") is True
+    shot(page, "05b-live-lines")
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_live_calls_page_shows_the_transcript_as_it_is_saved_then_the_stored_call(page, staff_user, agent):
     """A supervisor opens a call in progress: lines saved during the call (as the engine saves them,
     every few seconds, from any process) appear without a reload, a supervisor line too; when the

@@ -19,6 +19,31 @@
     return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
   }
 
+  // The call's last transcript lines, under its row (all of them are on the call's page).
+  function linesRow(call) {
+    const tr = document.createElement("tr");
+    tr.className = "live-lines";
+    tr.dataset.lines = call.id;
+    const td = document.createElement("td");
+    td.colSpan = 8;
+    const lines = call.lines || [];
+    if (!lines.length) {
+      td.className = "empty";
+      td.textContent = call.status === "ringing" ? "Ringing…" : "Nothing said yet.";
+    }
+    for (const line of lines) {
+      const p = document.createElement("p");
+      p.className = "line line-" + line.speaker;
+      const who = document.createElement("span");
+      who.className = "who";
+      who.textContent = line.label;
+      p.append(who, document.createTextNode(" " + line.text));
+      td.appendChild(p);
+    }
+    tr.appendChild(td);
+    return tr;
+  }
+
   function render() {
     body.replaceChildren();
     if (!calls.length) {
@@ -44,6 +69,7 @@
                 cell(call.to_number), cell(call.agent || "—"), cell(call.status_label),
                 cell(elapsed(call)));
       body.appendChild(tr);
+      body.appendChild(linesRow(call));
     }
   }
 

@@ -116,6 +116,7 @@ class AgentAdmin(admin.ModelAdmin):
             "After the call",
             {"fields": ("extract_fields", "post_call_webhook_url", "post_call_webhook_secret")},
         ),
+        ("Publishing", {"fields": ("require_passing_tests",)}),
         (
             "Per-call configuration",
             {"fields": ("config_webhook_url", "config_webhook_secret"), "classes": ("collapse",)},
@@ -203,6 +204,12 @@ class AgentAdmin(admin.ModelAdmin):
             return redirect("admin:agents_agent_versions", agent.pk)
         if not versions.draft_differs(agent):
             messages.info(request, "Nothing to publish: the draft is the version calls use.")
+        elif agent.require_passing_tests and (problem := versions.draft_test_problem(agent)):
+            messages.error(
+                request,
+                f"Not published: {agent.name} publishes only a tested draft, and {problem}. Run "
+                f"manage.py testagent {agent.pk} --version draft, fix what fails, then publish again.",
+            )
         else:
             untested = versions.untested_warning(agent)
             version = versions.publish(agent, request.user.get_username(), request.POST.get("note", ""))

@@ -125,6 +125,12 @@ class Agent(models.Model):
         help_text="Replace card numbers and US social security numbers in stored transcripts with "
         "[card number] / [national id]. Recordings are not redacted.",
     )
+    require_passing_tests = models.BooleanField(
+        "Publish only a tested draft",
+        default=False,
+        help_text="Refuse to publish a draft that has not passed this agent's active test cases since its "
+        "last edit (manage.py testagent AGENT --version draft). Off: publishing such a draft only warns.",
+    )
     ai_disclosure = models.TextField(
         "AI disclosure",
         blank=True,
@@ -269,9 +275,13 @@ class Agent(models.Model):
             raise ValidationError(errors)
 
     def extract_field_names(self) -> list[str]:
-        """`extract_fields` as JSON-safe keys: "reason for calling" → "reason_for_calling"."""
-        names = [" ".join(part.split()).lower().replace(" ", "_") for part in self.extract_fields.split(",")]
-        return [n for n in names if n]
+        return extract_field_names(self.extract_fields)
+
+
+def extract_field_names(text: str) -> list[str]:
+    """Extract fields ("name, reason for calling") as JSON-safe keys: ["name", "reason_for_calling"]."""
+    names = [" ".join(part.split()).lower().replace(" ", "_") for part in text.split(",")]
+    return [n for n in names if n]
 
 
 # --- Where calls reach an agent: carrier numbers and Asterisk extensions (routing.py) -----------------
@@ -386,7 +396,9 @@ class AgentVersion(models.Model):
 
     class Meta:
         ordering = ["agent", "-number"]
-        constraints = [models.UniqueConstraint(fields=["agent", "number"], name="one_number_per_agent_version")]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "number"], name="one_number_per_agent_version")
+        ]
 
     def __str__(self) -> str:
         return f"{self.agent.name} v{self.number}"
@@ -417,7 +429,9 @@ class AgentTestCase(models.Model):
     ending = models.CharField(max_length=20, choices=Ending.choices, blank=True, default=Ending.ANY)
     max_turns = models.PositiveIntegerField(null=True, blank=True, help_text="At most this many agent turns.")
     max_first_response_ms = models.PositiveIntegerField(
-        null=True, blank=True, help_text="The agent's first answer to the caller within this many milliseconds."
+        null=True,
+        blank=True,
+        help_text="The agent's first answer to the caller within this many milliseconds.",
     )
     is_active = models.BooleanField(default=True)
 

@@ -91,6 +91,10 @@ class AgentConfig:
     record_calls: bool = True
     config_webhook_url: str = ""
     config_webhook_secret: str = ""
+    # After the call (versioned like the rest; the webhook's secret stays on the agent row).
+    redact_transcripts: bool = True
+    extract_fields: str = ""
+    post_call_webhook_url: str = ""
     tools: tuple[ToolConfig, ...] = ()
     agent_id: int | None = None
 
@@ -116,13 +120,27 @@ class AgentConfig:
         return AgentConfig(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **data})
 
 
+AFTER_CALL = ("redact_transcripts", "extract_fields", "post_call_webhook_url")
+
+
+def after_call_settings(call_snapshot: dict[str, Any], agent) -> dict[str, Any]:
+    """What happens after a call, as the version the call ran on said (`Call.agent_snapshot`); calls
+    stored before these settings were versioned fall back to the agent row (or the defaults)."""
+    defaults = {"redact_transcripts": True, "extract_fields": "", "post_call_webhook_url": ""}
+    row = {k: getattr(agent, k) for k in AFTER_CALL} if agent is not None else defaults
+    return {k: call_snapshot[k] if k in (call_snapshot or {}) else row[k] for k in AFTER_CALL}
+
+
 def snapshot(agent, draft: bool = False) -> AgentConfig:
     """The configuration a call of `agent` runs on: its published version (secrets from the rows as
     they are now), or the row as edited when it was never published or `draft` is asked for.
     Sync ORM; call off the event loop."""
     version = None if draft else agent.published_version
     if version is not None:
-        published = AgentConfig.from_json(version.config)
+        # Versions published before the after-call settings were versioned take them from the row.
+        published = AgentConfig.from_json(
+            {**{k: getattr(agent, k) for k in AFTER_CALL if k not in version.config}, **version.config}
+        )
         ids = [t.tool_id for t in published.tools]
         secrets = dict(agent.tools.model.objects.filter(pk__in=ids).values_list("pk", "secret"))
         return replace(
@@ -169,6 +187,9 @@ def snapshot(agent, draft: bool = False) -> AgentConfig:
         record_calls=agent.record_calls,
         config_webhook_url=agent.config_webhook_url,
         config_webhook_secret=agent.config_webhook_secret,
+        redact_transcripts=agent.redact_transcripts,
+        extract_fields=agent.extract_fields,
+        post_call_webhook_url=agent.post_call_webhook_url,
         tools=tools,
         agent_id=agent.pk,
     )

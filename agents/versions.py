@@ -47,17 +47,28 @@ def publish(agent: Agent, by: str = "", note: str = "") -> AgentVersion:
     return version
 
 
-def untested_warning(agent: Agent) -> str:
-    """Why publishing the draft now is a risk, or "" (no cases, or the draft passed them since its
-    last edit). Publishing warns; it does not refuse."""
+def draft_test_problem(agent: Agent) -> str:
+    """What is wrong with the draft's tests ("" when it has no active cases, or passed them since its
+    last edit)."""
     if not agent.test_cases.filter(is_active=True).exists():
         return ""
     run = agent.test_runs.filter(version="draft").order_by("-started_at").first()
     if run is None or run.started_at < agent.updated_at:
-        return "Published without testing the draft: run manage.py testagent --version draft first next time."
+        return "the draft has not been tested since its last edit"
     if not run.passed:
-        return f"The draft failed its tests ({run.summary}); published anyway."
+        return f"the draft failed its tests ({run.summary})"
     return ""
+
+
+def untested_warning(agent: Agent) -> str:
+    """Why publishing the draft now is a risk, or "" (agents that do not require passing tests
+    publish anyway, with this warning)."""
+    problem = draft_test_problem(agent)
+    if not problem:
+        return ""
+    return (
+        f"Published although {problem}: run manage.py testagent {agent.pk} --version draft first next time."
+    )
 
 
 def roll_back(version: AgentVersion) -> None:
@@ -73,6 +84,8 @@ def diff(old: dict[str, Any], new: dict[str, Any], old_name: str, new_name: str)
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    if not config:  # nothing published yet: the draft is all additions
+        return {}
     return {k: v for k, v in AgentConfig.from_json(config).to_json().items() if k not in _IGNORED}
 
 

@@ -12,6 +12,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
+from agents.models import extract_field_names
+from agents.snapshot import after_call_settings
+
 from .costs import cost_of
 from .models import Call, CallMetrics, Recording, ToolInvocation, TranscriptSegment
 from .redaction import redact
@@ -26,7 +29,8 @@ def _dt(value: str | None) -> datetime | None:
 def _save_segments(call: Call, segments: list[dict]) -> None:
     """Insert the segments not stored yet (a segment is known by its `seq` in the call), with card
     numbers and national ids redacted unless the call's agent keeps them (`calls.redaction`)."""
-    clean = redact if call.agent is None or call.agent.redact_transcripts else str
+    settings_ = after_call_settings(call.agent_snapshot, call.agent)
+    clean = redact if settings_["redact_transcripts"] else str
     TranscriptSegment.objects.bulk_create(
         (
             TranscriptSegment(
@@ -171,7 +175,8 @@ def after_call(call_id: str) -> str:
     segments = list(call.segments.order_by("start_ms", "id"))
     transcript = "\n".join(f"{s.speaker}: {s.text}" for s in segments)
     agent = call.agent
-    fields = agent.extract_field_names() if agent else []
+    after = after_call_settings(call.agent_snapshot, agent)  # as the version the call ran on said
+    fields = extract_field_names(after["extract_fields"])
     summary, extracted = "", {}
     if settings.GEMINI_SUMMARY_MODEL and transcript:
         try:
@@ -179,7 +184,7 @@ def after_call(call_id: str) -> str:
         except Exception as exc:  # noqa: BLE001 - Gemini down or refusing: keep the call as stored
             log.warning("after-call summary of %s failed: %s", call_id, exc)
     Call.objects.filter(pk=call.pk).update(summary=summary, extracted=extracted)
-    if agent and agent.post_call_webhook_url:
+    if agent and after["post_call_webhook_url"]:
         body = json.dumps(
             {
                 "call_id": str(call.pk),
@@ -203,7 +208,7 @@ def after_call(call_id: str) -> str:
             headers["X-Signature"] = sign(agent.post_call_webhook_secret, body)
         try:
             httpx.post(
-                agent.post_call_webhook_url, content=body, headers=headers, timeout=10
+                after["post_call_webhook_url"], content=body, headers=headers, timeout=10
             ).raise_for_status()
         except httpx.HTTPError as exc:
             log.warning("post-call webhook for %s failed: %s", call_id, exc)

@@ -9,7 +9,6 @@ the tool invocations, how the call ended and its metrics.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from dataclasses import dataclass, field
@@ -39,16 +38,6 @@ def _words(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
-async def _until_quiet(port: LoopbackPort, caller: SimulatedCaller) -> None:
-    """Keep the line open (silence) until the agent has spoken and then been quiet for QUIET_S."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + TURN_TIMEOUT_S
-    while loop.time() < deadline and not port.hung_up.is_set():
-        await caller.silence(0.1)
-        if port.frame_times and loop.time() - port.frame_times[-1] > QUIET_S:
-            return
-
-
 async def _place(agent: Agent, case: AgentTestCase, draft: bool) -> str:
     port = LoopbackPort()
     request = CallRequest(
@@ -60,12 +49,13 @@ async def _place(agent: Agent, case: AgentTestCase, draft: bool) -> str:
     handle = await start_call(request, port)
     caller = SimulatedCaller(handle, port.wire)
     if handle.accepted:
-        await _until_quiet(port, caller)  # the greeting, if any
+        await caller.wait_for_agent(port, QUIET_S, TURN_TIMEOUT_S)  # the greeting, if any
         for line in case.lines("caller_lines"):
             if port.hung_up.is_set():
                 break
+            before = port.frames  # the reply is what the agent sends after this line began
             await caller.say(line, then_silence=0.3)
-            await _until_quiet(port, caller)
+            await caller.wait_for_agent(port, QUIET_S, TURN_TIMEOUT_S, since=before)
         if not port.hung_up.is_set():
             handle.remote_hangup("test caller hung up")
     await handle.wait()
@@ -100,7 +90,9 @@ def judge(case: AgentTestCase, call: Call | None) -> list[str]:
             all(str(c.arguments.get(k)) == str(v) for k, v in case.tool_arguments.items()) for c in calls
         ):
             failures.append(f"called {case.tool_called} with {calls[0].arguments}, not {case.tool_arguments}")
-    if case.ending == AgentTestCase.Ending.AGENT_ENDS and not call.end_reason.startswith("agent ended the call"):
+    if case.ending == AgentTestCase.Ending.AGENT_ENDS and not call.end_reason.startswith(
+        "agent ended the call"
+    ):
         failures.append(f"the agent did not end the call (ended: {call.end_reason})")
     if case.ending == AgentTestCase.Ending.TRANSFER and not call.end_reason.startswith("transferred to"):
         failures.append(f"the agent did not transfer the call (ended: {call.end_reason})")

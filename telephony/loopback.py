@@ -109,13 +109,16 @@ class SimulatedCaller:
     async def silence(self, seconds: float) -> None:
         await self._stream(b"\x00" * int(self.wire.rate * seconds) * 2)
 
-    async def wait_for_agent(self, port: LoopbackPort, quiet: float = 0.8, timeout: float = 20.0) -> bool:
+    async def wait_for_agent(
+        self, port: LoopbackPort, quiet: float = 0.8, timeout: float = 20.0, since: int | None = None
+    ) -> bool:
         """Listen (streaming silence, as a phone does) until the agent has spoken and then been quiet
         for `quiet` seconds: a polite caller does not talk over the end of a turn. False if the line
         hung up or `timeout` passed first. The agent's frames arrive paced at 20 ms, so a gap means
-        its turn is over, not that a burst is late."""
+        its turn is over, not that a burst is late. `since`: the frame count before the caller spoke,
+        so a reply that starts while the caller is still finishing counts as the reply."""
         loop = asyncio.get_running_loop()
-        frames_before = port.frames
+        frames_before = port.frames if since is None else since
         deadline = loop.time() + timeout
         while loop.time() < deadline and not port.hung_up.is_set():
             await self.silence(0.1)

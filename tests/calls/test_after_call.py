@@ -22,10 +22,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 class _Hook(BaseHTTPRequestHandler):
     received: list = []
+    paths: list = []
 
     def do_POST(self):  # noqa: N802
         raw = self.rfile.read(int(self.headers["Content-Length"]))
         _Hook.received.append((raw, self.headers.get("X-Signature")))
+        _Hook.paths.append(self.path)
         self.send_response(204)
         self.end_headers()
 
@@ -36,7 +38,7 @@ class _Hook(BaseHTTPRequestHandler):
 @pytest.fixture
 def hook():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
-    _Hook.received = []
+    _Hook.received, _Hook.paths = [], []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/after-call"
     server.shutdown()
@@ -104,3 +106,33 @@ def test_gemini_down_keeps_the_call_and_still_posts_the_webhook(demo_agent, gemi
     assert call.status == "completed" and call.segments.count() == 2 and call.summary == ""
     assert "after-call summary" in caplog.text and "failed" in caplog.text
     assert json.loads(_Hook.received[0][0])["summary"] == ""
+
+
+def test_after_call_settings_follow_the_version_the_call_ran_on(demo_agent, gemini, hook):
+    """Thrown: v1 published with an extract field and a post-call webhook, then the draft edited to
+    other fields, another webhook URL and redaction off, unpublished. Holds: a call afterwards is
+    summarised, extracted, redacted and posted as v1 says; once the draft is published, as it says."""
+    from agents import versions
+
+    demo_agent.extract_fields = "status"
+    demo_agent.post_call_webhook_url = hook
+    demo_agent.save()
+    versions.publish(demo_agent, "test")
+    demo_agent.refresh_from_db()
+    demo_agent.extract_fields = "name"
+    demo_agent.post_call_webhook_url = hook + "/draft"
+    demo_agent.redact_transcripts = False
+    demo_agent.save()
+
+    call_command("democall", "--to", "engine", "--wait", "3", stdout=io.StringIO())
+    call = Call.objects.get()
+    assert set(call.extracted) == {"status"}
+    assert _Hook.paths == ["/after-call"] and json.loads(_Hook.received[0][0])["call_id"] == str(call.pk)
+    assert call.agent_snapshot["post_call_webhook_url"] == hook and call.agent_snapshot["redact_transcripts"]
+
+    versions.publish(demo_agent, "test")
+    call_command("democall", "--to", "engine", "--wait", "3", stdout=io.StringIO())
+    second = Call.objects.exclude(pk=call.pk).get()
+    assert set(second.extracted) == {"name"} and not second.agent_snapshot["redact_transcripts"]
+    assert _Hook.paths == ["/after-call", "/after-call/draft"]
+    assert json.loads(_Hook.received[1][0])["call_id"] == str(second.pk)

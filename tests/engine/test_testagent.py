@@ -65,3 +65,41 @@ def test_an_agent_without_cases_says_what_to_do(demo_agent, gemini):
         call_command("testagent", demo_agent.name, stdout=io.StringIO())
     with pytest.raises(CommandError, match="No agent 'nobody'"):
         call_command("testagent", "nobody", stdout=io.StringIO())
+
+
+def test_an_agent_that_requires_passing_tests_refuses_to_publish_until_the_draft_passes(
+    demo_agent, cases, gemini, admin_client
+):
+    """Thrown at it: "Publish only a tested draft" on, then Publish pressed on an untested draft, on a
+    draft that failed its suite, and on one that passed it. Holds: the first two are refused with what
+    to run (no version made), the third publishes; with the setting off a failing draft publishes
+    with a warning."""
+    from agents.models import AgentVersion
+
+    demo_agent.require_passing_tests = True
+    demo_agent.save()
+    publish = f"/admin/agents/agent/{demo_agent.pk}/publish/"
+
+    page = admin_client.post(publish, {"note": "untested"}, follow=True).content.decode()
+    assert "Not published" in page and "has not been tested since its last edit" in page
+    assert f"manage.py testagent {demo_agent.pk} --version draft" in page
+    with pytest.raises(CommandError):
+        call_command("testagent", demo_agent.name, "--version", "draft", stdout=io.StringIO())
+    page = admin_client.post(publish, {"note": "failing"}, follow=True).content.decode()
+    assert "Not published" in page and "failed its tests (1 of 2 passed)" in page
+    assert not AgentVersion.objects.filter(agent=demo_agent).exists()
+
+    cases[1].is_active = False  # the case the agent cannot meet is retired
+    cases[1].save()
+    call_command("testagent", demo_agent.name, "--version", "draft", stdout=io.StringIO())
+    page = admin_client.post(publish, {"note": "tested"}, follow=True).content.decode()
+    assert "Published v1" in page and "Not published" not in page
+
+    cases[1].is_active = True
+    cases[1].save()
+    demo_agent.refresh_from_db()
+    demo_agent.require_passing_tests = False
+    demo_agent.greeting = "Hello again, how can I help?"
+    demo_agent.save()
+    page = admin_client.post(publish, {"note": "untested, allowed"}, follow=True).content.decode()
+    assert "Published v2" in page and "Published although the draft has not been tested" in page

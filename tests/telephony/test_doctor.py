@@ -242,6 +242,28 @@ def test_no_celery_worker_is_an_error(deployment, settings):
     )
 
 
+def test_sip_port_held_by_runsip_is_ok(deployment, settings):
+    """Run after deploying, doctor finds runsip's own listener on the port: that is not a fault."""
+    import threading
+
+    from telephony.sip.config import SipConfig
+    from telephony.sip.server import SipServer
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server = SipServer(SipConfig(bind_host="127.0.0.1", port=settings.SIP_PORT))
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+    try:
+        output, failed = doctor()
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+    assert not failed, output
+    assert line(output, "sip: runsip is already listening").startswith("ok")
+
+
 def test_unapplied_migration_is_an_error(deployment):
     from django.db import connection
     from django.db.migrations.recorder import MigrationRecorder

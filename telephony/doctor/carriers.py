@@ -38,15 +38,17 @@ def public_base_url() -> Finding:
     url = settings.PUBLIC_BASE_URL
     carriers = configured_carriers()
     level = ERROR if carriers else WARNING
-    why = f"{' and '.join(carriers)} call it back" if carriers else "no carrier is configured yet"
+    verb = "calls" if len(carriers) == 1 else "call"
+    why = f"{' and '.join(carriers)} {verb} it back" if carriers else "no carrier is configured yet"
     if not url:
         return Finding(
             level,
             f"PUBLIC_BASE_URL: not set ({why}): set it to the https address carriers reach, "
             "e.g. https://cc.example.com (signatures are checked against it)",
         )
-    problem = public_url_problem(url)
+    problem = public_url_problem(url).rstrip(".")
     if problem:
+        problem = problem[0].lower() + problem[1:]
         return Finding(
             level, f"PUBLIC_BASE_URL: {url}: {problem} ({why}): set it to the public https address"
         )
@@ -62,7 +64,13 @@ def demo_emulator_idle(carrier: str) -> Finding:
 
 
 def _where(base_url: str, real: str) -> str:
-    return f"the emulator at {base_url}" if base_url else real
+    return base_url or real
+
+
+def short(exc: BaseException) -> str:
+    """An exception's text cut to what fits a line (requests' connection errors run to 400 characters)."""
+    text = str(exc)
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def twilio_account() -> Finding:
@@ -85,7 +93,7 @@ def twilio_account() -> Finding:
         if settings.TWILIO_AUTH_TOKEN in demo_tokens():
             return demo_emulator_idle("twilio")
         return Finding(
-            ERROR, f"twilio: cannot reach {where} ({exc}): check the network or TWILIO_API_BASE_URL"
+            ERROR, f"twilio: cannot reach {where} ({short(exc)}): check the network or TWILIO_API_BASE_URL"
         )
     if account.status != "active":
         return Finding(
@@ -115,7 +123,9 @@ def plivo_account() -> Finding:
     except OSError as exc:
         if settings.PLIVO_AUTH_TOKEN in demo_tokens():
             return demo_emulator_idle("plivo")
-        return Finding(ERROR, f"plivo: cannot reach {where} ({exc}): check the network or PLIVO_API_BASE_URL")
+        return Finding(
+            ERROR, f"plivo: cannot reach {where} ({short(exc)}): check the network or PLIVO_API_BASE_URL"
+        )
     name = getattr(account, "name", "") or getattr(account, "account_type", "")
     return Finding(OK, f"plivo: account {auth_id} ({name}) answers at {where}")
 

@@ -12,6 +12,7 @@ from agents.models import Carrier, PhoneNumber
 from . import ERROR, OK, WARNING, Finding
 
 PROBE_SECONDS = 1.0
+RTP_TAKEN_WARNING = 0.1  # a few ports held by other programs are normal; a tenth of the range is not
 
 
 def sip_configured() -> bool:
@@ -90,8 +91,11 @@ def rtp_range(host: str, ports: tuple[int, int]) -> Finding:
     shown = ", ".join(map(str, busy[:5])) + (" …" if len(busy) > 5 else "")
     if len(busy) == len(candidates):
         return Finding(ERROR, f"sip: {span}: every RTP port is taken ({shown}): choose a free range")
+    summary = f"sip: {span}: {len(busy)} of {len(candidates)} RTP ports taken ({shown})"
+    if len(busy) < len(candidates) * RTP_TAKEN_WARNING:
+        return Finding(OK, f"{summary}, {len(candidates) - len(busy)} free")
     return Finding(
         WARNING,
-        f"sip: {span}: {len(busy)} of {len(candidates)} RTP ports taken ({shown}), by runsip's calls or "
-        "another program: calls beyond the free ports are refused",
+        f"{summary}, by runsip's calls or another program: calls beyond the free ports are refused; "
+        "widen the range or free it",
     )

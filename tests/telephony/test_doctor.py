@@ -242,6 +242,23 @@ def test_no_celery_worker_is_an_error(deployment, settings):
     )
 
 
+def test_taken_rtp_range_is_an_error(deployment, settings):
+    low, high = (int(p) for p in settings.SIP_RTP_PORT_RANGE.split("-"))
+    squatters = []
+    try:
+        for port in range(low, high + 1, 2):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            squatters.append(sock)
+            sock.bind(("127.0.0.1", port))
+        output, failed = doctor()
+    finally:
+        for sock in squatters:
+            sock.close()
+    assert failed
+    found = line(output, "SIP_RTP_PORT_RANGE")
+    assert found.startswith("error") and f"every RTP port is taken ({low}, " in found, found
+
+
 def test_sip_port_held_by_runsip_is_ok(deployment, settings):
     """Run after deploying, doctor finds runsip's own listener on the port: that is not a fault."""
     import threading

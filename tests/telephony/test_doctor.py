@@ -49,20 +49,21 @@ def asterisk():
     emulator = start_in_thread(users={ARI_USER: ARI_PASSWORD})
     client = AriClient(emulator.ari_url, ARI_USER, ARI_PASSWORD, ARI_APP)
 
-    async def hold_events() -> None:
-        async def ignore(event: dict) -> None:
-            return None
+    async def ignore(event: dict) -> None:
+        return None
 
-        asyncio.ensure_future(client.run_events(ignore))
+    async def hold_events() -> asyncio.Task:
+        return asyncio.ensure_future(client.run_events(ignore))
 
-    emulator.call(hold_events)
+    events = emulator.call(hold_events)
     emulator.wait_for(lambda: emulator.emulator.app_registered(ARI_APP), what="the app's events socket")
     yield emulator
     emulator.call(client.close)
+    emulator.call(lambda: asyncio.wait_for(events, 10))
     emulator.stop()
 
 
-def free_udp_range(size: int = 8) -> tuple[int, int]:
+def free_udp_range(size: int = 40) -> tuple[int, int]:
     """A run of UDP ports nobody holds now (even start, as runsip allocates)."""
     for _ in range(50):
         low = free_port() & ~1

@@ -48,9 +48,8 @@ def public_base_url() -> Finding:
         )
     problem = public_url_problem(url).rstrip(".")
     if problem:
-        problem = problem[0].lower() + problem[1:]
         return Finding(
-            level, f"PUBLIC_BASE_URL: {url}: {problem} ({why}): set it to the public https address"
+            level, f"PUBLIC_BASE_URL: {url} ({why}): {problem}; set it to the public https address"
         )
     return Finding(OK, f"PUBLIC_BASE_URL: {url} (https, public; media streams use wss)")
 

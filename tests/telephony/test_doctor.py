@@ -181,6 +181,15 @@ def test_wrong_twilio_token_is_an_error(deployment, settings):
     )
 
 
+def test_wrong_plivo_token_is_an_error(deployment, settings):
+    settings.PLIVO_AUTH_TOKEN = "wrong-token"
+    output, failed = doctor()
+    assert failed
+    found = line(output, "plivo:")
+    assert found.startswith("error") and f"refused auth id {PLIVO_ID}" in found, found
+    assert "check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN" in found
+
+
 def test_wrong_ari_password_is_an_error(deployment, settings):
     settings.ARI_PASSWORD = "wrong"
     output, failed = doctor()

@@ -627,6 +627,7 @@ class AsteriskEmulator:
         ("POST", r"/bridges/(?P<id>[^/]+)/addChannel", "add_channel"),
         ("POST", r"/bridges/(?P<id>[^/]+)/removeChannel", "remove_channel"),
         ("DELETE", r"/playbacks/(?P<id>[^/]+)", "stop_playback"),
+        ("GET", r"/applications/(?P<name>[^/]+)", "get_application"),
     ]
 
     async def _dispatch(self, request: web.Request, path: str) -> web.Response:
@@ -683,6 +684,20 @@ class AsteriskEmulator:
             "system": {"version": self.version, "entity_id": self.asterisk_id},
             "config": {"name": "", "default_language": "en", "setid": {"user": "", "group": ""}},
             "status": {"startup_time": self._startup, "last_reload_time": self._startup},
+        }
+
+    async def _op_get_application(self, params, name) -> dict:
+        """An app exists while a client holds its events socket (`manage.py doctor` asks)."""
+        if not self.app_registered(name):
+            raise AriHttpError(404, "Application does not exist.")
+        return {
+            "name": name,
+            "channel_ids": [c.id for c in self.channels.values() if c.app == name],
+            "bridge_ids": [],
+            "endpoint_ids": [],
+            "device_names": [],
+            "events_allowed": [],
+            "events_disallowed": [],
         }
 
     async def _op_ping(self, params) -> dict:

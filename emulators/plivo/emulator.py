@@ -6,6 +6,7 @@ REST (reference §5, §8.5), under `/v1/Account/{auth_id}/`, HTTP Basic `auth_id
 - `DELETE Call/{uuid}/` -> 204 (hang up: the stream socket closes, the hangup callback follows);
 - `POST Call/{uuid}/` with `legs=aleg`, `aleg_url` -> 202 (transfer: the stream closes, aleg_url's XML runs);
 - `GET Call/{uuid}/` -> 200;
+- `GET /v1/Account/{auth_id}/` -> 200 account details;
 - `POST Message/` (src, dst, text) -> 202 `{"message": "message(s) queued", "message_uuid": [...]}`,
   kept in `messages`.
 Outbound outcomes per dialled number (`outcomes["+1555..."] = ["no-answer", "human"]`, one per
@@ -97,6 +98,7 @@ class PlivoEmulator(CarrierEmulator):
         router.add_delete(base + "/Call/{uuid}/", self._hangup)
         router.add_post(base + "/Call/{uuid}/", self._transfer)
         router.add_post(base + "/Message/", self._message)
+        router.add_get(base + "/", self._account)  # what `manage.py doctor` reads
 
     @staticmethod
     def _api_id() -> str:
@@ -180,3 +182,16 @@ class PlivoEmulator(CarrierEmulator):
             )
         call.transfer(str(url))
         return web.json_response({"message": "call transfered", "api_id": self._api_id()}, status=202)
+
+    async def _account(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "api_id": self._api_id(),
+                "account_type": "standard",
+                "auth_id": self.auth_id,
+                "cash_credits": "10.00000",
+                "name": "Plivo emulator",
+                "resource_uri": f"/v1/Account/{self.auth_id}/",
+                "timezone": "UTC",
+            }
+        )

@@ -5,6 +5,7 @@ REST (reference §5, §8.6), under `/2010-04-01/Accounts/{AccountSid}/`, HTTP Ba
   then the call is "answered" and its TwiML runs (`Direction=outbound-api`);
 - `POST Calls/{CallSid}.json` with `Status=completed|canceled` (hang up) or `Twiml`/`Url` (redirect) -> 200;
 - `GET Calls/{CallSid}.json` -> 200;
+- `GET /2010-04-01/Accounts/{AccountSid}.json` -> 200 Account JSON (status "active");
 - `POST Messages.json` (To, From, Body) -> 201 + Message JSON; the message is kept in `messages`.
 Outbound outcomes per dialled number (`outcomes["+1555..."] = ["busy", "human"]`, one per attempt):
 "human" (default) answers, "busy" / "no-answer" / "failed" never answer (status callbacks report it),
@@ -79,6 +80,7 @@ class TwilioEmulator(CarrierEmulator):
         router.add_post(base + "/Calls/{sid}.json", self._update)
         router.add_get(base + "/Calls/{sid}.json", self._fetch)
         router.add_post(base + "/Messages.json", self._message)
+        router.add_get(base + ".json", self._account)  # what `manage.py doctor` reads
 
     @staticmethod
     def _error(status: int, code: int, message: str) -> web.Response:
@@ -171,3 +173,16 @@ class TwilioEmulator(CarrierEmulator):
     async def _fetch(self, request: web.Request) -> web.Response:
         call = self._call_or_404(request)
         return call if isinstance(call, web.Response) else web.json_response(call.to_json())
+
+    async def _account(self, request: web.Request) -> web.Response:
+        uri = f"/2010-04-01/Accounts/{self.account_sid}.json"
+        return web.json_response(
+            {
+                "sid": self.account_sid,
+                "owner_account_sid": self.account_sid,
+                "friendly_name": "Twilio emulator",
+                "status": "active",
+                "type": "Full",
+                "uri": uri,
+            }
+        )

@@ -2,8 +2,9 @@
 
 Plivo sends a number's calls to the Application linked to it, so connecting creates one (or reuses
 the one named for this server, updating its URLs), then links the number (Number update with
-`app_id`). The number's previous Application is kept; a disconnect links it back and deletes the
-Application we created once no other connected number of ours uses it.
+`app_id`). The number's previous Application is kept; a disconnect links it back and, once no other
+connected number of ours uses the Application, deletes it if a connect made it, or else puts back the
+URLs we changed on it.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ def connect(number: str) -> dict[str, Any]:
         "app_id": app_id,
         "previous_app_id": previous,
         "created_app": existing is None,
+        "app_before": app_before,
         "changes": changes,
     }
 
@@ -118,12 +120,23 @@ def _still_used(app_id: str, resource: str) -> bool:
     )
 
 
+def targets_of(link: dict[str, Any]) -> dict[str, str]:
+    """The Application fields `connect` set (its "after" values)."""
+    return {c["field"]: c["after"] for c in link.get("changes", []) if c["field"] in APP_FIELDS}
+
+
 def disconnect(link: dict[str, Any]) -> None:
     api = _client()
     try:
         api.numbers.update(link["resource"], app_id=link.get("previous_app_id") or NO_APP)
-        if link.get("created_app") and not _still_used(link["app_id"], link["resource"]):
-            api.applications.delete(link["app_id"])
+        if not _still_used(link["app_id"], link["resource"]):
+            previous = link.get("app_before") or {}
+            if link.get("created_app") or previous == targets_of(link):
+                # Ours (made by this connect or an earlier one): it goes with its last number.
+                api.applications.delete(link["app_id"])
+            elif previous and previous != targets_of(link):
+                # An Application of ours from before whose URLs connect changed: put them back.
+                api.applications.update(link["app_id"], **{k: v for k, v in previous.items() if v})
     except (plivo_errors.PlivoRestError, requests.RequestException) as exc:
         raise _refusal(exc) from exc
 

@@ -153,6 +153,7 @@ def test_a_second_plivo_number_reuses_the_application_by_name(staff, agent, pliv
     assert first["app_id"] in plivo_rest.numbers.applications
     assert staff.post(f"/admin/agents/phonenumber/{other.pk}/disconnect/").status_code == 302
     assert plivo_rest.numbers.application_of("+15005550106") is None
+    assert first["app_id"] not in plivo_rest.numbers.applications  # gone with the last number using it
 
 
 @pytest.mark.parametrize(
@@ -252,3 +253,36 @@ def test_connect_needs_the_csrf_token_of_the_page(staff_user, twilio_number, twi
     assert (
         browser.post(url.replace("connect", "disconnect"), {"csrfmiddlewaretoken": token}).status_code == 302
     )
+
+
+def test_a_twiml_app_on_the_twilio_number_is_cleared_and_put_back(staff, twilio_number, twilio_rest):
+    """Twilio ignores the voice URL while a TwiML App is set on the number: connect clears it."""
+    app_sid = "AP" + "1" * 32
+    twilio_rest.numbers.find(TWILIO_NUMBER)["voice_application_sid"] = app_sid
+    assert staff.post(f"/admin/agents/phonenumber/{twilio_number.pk}/connect/").status_code == 302
+    on_carrier = twilio_rest.numbers.find(TWILIO_NUMBER)
+    assert on_carrier["voice_application_sid"] == "" and on_carrier["voice_url"] == f"{PUBLIC}/twilio/voice/"
+    assert re.search(
+        rf"voice_application_sid</td><td><code>{app_sid}</code>", change_page(staff, twilio_number)
+    )
+    assert staff.post(f"/admin/agents/phonenumber/{twilio_number.pk}/disconnect/").status_code == 302
+    assert twilio_rest.numbers.find(TWILIO_NUMBER)["voice_application_sid"] == app_sid
+
+
+def test_our_application_from_before_is_reused_and_its_urls_put_back(
+    staff, plivo_number, plivo_rest, old_app
+):
+    """An Application named for this server already exists (an older install's paths): connect reuses
+    and updates it; disconnect relinks the old app and restores the URLs it had."""
+    ours = plivo_rest.numbers.create_application(
+        "contactcenter-cc-example-test", answer_url=f"{PUBLIC}/old/answer", hangup_url=f"{PUBLIC}/old/hangup"
+    )
+    try:
+        assert staff.post(f"/admin/agents/phonenumber/{plivo_number.pk}/connect/").status_code == 302
+        assert plivo_rest.numbers.application_of(PLIVO_NUMBER) is ours
+        assert ours["answer_url"] == f"{PUBLIC}/plivo/answer/"
+        assert staff.post(f"/admin/agents/phonenumber/{plivo_number.pk}/disconnect/").status_code == 302
+        assert plivo_rest.numbers.application_of(PLIVO_NUMBER)["app_id"] == old_app["app_id"]
+        assert (ours["answer_url"], ours["hangup_url"]) == (f"{PUBLIC}/old/answer", f"{PUBLIC}/old/hangup")
+    finally:
+        plivo_rest.numbers.applications.pop(ours["app_id"], None)

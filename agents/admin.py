@@ -290,7 +290,7 @@ class PhoneNumberAdmin(admin.ModelAdmin):
             '<table id="carrier-changes"><thead><tr><th>Field</th><th>Before</th><th></th><th>After</th></tr>'
             "</thead><tbody>{}</tbody></table>",
             name,
-            link.get("connected_at", ""),
+            _when(link.get("connected_at", "")),
             link.get("connected_by", "") or "?",
             link.get("resource", ""),
             rows,
@@ -360,6 +360,18 @@ class PhoneNumberAdmin(admin.ModelAdmin):
             return self._wiring_page(request, number, "disconnect", exc.message)
         messages.success(request, f"{number.number} is back to what it was before it was connected.")
         return redirect("admin:agents_phonenumber_change", number.pk)
+
+
+def _when(iso: str) -> str:
+    """A stored ISO time as the rest of the admin shows times: configured zone, 24-hour, zone named."""
+    from datetime import datetime
+
+    from django.utils import dateformat, timezone
+
+    try:
+        return dateformat.format(timezone.localtime(datetime.fromisoformat(iso)), "Y-m-d H:i:s T")
+    except (TypeError, ValueError):
+        return iso
 
 
 @admin.register(Extension)

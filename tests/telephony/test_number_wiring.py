@@ -10,6 +10,7 @@ import re
 
 import pytest
 from django.test import Client
+from twilio.base.exceptions import TwilioRestException
 
 from agents.models import PhoneNumber
 
@@ -286,3 +287,30 @@ def test_our_application_from_before_is_reused_and_its_urls_put_back(
         assert (ours["answer_url"], ours["hangup_url"]) == (f"{PUBLIC}/old/answer", f"{PUBLIC}/old/hangup")
     finally:
         plivo_rest.numbers.applications.pop(ours["app_id"], None)
+
+
+def test_the_emulators_serve_the_number_resources_as_the_official_packages_read_them(twilio_rest, plivo_rest):
+    """The REST shapes behind the buttons, each read back through `twilio` / `plivo` themselves."""
+    from telephony.plivo import rest as plivo_api
+    from telephony.twilio import rest as twilio_api
+
+    twilio = twilio_api.client()
+    listed = twilio.incoming_phone_numbers.list(phone_number="+1500555000*")
+    assert {n.phone_number for n in listed} == {"+15005550006", "+15005550007"}
+    fetched = twilio.incoming_phone_numbers(listed[0].sid).fetch()
+    assert fetched.sid == listed[0].sid and fetched.voice_method
+    with pytest.raises(TwilioRestException) as refused:
+        twilio.incoming_phone_numbers("PN" + "0" * 32).fetch()
+    assert (refused.value.status, refused.value.code) == (404, 20404)
+
+    plivo = plivo_api.client()
+    app_id = plivo.applications.create(app_name="resource-check", answer_url="https://x.example/a").app_id
+    assert plivo.applications.get(app_id).answer_url == "https://x.example/a"
+    assert [a.app_id for a in plivo.applications.list(app_name="resource-check")] == [app_id]
+    plivo.applications.update(app_id, answer_url="https://x.example/b")
+    assert plivo.applications.get(app_id).answer_url == "https://x.example/b"
+    plivo.numbers.update("15005550106", app_id=app_id)
+    assert plivo.numbers.get("15005550106").application.endswith(f"/Application/{app_id}/")
+    assert "15005550106" in [n.number for n in plivo.numbers.list()]
+    plivo.applications.delete(app_id)
+    assert plivo.numbers.get("15005550106").application is None

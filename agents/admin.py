@@ -306,7 +306,8 @@ class PhoneNumberAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         number = self.get_object(request, object_id)
-        extra = {"carrier_connector": wiring.connector_for(number) if number else None}
+        may_wire = number is not None and self.has_change_permission(request, number)
+        extra = {"carrier_connector": wiring.connector_for(number) if may_wire else None}
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     def _number(self, request, pk: int) -> PhoneNumber:

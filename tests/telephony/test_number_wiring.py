@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 from twilio.base.exceptions import TwilioRestException
 
@@ -233,6 +234,16 @@ def test_a_non_staff_user_cannot_connect_or_disconnect(client, django_user_model
     for action in ("connect", "disconnect"):
         response = client.post(f"/admin/agents/phonenumber/{twilio_number.pk}/{action}/")
         assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    # Staff who may only view numbers: refused too.
+    viewer = django_user_model.objects.create_user("viewer", password="correct horse battery", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_phonenumber"))
+    client.force_login(viewer)
+    for action in ("connect", "disconnect"):
+        assert client.post(f"/admin/agents/phonenumber/{twilio_number.pk}/{action}/").status_code == 403
+    assert (
+        "carrier-connect"
+        not in client.get(f"/admin/agents/phonenumber/{twilio_number.pk}/change/").content.decode()
+    )
     assert twilio_rest.rest_requests == []
     assert twilio_rest.numbers.find(TWILIO_NUMBER)["voice_url"] == OLD_VOICE_URL
 

@@ -10,7 +10,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from . import gemini_catalog as catalog
-from . import versions
+from . import versions, wiring
 from .models import (
     DEFAULT_AI_DISCLOSURE,
     Agent,
@@ -21,6 +21,7 @@ from .models import (
     PhoneNumber,
     Tool,
 )
+from .wiring import public_url_problem
 
 # What each carrier's console needs for a number ({label: URL}), filled in by the carrier packages
 # (`telephony.apps`): the agents app shows them without importing a transport.
@@ -249,13 +250,13 @@ class PhoneNumberAdmin(admin.ModelAdmin):
     list_filter = ("carrier", "is_active", "agent")
     search_fields = ("number", "label", "agent__name")
     list_select_related = ("agent",)
-    readonly_fields = ("webhook_urls",)
+    readonly_fields = ("webhook_urls", "carrier_connection")
+    change_form_template = "admin/agents/phonenumber/change_form.html"
 
     @admin.display(description="Webhook URLs for the carrier console")
     def webhook_urls(self, obj: PhoneNumber) -> str:
         """Twilio/Plivo: the exact URLs to paste into the carrier's console (from PUBLIC_BASE_URL)."""
         from django.conf import settings
-        from django.utils.html import format_html, format_html_join
 
         webhook_urls = CARRIER_WEBHOOK_URLS.get(getattr(obj, "carrier", ""))
         if webhook_urls is None:
@@ -273,25 +274,112 @@ class PhoneNumberAdmin(admin.ModelAdmin):
             )
         return rows
 
+    @admin.display(description="Connected on the carrier")
+    def carrier_connection(self, obj: PhoneNumber) -> str:
+        """What "Connect to ..." changed on the carrier's number, before and after, so it can be checked."""
+        connector = wiring.connector_for(obj) if obj.pk else None
+        link = obj.carrier_link if obj.pk else {}
+        if not link:
+            if connector is None:
+                return "-"
+            return f"Not connected from here. \u201cConnect to {connector.name}\u201d (above) points the number at this app."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td><code>{}</code></td><td>\u2192</td><td><code>{}</code></td></tr>",
+            (
+                (c["field"], c["before"] or "(empty)", c["after"] or "(empty)")
+                for c in link.get("changes", [])
+            ),
+        )
+        name = connector.name if connector else link.get("carrier", "")
+        return format_html(
+            '<p>Connected to {} at {} by {} ({}). \u201cDisconnect\u201d puts the "before" values back.</p>'
+            '<table id="carrier-changes"><thead><tr><th>Field</th><th>Before</th><th></th><th>After</th></tr>'
+            "</thead><tbody>{}</tbody></table>",
+            name,
+            _when(link.get("connected_at", "")),
+            link.get("connected_by", "") or "?",
+            link.get("resource", ""),
+            rows,
+        )
 
-def public_url_problem(base_url: str) -> str:
-    """Why a carrier could not call `base_url` back ("" when it can): loopback, private, plain http."""
-    from ipaddress import ip_address
-    from urllib.parse import urlsplit
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/connect/", view(self.connect_view), name="agents_phonenumber_connect"),
+            path("<int:pk>/disconnect/", view(self.disconnect_view), name="agents_phonenumber_disconnect"),
+            *super().get_urls(),
+        ]
 
-    parts = urlsplit(base_url)
-    host = parts.hostname or ""
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        number = self.get_object(request, object_id)
+        may_wire = number is not None and self.has_change_permission(request, number)
+        extra = {"carrier_connector": wiring.connector_for(number) if may_wire else None}
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def _number(self, request, pk: int) -> PhoneNumber:
+        number = get_object_or_404(PhoneNumber, pk=pk)
+        if not self.has_change_permission(request, number):
+            raise PermissionDenied
+        return number
+
+    def _wiring_page(self, request, number: PhoneNumber, action: str, error: str = "") -> TemplateResponse:
+        """The connect/disconnect page: what it does, and why it did not (a refusal, as a form error)."""
+        connector = wiring.connector_for(number)
+        name = connector.name if connector else number.get_carrier_display()
+        verb = "Connect to" if action == "connect" else "Disconnect from"
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"{verb} {name}: {number.number}",
+            "number": number,
+            "action": action,
+            "button": f"{verb} {name}",
+            "carrier_name": name,
+            "error": error,
+        }
+        return TemplateResponse(
+            request, "admin/agents/phonenumber/carrier_wiring.html", context, status=400 if error else 200
+        )
+
+    def connect_view(self, request, pk: int):
+        """POST: point the carrier's number at this app (GET shows the page with the button)."""
+        number = self._number(request, pk)
+        if request.method != "POST":
+            return self._wiring_page(request, number, "connect")
+        try:
+            link = wiring.connect(number, by=request.user.get_username())
+        except wiring.WiringError as exc:
+            return self._wiring_page(request, number, "connect", exc.message)
+        messages.success(
+            request,
+            f"{number.number} now sends its calls to this app ({len(link['changes'])} fields changed).",
+        )
+        return redirect("admin:agents_phonenumber_change", number.pk)
+
+    def disconnect_view(self, request, pk: int):
+        """POST: put back what connect changed on the carrier."""
+        number = self._number(request, pk)
+        if request.method != "POST":
+            return self._wiring_page(request, number, "disconnect")
+        try:
+            wiring.disconnect(number)
+        except wiring.WiringError as exc:
+            return self._wiring_page(request, number, "disconnect", exc.message)
+        messages.success(request, f"{number.number} is back to what it was before it was connected.")
+        return redirect("admin:agents_phonenumber_change", number.pk)
+
+
+def _when(iso: str) -> str:
+    """A stored ISO time as the rest of the admin shows times: configured zone, 24-hour, zone named."""
+    from datetime import datetime
+
+    from django.utils import dateformat, timezone
+
     try:
-        address = ip_address(host)
-    except ValueError:
-        address = None
-    if host == "localhost" or (address is not None and address.is_loopback):
-        return f"A carrier cannot reach {host}: it is this machine's loopback address."
-    if address is not None and (address.is_private or address.is_link_local):
-        return f"A carrier cannot reach {host}: it is a private network address."
-    if parts.scheme != "https":
-        return "Twilio and Plivo call webhooks over https and stream over wss; this address is plain http."
-    return ""
+        return dateformat.format(timezone.localtime(datetime.fromisoformat(iso)), "Y-m-d H:i:s T")
+    except (TypeError, ValueError):
+        return iso
 
 
 @admin.register(Extension)

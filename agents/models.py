@@ -324,6 +324,13 @@ class PhoneNumber(models.Model):
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    carrier_link = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text='What "Connect to Twilio/Plivo" changed on the carrier (before and after), so that '
+        '"Disconnect" can put it back. Empty when the number was not connected from the admin.',
+    )
 
     class Meta:
         ordering = ["carrier", "number"]

@@ -96,7 +96,9 @@ class CarrierCall:
     async def _connect(self, url: str) -> None:
         """Open the stream socket, greet the app, pump frames until the call or the socket ends."""
         try:
-            async with websockets.connect(url, open_timeout=10, max_size=2**20) as ws:
+            async with websockets.connect(
+                self.emulator.reach_url(url), open_timeout=10, max_size=2**20
+            ) as ws:
                 self._ws = ws
                 await self._greet()
                 self.stream_started.set()

@@ -54,6 +54,21 @@ class CarrierEmulator:
             return self.public_url + url[len(self.app_url) :]
         return url
 
+    def reach_url(self, url: str) -> str:
+        """Where to send what the carrier sends to `url`: the app's own address when `url` is on its public
+        one (as a tunnel or proxy would forward it), so a number pointed at https://public/... reaches the
+        app under test. The wss:// stream URL maps the same way."""
+        public, app = self.public_url, self.app_url
+        if public == app:
+            return url
+        pairs = [(public, app)]
+        if public.startswith("http") and app.startswith("http"):
+            pairs.append(("ws" + public[4:], "ws" + app[4:]))
+        for outside, inside in pairs:
+            if url == outside or url.startswith(outside + "/"):
+                return inside + url[len(outside) :]
+        return url
+
     def _placed(self, call, silence_suppression: bool | None = None):
         """Keep a new call and start it."""
         if silence_suppression is not None:

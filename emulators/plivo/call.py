@@ -115,7 +115,7 @@ class PlivoCall(CarrierCall):
             "X-Plivo-Signature-Ma-V3": signature,
             "X-Plivo-Signature-V3-Nonce": nonce,
         }
-        return await self.emulator.http.post(url, data=data, headers=headers)
+        return await self.emulator.http.post(self.emulator.reach_url(url), data=data, headers=headers)
 
     async def _fetch_xml(self, url: str, **extra: str) -> str | None:
         response = await self.post_signed(url, self.params(**extra))

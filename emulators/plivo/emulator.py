@@ -9,6 +9,8 @@ REST (reference §5, §8.5), under `/v1/Account/{auth_id}/`, HTTP Basic `auth_id
 - `GET /v1/Account/{auth_id}/` -> 200 account details;
 - `POST Message/` (src, dst, text) -> 202 `{"message": "message(s) queued", "message_uuid": [...]}`,
   kept in `messages`.
+- `Application/` create, list, get, update, delete; `Number/` list, get, update (link to an app):
+  the account's numbers and where inbound calls to them go (emulators/plivo/numbers.py).
 Outbound outcomes per dialled number (`outcomes["+1555..."] = ["no-answer", "human"]`, one per
 attempt): "human" (default), "busy" / "no-answer" / "failed" (hangup callback with that CallStatus,
 answer_url never fetched), "machine" (with `machine_detection`, `Machine=true` is posted to
@@ -27,6 +29,7 @@ from aiohttp import web
 from emulators.carrier.rest import CarrierEmulator
 
 from .call import PlivoCall
+from .numbers import PlivoNumbers
 
 DEFAULT_AUTH_ID = "MA" + "0" * 18
 BODY = web.RequestKey("body", dict)
@@ -52,6 +55,7 @@ class PlivoEmulator(CarrierEmulator):
         self.answer_path = answer_path
         self.hangup_path = hangup_path
         self.max_frame_bytes = max_frame_bytes  # playAudio payloads above this are refused (seed 004)
+        self.numbers = PlivoNumbers(self)  # the account's numbers and Applications
 
     @property
     def rest_user(self) -> str:
@@ -80,7 +84,12 @@ class PlivoEmulator(CarrierEmulator):
         """An inbound call: Plivo posts the answer_url and runs the XML it gets back.
 
         `silence_suppression` (default: the emulator's) makes the caller send no media while silent.
+        A number linked to an Application (Number update with app_id) sends the call to its URLs.
         """
+        app = None if answer_url else self.numbers.application_of(to)
+        if app and app["answer_url"]:  # a number linked to an Application: its URLs, as on Plivo
+            answer_url = app["answer_url"]
+            hangup_url = app["hangup_url"] if hangup_url is None else hangup_url
         call = PlivoCall(
             self,
             to=to,
@@ -99,6 +108,7 @@ class PlivoEmulator(CarrierEmulator):
         router.add_post(base + "/Call/{uuid}/", self._transfer)
         router.add_post(base + "/Message/", self._message)
         router.add_get(base + "/", self._account)  # what `manage.py doctor` reads
+        self.numbers.routes(router, base)  # Application and Number (emulators/plivo/numbers.py)
 
     @staticmethod
     def _api_id() -> str:

@@ -117,7 +117,7 @@ class TwilioCall(CarrierCall):
             self.emulator.signed_url(url), data
         )
         headers = {"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1"}
-        return await self.emulator.http.post(url, data=data, headers=headers)
+        return await self.emulator.http.post(self.emulator.reach_url(url), data=data, headers=headers)
 
     async def _fetch_twiml(self, url: str) -> str | None:
         response = await self.post_signed(url, self.params())

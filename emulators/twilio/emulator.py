@@ -7,6 +7,8 @@ REST (reference §5, §8.6), under `/2010-04-01/Accounts/{AccountSid}/`, HTTP Ba
 - `GET Calls/{CallSid}.json` -> 200;
 - `GET /2010-04-01/Accounts/{AccountSid}.json` -> 200 Account JSON (status "active");
 - `POST Messages.json` (To, From, Body) -> 201 + Message JSON; the message is kept in `messages`.
+- `IncomingPhoneNumbers.json` list, `IncomingPhoneNumbers/{PN}.json` fetch and update: the account's
+  numbers (emulators/twilio/numbers.py), where inbound calls to them go.
 Outbound outcomes per dialled number (`outcomes["+1555..."] = ["busy", "human"]`, one per attempt):
 "human" (default) answers, "busy" / "no-answer" / "failed" never answer (status callbacks report it),
 "machine" answers as an answering machine: with `MachineDetection` the voice webhook carries
@@ -24,6 +26,7 @@ from aiohttp import web
 from emulators.carrier.rest import CarrierEmulator
 
 from .call import TwilioCall
+from .numbers import IncomingNumbers
 
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
 
@@ -46,6 +49,7 @@ class TwilioEmulator(CarrierEmulator):
         self.account_sid = account_sid
         self.voice_url = self.app_url + voice_path
         self.status_url = self.app_url + status_path
+        self.numbers = IncomingNumbers(self)  # the account's numbers (IncomingPhoneNumbers)
 
     @property
     def rest_user(self) -> str:
@@ -63,12 +67,15 @@ class TwilioEmulator(CarrierEmulator):
         """An inbound call: Twilio posts the voice webhook and runs the TwiML it gets back.
 
         `silence_suppression` (default: the emulator's) makes the caller send no media while silent.
+        An owned number whose voice URL is set (IncomingPhoneNumbers update) sends the call there.
         """
+        if status_callback is None and not voice_url:
+            status_callback = self.numbers.status_callback(to)
         call = TwilioCall(
             self,
             to=to,
             from_=from_,
-            voice_url=voice_url or self.voice_url,
+            voice_url=voice_url or self.numbers.voice_url(to) or self.voice_url,
             status_callback=self.status_url if status_callback is None else status_callback,
         )
         return self._placed(call, silence_suppression)
@@ -81,6 +88,7 @@ class TwilioEmulator(CarrierEmulator):
         router.add_get(base + "/Calls/{sid}.json", self._fetch)
         router.add_post(base + "/Messages.json", self._message)
         router.add_get(base + ".json", self._account)  # what `manage.py doctor` reads
+        self.numbers.routes(router, base)  # IncomingPhoneNumbers (emulators/twilio/numbers.py)
 
     @staticmethod
     def _error(status: int, code: int, message: str) -> web.Response:

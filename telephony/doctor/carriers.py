@@ -33,7 +33,7 @@ def configured_carriers() -> list[str]:
 
 
 def public_base_url() -> Finding:
-    from agents.admin import public_url_problem
+    from agents.wiring import public_url_problem
 
     url = settings.PUBLIC_BASE_URL
     carriers = configured_carriers()

@@ -7,7 +7,8 @@ import socket
 
 import pytest
 
-from tests.sip.media import CallerScript, LoopbackCapture, decode_stream, rtp_streams, to_16k
+from tests.sip.conftest import call_with_capture
+from tests.sip.media import CallerScript, decode_stream, rtp_streams, to_16k
 from tests.sip.rawsip import RawUdp, ack_for, header, invite, status_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -206,10 +207,9 @@ def test_unknown_number_hears_the_apology(runsip_factory, sipp, transactional_db
 
     server = runsip_factory(SIP_UNKNOWN_NUMBER="apology")
     script = CallerScript("ulaw").silence(1.0)
-    pcap = script.write(tmp_path / "call.pcap")
-    low, high = server.rtp_ports
-    with LoopbackCapture(f"udp and src portrange {low}-{high}", tmp_path) as capture:
-        result = sipp(server, "uac_g711_wait_bye.xml", service="5555", keys=PCMU, files={"call.pcap": pcap})
+    result, capture = call_with_capture(
+        sipp, server, script, tmp_path, "uac_g711_wait_bye.xml", tail_ms=None, service="5555"
+    )
     assert result.ok, result.describe()
     assert "BYE" in result.received_requests()
     streams = [s for (src, dst), s in rtp_streams(capture.datagrams()).items() if dst[1] == result.media_port]

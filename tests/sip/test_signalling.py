@@ -10,6 +10,7 @@ import pytest
 from tests.sip.conftest import call_with_capture
 from tests.sip.media import CallerScript, decode_stream, rtp_streams, to_16k
 from tests.sip.rawsip import RawUdp, ack_for, header, invite, status_of
+from tests.sip.test_calls import wait_for_calls
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -252,4 +253,6 @@ def test_a_reused_call_id_never_starts_a_second_call(runsip, sip_number):
         )
     finally:
         client.close()
+    (call,) = wait_for_calls(1)  # stored by runsip once the call ended
+    assert call.carrier_call_id == call_id
     assert Call.objects.filter(carrier_call_id=call_id).count() == 1

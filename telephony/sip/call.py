@@ -446,17 +446,18 @@ class SipCall:
             if self.hangup_reason == "no ACK":
                 await self._store_failed("no ACK for the 200 OK")
             return None
-        try:
-            if not self.ack_body:
-                raise SdpError(NO_ANSWER_IN_ACK)
-            negotiated = negotiate(parse_sdp(self.ack_body))
-            if negotiated.payload_type not in (0, 8):
-                raise NoCommonCodec(f"answer picked payload type {negotiated.payload_type}, not offered")
-        except (SdpError, NoCommonCodec) as exc:
-            reason = str(exc) if str(exc) == NO_ANSWER_IN_ACK else f"unusable SDP answer in the ACK: {exc}"
+        negotiated, reason = None, NO_ANSWER_IN_ACK
+        if self.ack_body:
+            try:
+                negotiated = negotiate(parse_sdp(self.ack_body))
+                if negotiated.payload_type not in (0, 8):
+                    raise NoCommonCodec(f"payload type {negotiated.payload_type} was not offered")
+            except (SdpError, NoCommonCodec) as exc:
+                negotiated, reason = None, f"unusable SDP answer in the ACK: {exc}"
+        if negotiated is None:
             log.warning("sip: %s for %s; hanging up", reason, self.call_id)
-            await self._store_failed(reason)
             self.hangup(reason)
+            await self._store_failed(reason)
             return None
         self.negotiated = negotiated
         assert self.rtp is not None

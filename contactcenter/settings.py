@@ -366,4 +366,6 @@ SIP_UNKNOWN_NUMBER = os.environ.get("SIP_UNKNOWN_NUMBER", "404")
 SIP_ANSWER_DELAY_MS = int(os.environ.get("SIP_ANSWER_DELAY_MS", "0"))
 # Host for transfers to a plain number (REFER sip:<number>@host); default: the trunk's own host.
 SIP_TRANSFER_DOMAIN = os.environ.get("SIP_TRANSFER_DOMAIN", "")
+# RFC 3261 T1 in ms (retransmissions start at T1; transactions live 64*T1). Leave at 500 on the Internet.
+SIP_T1_MS = int(os.environ.get("SIP_T1_MS", "500"))
 # --- end SIP trunk

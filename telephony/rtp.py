@@ -390,6 +390,14 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.gate = FrameGate(self.max_packet_bytes, self.max_packet_rate, self.packet_burst)
         self.warnings = RateLimitedWarnings(log)
 
+    def use_codec(self, payload_type: int, telephone_event_pt: int) -> None:
+        """Narrow to the codec an answer chose (we offered several before knowing it); call this
+        before the first frame is sent, as it starts a new sender."""
+        self.payload_type = payload_type
+        self.payload_types = frozenset({payload_type})
+        self.telephone_event_pt = telephone_event_pt
+        self.sender = RtpSender(payload_type, telephone_event_pt=telephone_event_pt)
+
     # -- opening ----------------------------------------------------------------------------------
     @classmethod
     async def open(

@@ -1,7 +1,9 @@
 """One inbound SIP call: its dialog (RFC 3261 §12), its RTP leg and its link to the engine.
 
 The call answers with SDP, retransmits the 200 OK on UDP until the ACK (§13.3.1.4), hands caller
-audio and RFC 4733 digits to the engine, and turns the engine's hangup into a BYE. `SipMediaPort`
+audio and RFC 4733 digits to the engine, and turns the engine's hangup into a BYE. An INVITE without
+SDP (delayed offer, §13.2.1) gets our offer in the 200 and the engine starts once the ACK brings the
+answer; an ACK without one ends the call with a BYE and a failed Call row saying so. `SipMediaPort`
 is what the engine sees: G.711 at 8 kHz, frames sent as RTP the moment the engine paces them.
 """
 
@@ -27,8 +29,17 @@ from .message import (
     response_for,
 )
 from .refer import BadDestination, refer_target, refusal, sipfrag_status
-from .sdp import Negotiated, build_answer, new_session_id
-from .transactions import T1, T2, ServerTransaction, new_branch, new_tag
+from .sdp import (
+    Negotiated,
+    NoCommonCodec,
+    SdpError,
+    build_answer,
+    build_offer,
+    negotiate,
+    new_session_id,
+    parse_sdp,
+)
+from .transactions import T2, ServerTransaction, new_branch, new_tag
 from .transport import Flow
 
 if TYPE_CHECKING:
@@ -39,6 +50,7 @@ log = logging.getLogger(__name__)
 REFER_TIMEOUT = 5.0  # seconds for the trunk's final answer to our REFER
 TRANSFER_NOTIFY_WAIT = 45.0  # after 202: how long the new call may ring before we give up on NOTIFYs
 TRANSFER_BYE_GRACE = 3.0  # after a 2xx sipfrag: the trunk's BYE is due; then we send ours
+NO_ANSWER_IN_ACK = "no SDP answer in the ACK (delayed offer)"
 
 
 class SipMediaPort:
@@ -96,6 +108,7 @@ class SipCall:
         self.handle: Any = None
         self.port: SipMediaPort | None = None
         self.acked = asyncio.Event()
+        self.ack_body = b""  # the ACK's SDP: the answer to our offer when the INVITE had none
         self.ended = asyncio.Event()
         self.hangup_reason = ""
         self._pending_2xx: dict[int, asyncio.Task] = {}
@@ -136,12 +149,13 @@ class SipCall:
         self._pending_2xx[cseq] = asyncio.get_running_loop().create_task(self._retransmit_2xx(cseq, data))
 
     async def _retransmit_2xx(self, cseq: int, data: bytes) -> None:
-        interval, waited = T1, 0.0
+        t1 = self.server.config.t1
+        interval, waited = t1, 0.0
         try:
-            while waited < 64 * T1:
-                await asyncio.sleep(interval if not self.flow.reliable else 64 * T1)
-                waited += interval if not self.flow.reliable else 64 * T1
-                if waited >= 64 * T1:
+            while waited < 64 * t1:
+                await asyncio.sleep(interval if not self.flow.reliable else 64 * t1)
+                waited += interval if not self.flow.reliable else 64 * t1
+                if waited >= 64 * t1:
                     break
                 self.flow.send(data)
                 interval = min(interval * 2, T2)
@@ -149,7 +163,7 @@ class SipCall:
             return
         self._pending_2xx.pop(cseq, None)
         if cseq == self.remote_cseq and not self.acked.is_set() and self.state != "terminated":
-            log.warning("sip: no ACK for the 200 OK of %s within 32 s; hanging up", self.call_id)
+            log.warning("sip: no ACK for the 200 OK of %s within 64*T1; hanging up", self.call_id)
             self.acked.set()  # RFC 3261 §13.3.1.4: confirm, then end the session with a BYE
             self.remote_hangup("no ACK")
             self.hangup("no ACK for 200 OK")
@@ -161,6 +175,7 @@ class SipCall:
         if task:
             task.cancel()
         if cseq == self.invite.cseq[0] and not self.acked.is_set():
+            self.ack_body = request.body
             self.state = "confirmed" if self.state != "terminated" else self.state
             self.acked.set()
             log.info("sip: call %s to %s confirmed", self.call_id, self.number)
@@ -342,7 +357,8 @@ class SipCall:
             log.warning("sip: no answer to our BYE for %s", self.call_id)
 
     # -- the call's life -------------------------------------------------------------------------
-    async def run(self, negotiated: Negotiated) -> None:
+    async def run(self, negotiated: Negotiated | None) -> None:
+        """The call from routing to cleanup; `negotiated` is None for a delayed offer."""
         with call_context(self.call_id):
             try:
                 await self._run(negotiated)
@@ -357,7 +373,7 @@ class SipCall:
             finally:
                 await self._cleanup()
 
-    async def _run(self, negotiated: Negotiated) -> None:
+    async def _run(self, offered: Negotiated | None) -> None:
         from asgiref.sync import sync_to_async
 
         from agents.routing import route_number
@@ -368,20 +384,21 @@ class SipCall:
             self.tx.respond(self.response(self.invite, 404, "Not Found"))
             self.ended.set()
             return
-        self.negotiated = negotiated
+        self.negotiated = offered
         self.media_host = config.media_host_for(self.flow.addr[0])
         self.rtp = await RtpEndpoint.open(
             bind_host=config.bind_host,
             ports=config.rtp_ports,
             advertise_host=self.media_host,
-            remote=None if negotiated.on_hold else (negotiated.remote_host, negotiated.remote_port),
+            remote=None if offered is None or offered.on_hold else (offered.remote_host, offered.remote_port),
             latch=True,
             on_audio=self._on_audio,
             on_dtmf=self._on_dtmf,
             on_fault=self._on_media_fault,
-            payload_types=frozenset({negotiated.payload_type}),
-            telephone_event_pt=negotiated.telephone_event_pt or 101,
-            payload_type=negotiated.payload_type,
+            # A delayed offer: what we offer (PCMU, PCMA, events 101) until the answer narrows it.
+            payload_types=frozenset({offered.payload_type} if offered else {0, 8}),
+            telephone_event_pt=(offered.telephone_event_pt if offered else None) or 101,
+            payload_type=offered.payload_type if offered else 0,
         )
         if config.answer_delay > 0:
             self.tx.respond(self.response(self.invite, 180, "Ringing"))
@@ -389,7 +406,19 @@ class SipCall:
         if self.state == "terminated":
             return
         self.answered = True
-        self.send_2xx(self.tx, self.answer_sdp())
+        if offered is not None:
+            negotiated = offered
+            self.send_2xx(self.tx, self.answer_sdp())
+        else:
+            host, port = self.rtp.advertised_address
+            self.send_2xx(self.tx, build_offer(host, port, self.session_id, self.sdp_version))
+            answer = await self._answer_from_ack()
+            if answer is None:
+                await self.ended.wait()
+                if self._bye_task is not None:
+                    await self._bye_task
+                return
+            negotiated = answer
         log.info(
             "sip: answered %s from %s to %s (%s, RTP %s:%s -> %s:%s)",
             self.call_id,
@@ -407,18 +436,57 @@ class SipCall:
         if self._bye_task is not None:
             await self._bye_task
 
-    async def _run_engine(self, negotiated: Negotiated) -> None:
-        from engine import start_call
+    async def _answer_from_ack(self) -> Negotiated | None:
+        """Delayed offer: wait for the ACK and take its SDP as the answer to our offer.
 
-        self.port = SipMediaPort(self, negotiated.encoding)
-        request = CallRequest(
+        None when the call cannot go on (no ACK, the caller hung up, or an ACK without a usable
+        answer: that one is hung up with a BYE and stored as a failed call saying why)."""
+        await self.acked.wait()
+        if self.state == "terminated" or self._bye_task is not None:
+            if self.hangup_reason == "no ACK":
+                await self._store_failed("no ACK for the 200 OK")
+            return None
+        negotiated, reason = None, NO_ANSWER_IN_ACK
+        if self.ack_body:
+            try:
+                negotiated = negotiate(parse_sdp(self.ack_body))
+                if negotiated.payload_type not in (0, 8):
+                    raise NoCommonCodec(f"payload type {negotiated.payload_type} was not offered")
+            except (SdpError, NoCommonCodec) as exc:
+                negotiated, reason = None, f"unusable SDP answer in the ACK: {exc}"
+        if negotiated is None:
+            log.warning("sip: %s for %s; hanging up", reason, self.call_id)
+            self.hangup(reason)
+            await self._store_failed(reason)
+            return None
+        self.negotiated = negotiated
+        assert self.rtp is not None
+        self.rtp.use_codec(negotiated.payload_type, negotiated.telephone_event_pt or 101)
+        if not negotiated.on_hold:
+            self.rtp.remote = (negotiated.remote_host, negotiated.remote_port)
+        return negotiated
+
+    async def _store_failed(self, reason: str) -> None:
+        """A call that ends before the engine starts still gets its Call row, failed with `reason`."""
+        from engine import store
+
+        prepared = await store.prepare(self._call_request())
+        await store.mark_failed(prepared.call_id, reason)
+
+    def _call_request(self) -> CallRequest:
+        return CallRequest(
             carrier="sip",
             from_number=self.from_number,
             to_number=self.number,
             carrier_call_id=self.call_id,
             variables=self.server.call_variables(self.invite),
         )
-        self.handle = await start_call(request, self.port)
+
+    async def _run_engine(self, negotiated: Negotiated) -> None:
+        from engine import start_call
+
+        self.port = SipMediaPort(self, negotiated.encoding)
+        self.handle = await start_call(self._call_request(), self.port)
         if self.state == "terminated":  # the caller hung up while the engine started
             self.handle.remote_hangup(self.hangup_reason or "caller hung up")
         with call_context(str(self.handle.call_id)):

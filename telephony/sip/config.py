@@ -26,6 +26,9 @@ class SipConfig:
     user_agent: str = "contactcenter-sip"
     # Host (and port) for numbers in a REFER's Refer-To; empty: the trunk's, from the dialog.
     transfer_domain: str = ""
+    # RFC 3261 T1 (the round-trip estimate) in seconds; retransmission and transaction timers scale
+    # with it. 0.5 is the RFC's default; a smaller value is for tests and known-fast private links.
+    t1: float = 0.5
 
     @property
     def auth_enabled(self) -> bool:
@@ -50,6 +53,7 @@ class SipConfig:
             transfer_domain=(
                 getattr(settings, "SIP_TRANSFER_DOMAIN", "") or os.environ.get("SIP_TRANSFER_DOMAIN", "")
             ).strip(),
+            t1=int(getattr(settings, "SIP_T1_MS", 500)) / 1000,
         )
 
     def media_host_for(self, remote_host: str) -> str:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import socket
 
 from .call import SipCall, is_private
 from .config import SipConfig
 from .digest import DigestAuthenticator
+from .dtmf import info_digit
 from .message import (
     SipParseError,
     SipRequest,
@@ -36,7 +36,9 @@ from .transport import Flow, TcpConnection, UdpTransport
 
 log = logging.getLogger(__name__)
 
-_DTMF_RELAY = re.compile(r"Signal\s*=\s*([0-9A-Da-d*#])")
+# How long a Call-ID we answered is remembered after its call ends, so that a late copy of its
+# INVITE (past timer L, e.g. a network duplicate or a confused trunk) never starts a second call.
+CALL_ID_MEMORY = 600.0
 
 
 class SipServer:
@@ -53,6 +55,8 @@ class SipServer:
         self.transactions: dict[tuple, ServerTransaction] = {}
         self.client_transactions: dict[str, ClientTransaction] = {}
         self.calls: dict[tuple[str, str], SipCall] = {}  # (Call-ID, our tag)
+        # Call-ID -> (From tag, CSeq, branch) of the INVITE that started a call, live or recent.
+        self.call_ids: dict[str, tuple[str, int, str]] = {}
         self.udp: UdpTransport | None = None
         self.tcp: asyncio.base_events.Server | None = None
         self.accepting = True
@@ -125,6 +129,13 @@ class SipServer:
 
     def forget(self, call: SipCall) -> None:
         self.calls.pop(call.key, None)
+        origin = self.call_ids.get(call.call_id)
+
+        def expire() -> None:
+            if self.call_ids.get(call.call_id) is origin:
+                del self.call_ids[call.call_id]
+
+        asyncio.get_running_loop().call_later(CALL_ID_MEMORY, expire)
 
     def call_variables(self, invite: SipRequest) -> dict[str, str]:
         """What the engine may use in prompts and the configuration webhook: X- headers, Call-ID."""
@@ -175,7 +186,10 @@ class SipServer:
         if request.method == "CANCEL":
             self._on_cancel(request, flow, key)
             return
-        tx = ServerTransaction(request, flow, key, self.transactions)
+        if request.method == "INVITE" and not request.to.tag and request.call_id in self.call_ids:
+            self._on_late_invite(request, flow, key)
+            return
+        tx = ServerTransaction(request, flow, key, self.transactions, self.config.t1)
         max_forwards = request.get("Max-Forwards")
         if max_forwards and int(max_forwards) == 0 and request.method != "OPTIONS":
             self._respond(tx, 483, "Too Many Hops")
@@ -202,6 +216,28 @@ class SipServer:
         else:
             self._respond(tx, 501, "Not Implemented", Allow=self.ALLOW)
 
+    def _on_late_invite(self, request: SipRequest, flow: Flow, key: tuple) -> None:
+        """An INVITE without To tag for a Call-ID that already has (or had) a call, past its transaction.
+
+        The same INVITE again (From tag, CSeq and branch) is a late retransmission: dropped, as its
+        "Accepted" transaction would have (RFC 6026 §8.7). Its sender got our 2xx long ago or gave up
+        at timer B (64*T1, the same as our timer L), so any answer would be a stray response, and a
+        481 would be retransmitted (timer G) to a peer that never ACKs it. The same From tag and
+        CSeq on another branch is a merged request: 482 (RFC 3261 §8.2.2.2). Anything else reusing
+        the Call-ID is not a call we can start: 481."""
+        from_tag, cseq, branch = self.call_ids[request.call_id]
+        same = request.from_.tag == from_tag and request.cseq[0] == cseq
+        if same and request.vias[0].branch == branch:
+            log.info("sip: dropped a late retransmission of the INVITE for %s", request.call_id)
+            return
+        tx = ServerTransaction(request, flow, key, self.transactions, self.config.t1)
+        if same:
+            self._respond(tx, 482, "Loop Detected")
+        else:
+            self._respond(
+                tx, 481, "Call/Transaction Does Not Exist", Warning='399 contactcenter "Call-ID in use"'
+            )
+
     def _dialog_of(self, request: SipRequest) -> SipCall | None:
         call = self.calls.get((request.call_id, request.to.tag))
         if call is not None and call.remote_tag == request.from_.tag:
@@ -209,7 +245,7 @@ class SipServer:
         return None
 
     def _on_cancel(self, request: SipRequest, flow: Flow, key: tuple) -> None:
-        tx = ServerTransaction(request, flow, key, self.transactions)
+        tx = ServerTransaction(request, flow, key, self.transactions, self.config.t1)
         invite_tx = self.transactions.get(key[:-1] + ("INVITE",))
         call = None
         if invite_tx is not None:
@@ -242,9 +278,9 @@ class SipServer:
                     return
             call.on_reinvite(request, tx, negotiated)
         elif request.method == "INFO":
-            match = _DTMF_RELAY.search(request.body.decode("utf-8", "replace"))
-            if match and "dtmf" in request.get("Content-Type").lower():
-                call.on_info_dtmf(match.group(1).upper())
+            digit = info_digit(request.get("Content-Type"), request.body)
+            if digit is not None:
+                call.on_info_dtmf(digit)
             tx.respond(call.response(request, 200, "OK"))
         elif request.method == "OPTIONS":
             tx.respond(call.response(request, 200, "OK"))
@@ -274,11 +310,10 @@ class SipServer:
         if request.get("Content-Type").split(";")[0].strip().lower() not in ("application/sdp", ""):
             self._respond(tx, 415, "Unsupported Media Type", Accept="application/sdp")
             return
-        if not request.body:
-            self._respond(tx, 488, "Not Acceptable Here", Warning='399 contactcenter "offer required"')
-            return
+        negotiated = None  # no body: a delayed offer; ours goes in the 200, the answer in the ACK
         try:
-            negotiated = negotiate(parse_sdp(request.body))
+            if request.body:
+                negotiated = negotiate(parse_sdp(request.body))
         except SdpError as exc:
             log.warning("sip: 400 to INVITE %s: %s", request.call_id, exc)
             self._respond(tx, 400, f"Bad Request ({exc})", Warning=f'399 contactcenter "{exc}"')
@@ -293,6 +328,7 @@ class SipServer:
             return
         tx.respond(response_for(request, 100, "Trying"))
         self.calls[call.key] = call
+        self.call_ids[call.call_id] = (request.from_.tag, request.cseq[0], request.vias[0].branch)
         call.task = asyncio.get_running_loop().create_task(call.run(negotiated))
 
     # -- outgoing in-dialog requests -----------------------------------------------------------------
@@ -335,7 +371,7 @@ class SipServer:
             def send(data: bytes) -> bool:
                 return udp.sendto(data, destination) if udp else False
 
-        tx = ClientTransaction(request, send, flow.reliable, self.client_transactions)
+        tx = ClientTransaction(request, send, flow.reliable, self.client_transactions, self.config.t1)
         return await tx.run()
 
     async def _resolve(self, host: str, port: int) -> tuple[str, int]:

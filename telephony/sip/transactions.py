@@ -2,8 +2,10 @@
 
 Server side: a retransmitted request gets the last response again; a non-2xx final response to an
 INVITE is retransmitted on UDP (timer G, doubling to T2) until its ACK or timer H. 2xx responses to
-INVITE are the dialog's business (RFC 3261 §13.3.1.4, see `call.py`). Client side (our BYE): the
-request is retransmitted on UDP until a final response or timer F.
+INVITE are the dialog's business (RFC 3261 §13.3.1.4, see `call.py`): after one, the transaction is
+"Accepted" (RFC 6026 §8.7) and silently absorbs INVITE retransmissions until timer L (64*T1).
+Client side (our BYE): the request is retransmitted on UDP until a final response or timer F.
+T1 is 500 ms unless `SIP_T1_MS` says otherwise; the 64*T1 timers (F, H, J, L) scale with it.
 """
 
 from __future__ import annotations
@@ -60,8 +62,9 @@ def stamp_via(response: SipResponse, addr: tuple[str, int]) -> SipResponse:
 
 
 class ServerTransaction:
-    def __init__(self, request: SipRequest, flow: Flow, key: tuple, registry: dict) -> None:
+    def __init__(self, request: SipRequest, flow: Flow, key: tuple, registry: dict, t1: float = T1) -> None:
         self.request = request
+        self.t1 = t1
         self.flow = flow
         self.key = key
         self._registry = registry
@@ -89,11 +92,24 @@ class ServerTransaction:
         if self.is_invite and response.status >= 300 and not self.flow.reliable:
             self._retransmit = asyncio.get_running_loop().create_task(self._retransmit_until_ack(data))
         else:
-            # Keep absorbing retransmitted requests for a while (timer J / the 2xx ACK window).
-            self._forget_after(64 * T1 if not self.flow.reliable else T4)
+            # Keep absorbing retransmitted requests for a while: timer J, or timer L ("Accepted",
+            # RFC 6026) after a 2xx to an INVITE, on any transport.
+            accepted = self.is_invite and response.status < 300
+            self._forget_after(64 * self.t1 if accepted or not self.flow.reliable else T4)
+
+    @property
+    def accepted(self) -> bool:
+        """RFC 6026 "Accepted": an INVITE answered 2xx, whose retransmissions the dialog handles."""
+        return self.is_invite and 200 <= self.status < 300
 
     def retransmission_received(self) -> None:
-        """The client sent the request again: it lost our response (or we have none yet)."""
+        """The client sent the request again: it lost our response (or we have none yet).
+
+        In "Accepted" the INVITE retransmission is absorbed (RFC 6026 §8.7): the dialog is already
+        retransmitting the 2xx until the ACK, so a copy from here would only double the traffic."""
+        if self.accepted:
+            log.debug("sip: absorbed an INVITE retransmission for %s after the 2xx", self.request.call_id)
+            return
         if self.last_response is not None:
             self.flow.send(self.last_response)
 
@@ -104,9 +120,9 @@ class ServerTransaction:
             self._forget_after(T4)  # timer I: absorb ACK retransmissions
 
     async def _retransmit_until_ack(self, data: bytes) -> None:
-        interval, waited = T1, 0.0
+        interval, waited = self.t1, 0.0
         try:
-            while waited < 64 * T1:
+            while waited < 64 * self.t1:
                 await asyncio.sleep(interval)
                 waited += interval
                 self.flow.send(data)
@@ -129,8 +145,9 @@ class ServerTransaction:
 class ClientTransaction:
     """A request we send (BYE): retransmitted on UDP until a final response, timer F = 64*T1."""
 
-    def __init__(self, request: SipRequest, send, reliable: bool, registry: dict) -> None:
+    def __init__(self, request: SipRequest, send, reliable: bool, registry: dict, t1: float = T1) -> None:
         self.request = request
+        self.t1 = t1
         self.branch = request.vias[0].branch
         self._send = send
         self.reliable = reliable
@@ -144,8 +161,8 @@ class ClientTransaction:
 
     async def run(self) -> SipResponse | None:
         data = self.request.to_bytes()
-        interval = T1
-        deadline = asyncio.get_running_loop().time() + 64 * T1
+        interval = self.t1
+        deadline = asyncio.get_running_loop().time() + 64 * self.t1
         try:
             self._send(data)
             while True:

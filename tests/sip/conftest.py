@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ARTIFACTS, gemini_env
+from tests.sip.media import CallerScript, LoopbackCapture
 from tests.support.live import ROOT, database_url, free_port
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 SIPP_PCAPS = Path("/usr/share/sip-tester")
+CODECS = {"ulaw": {"codec_pt": "0", "codec_name": "PCMU"}, "alaw": {"codec_pt": "8", "codec_name": "PCMA"}}
 
 
 def free_udp_port(even: bool = False) -> int:
@@ -239,3 +241,27 @@ def finish(process: subprocess.Popen, timeout: float = 90) -> SippResult:
         process.workdir,  # type: ignore[attr-defined]
         *process.ports,  # type: ignore[attr-defined]
     )
+
+
+def call_with_capture(
+    sipp,
+    server: RunSip,
+    script: CallerScript,
+    tmp_path: Path,
+    scenario: str = "uac_g711.xml",
+    tail_ms: int | None = 300,
+    **kwargs,
+) -> tuple[SippResult, LoopbackCapture]:
+    """One sipp call that plays `script` as its RTP while the RTP runsip sends is captured on loopback.
+
+    `tail_ms`: the scenario's `talk_ms` is the script's length plus this (None: the scenario has no
+    `talk_ms`, it waits for our BYE). The codec keys follow the script's encoding."""
+    pcap = script.write(tmp_path / "call.pcap")
+    variables = dict(kwargs.pop("variables", {}))
+    if tail_ms is not None:
+        variables["talk_ms"] = str(script.duration_ms + tail_ms)
+    kwargs.setdefault("keys", CODECS[script.encoding])
+    low, high = server.rtp_ports
+    with LoopbackCapture(f"udp and src portrange {low}-{high}", tmp_path) as capture:
+        result = sipp(server, scenario, variables=variables, files={"call.pcap": pcap}, **kwargs)
+    return result, capture

@@ -13,12 +13,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from tests.sip.conftest import finish
-from tests.sip.media import PT, CallerScript, LoopbackCapture, decode_stream, rtp_streams, to_16k
+from tests.sip.conftest import CODECS, call_with_capture, finish
+from tests.sip.media import PT, CallerScript, decode_stream, rtp_streams, to_16k
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-CODECS = {"ulaw": {"codec_pt": "0", "codec_name": "PCMU"}, "alaw": {"codec_pt": "8", "codec_name": "PCMA"}}
 
 
 def wait_for_calls(count: int, timeout: float = 30, **filters):
@@ -56,17 +54,8 @@ def test_answered_call_audio_both_ways_and_dtmf(
     captured RTP, in the offered codec), Gemini heard "hello" from the caller's RTP, the RFC 4733
     digit 7 reaches the transcript, the caller's BYE ends the call and the Call row is stored."""
     script = CallerScript(encoding).silence(5.0).say("hello").silence(4.5).digit("7").silence(1.0)
-    pcap = script.write(tmp_path / "call.pcap")
     before = len(gemini_emulator.sessions)
-    low, high = runsip.rtp_ports
-    with LoopbackCapture(f"udp and src portrange {low}-{high}", tmp_path) as capture:
-        result = sipp(
-            runsip,
-            "uac_g711.xml",
-            keys=CODECS[encoding],
-            variables={"talk_ms": str(script.duration_ms + 300)},
-            files={"call.pcap": pcap},
-        )
+    result, capture = call_with_capture(sipp, runsip, script, tmp_path)
     assert result.ok, result.describe()
     assert result.statuses("BYE") == [200]
     heard, stream = heard_by_caller(capture, result.media_port, encoding)
@@ -90,17 +79,8 @@ def test_a_question_followed_by_no_packets_is_answered(runsip, sipp, sip_number,
     Survives: the engine keeps Gemini's turn detection fed (comfort silence), so the question is
     answered and the caller hears the answer in the captured RTP."""
     script = CallerScript("ulaw").silence(5.0).say("hello").nothing(6.0)
-    pcap = script.write(tmp_path / "call.pcap")
     before = len(gemini_emulator.sessions)
-    low, high = runsip.rtp_ports
-    with LoopbackCapture(f"udp and src portrange {low}-{high}", tmp_path) as capture:
-        result = sipp(
-            runsip,
-            "uac_g711.xml",
-            keys=CODECS["ulaw"],
-            variables={"talk_ms": str(script.duration_ms + 300)},
-            files={"call.pcap": pcap},
-        )
+    result, capture = call_with_capture(sipp, runsip, script, tmp_path)
     assert result.ok, result.describe()
     sessions = new_sessions(gemini_emulator, before)
     assert any("hello" in h for h in sessions[0].heard), sessions[0].heard
@@ -152,17 +132,8 @@ def test_configuration_webhook_overrides_apply(runsip, sipp, sip_number, gemini_
         agent.config_webhook_url = f"http://127.0.0.1:{httpd.server_port}/config"
         agent.save()
         script = CallerScript("ulaw").silence(4.5)
-        pcap = script.write(tmp_path / "call.pcap")
         before = len(gemini_emulator.sessions)
-        low, high = runsip.rtp_ports
-        with LoopbackCapture(f"udp and src portrange {low}-{high}", tmp_path) as capture:
-            result = sipp(
-                runsip,
-                "uac_g711.xml",
-                keys=CODECS["ulaw"],
-                variables={"talk_ms": str(script.duration_ms)},
-                files={"call.pcap": pcap},
-            )
+        result, capture = call_with_capture(sipp, runsip, script, tmp_path, tail_ms=0)
     finally:
         httpd.shutdown()
     assert result.ok, result.describe()

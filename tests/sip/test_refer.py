@@ -12,9 +12,9 @@ import json
 import pytest
 
 from tests.conftest import gemini_env
-from tests.sip.conftest import start_runsip
+from tests.sip.conftest import CODECS, start_runsip
 from tests.sip.media import CallerScript
-from tests.sip.test_calls import CODECS, wait_for_calls
+from tests.sip.test_calls import wait_for_calls
 from tests.support.live import database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,8 +7,10 @@ import socket
 
 import pytest
 
-from tests.sip.media import CallerScript, LoopbackCapture, decode_stream, rtp_streams, to_16k
+from tests.sip.conftest import call_with_capture
+from tests.sip.media import CallerScript, decode_stream, rtp_streams, to_16k
 from tests.sip.rawsip import RawUdp, ack_for, header, invite, status_of
+from tests.sip.test_calls import wait_for_calls
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -206,13 +208,51 @@ def test_unknown_number_hears_the_apology(runsip_factory, sipp, transactional_db
 
     server = runsip_factory(SIP_UNKNOWN_NUMBER="apology")
     script = CallerScript("ulaw").silence(1.0)
-    pcap = script.write(tmp_path / "call.pcap")
-    low, high = server.rtp_ports
-    with LoopbackCapture(f"udp and src portrange {low}-{high}", tmp_path) as capture:
-        result = sipp(server, "uac_g711_wait_bye.xml", service="5555", keys=PCMU, files={"call.pcap": pcap})
+    result, capture = call_with_capture(
+        sipp, server, script, tmp_path, "uac_g711_wait_bye.xml", tail_ms=None, service="5555"
+    )
     assert result.ok, result.describe()
     assert "BYE" in result.received_requests()
     streams = [s for (src, dst), s in rtp_streams(capture.datagrams()).items() if dst[1] == result.media_port]
     assert streams, "no RTP reached the caller"
     heard = recognise(to_16k(decode_stream(streams[0], "ulaw")))
     assert "sorry" in heard and "not available" in heard, heard
+
+
+def test_a_reused_call_id_never_starts_a_second_call(runsip, sip_number):
+    """Thrown at it over raw UDP, once a call is up: its INVITE again from another branch (a merged
+    request, forked on the way) gets 482 Loop Detected; a new INVITE reusing the Call-ID with another
+    CSeq gets 481; neither starts a call: the original call's BYE is answered and one Call row exists."""
+    from calls.models import Call
+
+    client = RawUdp()
+    try:
+        text, call_id, branch = invite("2000", runsip.addr, client.port)
+        client.send(text, runsip.addr)
+        answer = client.recv_until(lambda m: status_of(m) == 200, timeout=15)[-1]
+        client.send(ack_for(text, answer, branch="z9hG4bKackreuse"), runsip.addr)
+
+        def final(request: str, branch: str) -> str:
+            client.send(request, runsip.addr)
+            return client.recv_until(lambda m: status_of(m) >= 300 and branch in header(m, "Via"))[-1]
+
+        merged = text.replace(branch, "z9hG4bKforked1")
+        assert status_of(final(merged, "z9hG4bKforked1")) == 482
+        reused = text.replace(branch, "z9hG4bKreused1").replace("CSeq: 1 INVITE", "CSeq: 7 INVITE")
+        reply = final(reused, "z9hG4bKreused1")
+        assert status_of(reply) == 481 and "Call-ID in use" in header(reply, "Warning"), reply
+
+        bye = (
+            f"BYE sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{client.port};branch=z9hG4bKbyereuse\r\n"
+            f"From: {header(text, 'From')}\r\nTo: {header(answer, 'To')}\r\nCall-ID: {call_id}\r\n"
+            "CSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+        client.send(bye, runsip.addr)
+        assert (
+            status_of(client.recv_until(lambda m: "BYE" in header(m, "CSeq") and status_of(m) > 0)[-1]) == 200
+        )
+    finally:
+        client.close()
+    (call,) = wait_for_calls(1)  # stored by runsip once the call ended
+    assert call.carrier_call_id == call_id
+    assert Call.objects.filter(carrier_call_id=call_id).count() == 1

@@ -39,7 +39,16 @@ class Command(BaseCommand):
         # Import the engine (and google-genai under it) now: importing it during the first call
         # would stall the event loop, and with it every RTP stream, for about a second.
         import engine.call  # noqa: F401
+        from agents.gemini_client import GeminiNotConfigured, get_client
         from engine.drain import drain_on_signal
+
+        # Likewise build the google-genai client (TLS contexts, HTTP clients: ~0.4 s on a busy
+        # 2-core machine) now, not on the loop during the first call, when it held up RTP and a
+        # SIGTERM long enough for a new INVITE to be answered instead of refused.
+        try:
+            get_client()
+        except GeminiNotConfigured:
+            pass  # each call then fails politely and logs why
 
         server = SipServer(config)
         await server.start()

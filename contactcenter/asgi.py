@@ -10,6 +10,9 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from contactcenter.routing import websocket_urlpatterns  # noqa: E402
+from engine.warmup import warm_up  # noqa: E402
+
+warm_up()  # the engine's one-time costs now, not on the loop during this process's first call
 
 application = ProtocolTypeRouter(
     {

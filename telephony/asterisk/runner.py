@@ -9,6 +9,7 @@ from pathlib import Path
 
 from engine.drain import drain_on_signal
 from engine.prompts import prompt_pcm
+from engine.warmup import warm_up
 
 from .ari import AriClient, redact_url
 from .audiosocket import AudioSocketServer
@@ -39,6 +40,7 @@ def write_sounds(directory: Path) -> list[Path]:
 
 async def serve(config: AsteriskConfig, apology_sound: str = APOLOGY_SOUND, ready=None) -> None:
     """Run until SIGINT/SIGTERM: hold the ARI events socket, the AudioSocket server, all calls."""
+    warm_up()  # the engine's one-time costs before any call (engine.warmup)
     audiosocket = AudioSocketServer(config.bind_host, config.audiosocket_port)
     await audiosocket.start()
     ari = AriClient(config.ari_url, config.username, config.password, config.app)

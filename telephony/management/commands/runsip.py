@@ -36,19 +36,12 @@ class Command(BaseCommand):
         asyncio.run(self.serve(config))
 
     async def serve(self, config: SipConfig) -> None:
-        # Import the engine (and google-genai under it) now: importing it during the first call
-        # would stall the event loop, and with it every RTP stream, for about a second.
-        import engine.call  # noqa: F401
-        from agents.gemini_client import GeminiNotConfigured, get_client
+        # The engine's one-time costs (imports, the genai client, the SDK's models) now, not on the
+        # loop during the first call (engine.warmup).
         from engine.drain import drain_on_signal
+        from engine.warmup import warm_up
 
-        # Likewise build the google-genai client (TLS contexts, HTTP clients: ~0.4 s on a busy
-        # 2-core machine) now, not on the loop during the first call, when it held up RTP and a
-        # SIGTERM long enough for a new INVITE to be answered instead of refused.
-        try:
-            get_client()
-        except GeminiNotConfigured:
-            pass  # each call then fails politely and logs why
+        warm_up()
 
         server = SipServer(config)
         await server.start()

@@ -31,6 +31,7 @@ class CarrierCall:
         self.outcome = "human"  # outbound: human, machine, busy, no-answer, failed (emulator.outcomes)
         self.created = time.time()
         self.answered_at: float | None = None
+        self.ended_at: float | None = None  # when the call ended (REST records: end_time, duration)
         self.handset = Handset()
         self.playout = CarrierPlayout(marks_on_clear=marks_on_clear, jitter_ms=emulator.jitter_ms)
         # What happened, for tests and the demo command.
@@ -81,6 +82,7 @@ class CarrierCall:
             self.log.exception("%s emulator: call %s failed", self.carrier, self.call_id)
             self.errors.append(f"emulator: {exc}")
         finally:
+            self.ended_at = time.time()
             await self._finish()
             self.ended.set()
 

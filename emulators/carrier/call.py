@@ -98,7 +98,10 @@ class CarrierCall:
     async def _connect(self, url: str) -> None:
         """Open the stream socket, greet the app, pump frames until the call or the socket ends."""
         try:
-            async with websockets.connect(url, open_timeout=10, max_size=2**20) as ws:
+            headers = self._handshake_headers(url)
+            async with websockets.connect(
+                url, open_timeout=10, max_size=2**20, additional_headers=headers
+            ) as ws:
                 self._ws = ws
                 await self._greet()
                 self.stream_started.set()
@@ -114,6 +117,10 @@ class CarrierCall:
             self._ws = None
             self.handset.closed = True
             self.stream_ended.set()
+
+    def _handshake_headers(self, url: str) -> dict[str, str]:
+        """Headers the carrier adds to the stream's upgrade request."""
+        return {}
 
     async def _greet(self) -> None:
         """The carrier's first messages on a new stream (`connected`, `start`)."""

@@ -237,6 +237,10 @@ class TwilioCall(CarrierCall):
             self.answered_at = time.time()
         await self._connect(url)
 
+    def _handshake_headers(self, url: str) -> dict[str, str]:
+        """Twilio signs the upgrade too: the wss:// URL with no parameters (reference §2)."""
+        return {"X-Twilio-Signature": RequestValidator(self.emulator.auth_token).compute_signature(url, {})}
+
     async def _greet(self) -> None:
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"}, numbered=False)
         await self._send(

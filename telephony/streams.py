@@ -57,6 +57,10 @@ class CarrierStreamConsumer(MediaSocketConsumer):
         """(stream id, carrier call id) of a `start` event, for logs and the Call."""
         raise NotImplementedError
 
+    def handshake_ok(self) -> bool:
+        """Whether the upgrade request itself may be accepted (Twilio: its signature, when sent)."""
+        return True
+
     # --- the shared flow -------------------------------------------------------------------------
     async def connect(self) -> None:
         self.serializer = self.make_serializer()
@@ -69,6 +73,10 @@ class CarrierStreamConsumer(MediaSocketConsumer):
             settings.STREAM_MAX_FRAME_BYTES, settings.STREAM_MAX_FRAME_RATE, settings.STREAM_FRAME_BURST
         )
         self.warnings = RateLimitedWarnings(log)
+        if not self.handshake_ok():
+            self.rejected = True
+            await self.close()  # before accept: the upgrade is answered 403
+            return
         await self.accept()  # the carrier needs the 101 before it sends `start`
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

@@ -31,6 +31,7 @@ class CarrierCall:
         self.outcome = "human"  # outbound: human, machine, busy, no-answer, failed (emulator.outcomes)
         self.created = time.time()
         self.answered_at: float | None = None
+        self.ended_at: float | None = None  # when the call ended (REST records: end_time, duration)
         self.handset = Handset()
         self.playout = CarrierPlayout(marks_on_clear=marks_on_clear, jitter_ms=emulator.jitter_ms)
         # What happened, for tests and the demo command.
@@ -81,6 +82,7 @@ class CarrierCall:
             self.log.exception("%s emulator: call %s failed", self.carrier, self.call_id)
             self.errors.append(f"emulator: {exc}")
         finally:
+            self.ended_at = time.time()
             await self._finish()
             self.ended.set()
 
@@ -96,8 +98,9 @@ class CarrierCall:
     async def _connect(self, url: str) -> None:
         """Open the stream socket, greet the app, pump frames until the call or the socket ends."""
         try:
+            headers = self._handshake_headers(url)  # signed over the public URL
             async with websockets.connect(
-                self.emulator.reach_url(url), open_timeout=10, max_size=2**20
+                self.emulator.reach_url(url), open_timeout=10, max_size=2**20, additional_headers=headers
             ) as ws:
                 self._ws = ws
                 await self._greet()
@@ -114,6 +117,10 @@ class CarrierCall:
             self._ws = None
             self.handset.closed = True
             self.stream_ended.set()
+
+    def _handshake_headers(self, url: str) -> dict[str, str]:
+        """Headers the carrier adds to the stream's upgrade request."""
+        return {}
 
     async def _greet(self) -> None:
         """The carrier's first messages on a new stream (`connected`, `start`)."""

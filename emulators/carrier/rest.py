@@ -102,18 +102,21 @@ class CarrierEmulator:
         raise NotImplementedError
 
     def _authorized(self, request: web.Request) -> bool:
-        """HTTP Basic with the emulator's credentials, and the account in the path is theirs."""
+        """HTTP Basic with the emulator's credentials (the account in the path is checked after routing)."""
         header = request.headers.get("Authorization", "")
-        ok = False
-        if header.startswith("Basic "):
-            try:
-                user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-                ok = user == self.rest_user and password == self.auth_token
-            except (ValueError, UnicodeDecodeError):
-                ok = False
-        return ok and request.match_info.get("account") == self.rest_user
+        if not header.startswith("Basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return user == self.rest_user and password == self.auth_token
 
     def _unauthorized(self) -> web.Response:
+        raise NotImplementedError
+
+    def _no_route(self, request: web.Request, status: int) -> web.Response:
+        """The carrier's own answer to a path it does not serve (404) or a method it does not allow (405)."""
         raise NotImplementedError
 
     async def _read_body(self, request: web.Request) -> dict | web.Response:
@@ -122,7 +125,14 @@ class CarrierEmulator:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler):
+        # Credentials first (wrong ones are 401 anywhere), then routing: aiohttp runs middlewares even
+        # when no route matched, and such a request has no account in its path.
         if not self._authorized(request):
+            return self._unauthorized()
+        missing = request.match_info.http_exception
+        if missing is not None:
+            return self._no_route(request, missing.status)
+        if request.match_info.get("account") != self.rest_user:
             return self._unauthorized()
         body = await self._read_body(request)
         if isinstance(body, web.Response):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import secrets
 import time
@@ -25,6 +26,8 @@ import websockets
 from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
 
 from emulators.carrier.call import CarrierCall
+
+from .records import cdr_json, hangup_cause, live_json
 
 if TYPE_CHECKING:
     from .emulator import PlivoEmulator
@@ -81,6 +84,8 @@ class PlivoCall(CarrierCall):
         if self.machine_detection_url:
             self._amd_task = asyncio.create_task(self._report_machine())
         document = await self._fetch_xml(self.answer_url, Event="StartApp")
+        if document is not None:
+            self.answered_at = self.answered_at or time.time()
         while document is not None:
             document = await self._execute(document)
 
@@ -146,17 +151,13 @@ class PlivoCall(CarrierCall):
         if not self.hangup_url:
             return
         duration = str(int(time.time() - (self.answered_at or self.created))) if self.answered_at else "0"
-        cause = {
-            "busy": ("USER_BUSY", "Busy Line", "3010"),
-            "no-answer": ("NO_ANSWER", "No Answer", "3000"),
-            "failed": ("UNALLOCATED_NUMBER", "Invalid Destination Address", "2000"),
-        }.get(self.final_status, ("NORMAL_CLEARING", "Normal Hangup", "4000"))
+        cause = hangup_cause(self.final_status)
         data = self.params(
             Event="Hangup",
             CallStatus=self.final_status,
             HangupCause=cause[0],
             HangupCauseName=cause[1],
-            HangupCauseCode=cause[2],
+            HangupCauseCode=str(cause[2]),
             HangupSource=self.hangup_source or "Plivo",
             Duration=duration,
             BillDuration=duration,
@@ -187,7 +188,10 @@ class PlivoCall(CarrierCall):
                 self.hangup_source = "Answer XML"
                 return None
             elif element.tag == "Wait":
-                await asyncio.sleep(min(float(element.get("length", "1")), 5.0))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._hangup.wait(), min(float(element.get("length", "1")), 5.0))
+                if self._hangup.is_set():
+                    return await self._interrupted()
             elif element.tag == "Dial":
                 numbers = [(child.text or "").strip() for child in element]
                 self.dialed.extend(numbers)
@@ -197,15 +201,21 @@ class PlivoCall(CarrierCall):
                 return await self._fetch_xml(urljoin(self.answer_url, (element.text or "").strip()))
             elif element.tag == "Stream":
                 await self._stream(element)
-                if self._transfer is not None:
-                    url, self._transfer = self._transfer, None
-                    self._hangup.clear()
-                    return await self._fetch_xml(url)
-                if self._hangup.is_set() or element.get("keepCallAlive") != "true":
+                if self._transfer is not None or self._hangup.is_set():
+                    return await self._interrupted()
+                if element.get("keepCallAlive") != "true":
                     return None
             else:
                 self.errors.append(f"<{element.tag}> not emulated")
         return None
+
+    async def _interrupted(self) -> str | None:
+        """The REST API transferred the call (the aleg_url's XML to run) or hung it up (None)."""
+        if self._transfer is None:
+            return None
+        url, self._transfer = self._transfer, None
+        self._hangup.clear()
+        return await self._fetch_xml(url)
 
     # --- the Audio Stream -------------------------------------------------------------------------
     async def _stream(self, element: ET.Element) -> None:
@@ -344,12 +354,5 @@ class PlivoCall(CarrierCall):
         self._hangup.set()
 
     def to_json(self) -> dict:
-        return {
-            "call_uuid": self.uuid,
-            "from_number": self.from_,
-            "to_number": self.to,
-            "call_direction": self.direction,
-            "call_status": self.status,
-            "hangup_source": self.hangup_source,
-            "request_uuid": self.request_uuid,
-        }
+        """The call as the REST API shows it: its CDR once over, its live record until then."""
+        return cdr_json(self) if self.ended.is_set() else live_json(self)

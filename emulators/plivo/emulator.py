@@ -5,29 +5,35 @@ REST (reference §5, §8.5), under `/v1/Account/{auth_id}/`, HTTP Basic `auth_id
   then the call is answered and `answer_url` is fetched with `Direction=outbound`;
 - `DELETE Call/{uuid}/` -> 204 (hang up: the stream socket closes, the hangup callback follows);
 - `POST Call/{uuid}/` with `legs=aleg`, `aleg_url` -> 202 (transfer: the stream closes, aleg_url's XML runs);
-- `GET Call/{uuid}/` -> 200;
-- `GET /v1/Account/{auth_id}/` -> 200 account details;
+- `GET Call/{uuid}/` -> 200 with the call detail record once the call is over (404 while it lasts);
+  `GET Call/{uuid}/?status=live` -> 200 with the live call (404 once over);
+- `GET Call/` (call_direction, from_number, to_number, hangup_source, hangup_cause_code, limit, offset)
+  -> CDRs of finished calls, newest first; `GET Call/?status=live` -> `{"calls": [uuid, ...]}`;
 - `POST Message/` (src, dst, text) -> 202 `{"message": "message(s) queued", "message_uuid": [...]}`,
-  kept in `messages`.
+  kept in `messages`; `GET Message/` (limit, offset) and `GET Message/{uuid}/`.
+- `GET /v1/Account/{auth_id}/` -> 200 account details;
 - `Application/` create, list, get, update, delete; `Number/` list, get, update (link to an app):
   the account's numbers and where inbound calls to them go (emulators/plivo/numbers.py).
 Outbound outcomes per dialled number (`outcomes["+1555..."] = ["no-answer", "human"]`, one per
 attempt): "human" (default), "busy" / "no-answer" / "failed" (hangup callback with that CallStatus,
 answer_url never fetched), "machine" (with `machine_detection`, `Machine=true` is posted to
 machine_detection_url shortly after the answer; "human" gets `Machine=false`).
-Errors: 401 `{"error": "..."}` for bad credentials, 404 for unknown calls.
+Errors: 401 `{"error": "..."}` for bad credentials, 404 for unknown calls and paths, 405 for methods.
+Records: `records.py`.
 Point the package at it by setting the base URI constants in `plivo.rest.client` (see telephony.plivo.rest).
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 from aiohttp import web
 
 from emulators.carrier.rest import CarrierEmulator
 
+from . import records
 from .call import PlivoCall
 from .numbers import PlivoNumbers
 
@@ -109,6 +115,9 @@ class PlivoEmulator(CarrierEmulator):
         router.add_post(base + "/Message/", self._message)
         router.add_get(base + "/", self._account)  # what `manage.py doctor` reads
         self.numbers.routes(router, base)  # Application and Number (emulators/plivo/numbers.py)
+        router.add_get(base + "/Call/", self._list_calls)
+        router.add_get(base + "/Message/", self._list_messages)
+        router.add_get(base + "/Message/{uuid}/", self._fetch_message)
 
     @staticmethod
     def _api_id() -> str:
@@ -117,7 +126,14 @@ class PlivoEmulator(CarrierEmulator):
     def _unauthorized(self) -> web.Response:
         return web.json_response({"api_id": self._api_id(), "error": "authentication failed"}, status=401)
 
+    def _no_route(self, request: web.Request, status: int) -> web.Response:
+        error = "method not allowed" if status == 405 else "not found"
+        return web.json_response({"api_id": self._api_id(), "error": error}, status=status)
+
     async def _read_body(self, request: web.Request) -> dict | web.Response:
+        if request.method == "GET":  # the package sends a GET's parameters in the query string
+            request[BODY] = dict(request.query)
+            return request[BODY]
         try:
             body = json.loads(await request.text() or "{}")
         except ValueError:
@@ -162,17 +178,11 @@ class PlivoEmulator(CarrierEmulator):
         if not body.get("text") and not body.get("media_urls"):
             return web.json_response({"api_id": self._api_id(), "error": "text is required"}, status=400)
         message_uuid = str(uuid.uuid4())
-        self.messages.append({"message_uuid": message_uuid, **body})
+        self.messages.append({"message_uuid": message_uuid, "message_time": time.time(), **body})
         return web.json_response(
             {"message": "message(s) queued", "message_uuid": [message_uuid], "api_id": self._api_id()},
             status=202,
         )
-
-    async def _fetch(self, request: web.Request) -> web.Response:
-        call = self.calls.get(request.match_info["uuid"])
-        if call is None:
-            return web.json_response({"api_id": self._api_id(), "error": "not found"}, status=404)
-        return web.json_response({"api_id": self._api_id(), **call.to_json()})
 
     async def _hangup(self, request: web.Request) -> web.Response:
         call = self._call_or_404(request)
@@ -205,3 +215,54 @@ class PlivoEmulator(CarrierEmulator):
                 "timezone": "UTC",
             }
         )
+
+    # --- REST: call records, live calls, messages (list and fetch) ---------------------------------
+    def _not_found(self) -> web.Response:
+        return web.json_response({"api_id": self._api_id(), "error": "not found"}, status=404)
+
+    def _listed(self, request: web.Request, objects: list[dict]) -> web.Response:
+        listed = records.listing(request.path, request.query, objects)
+        if isinstance(listed, str):
+            return web.json_response({"api_id": self._api_id(), "error": listed}, status=400)
+        return web.json_response({"api_id": self._api_id(), **listed})
+
+    async def _fetch(self, request: web.Request) -> web.Response:
+        """A finished call's CDR, or with `status=live` a call in progress: each 404s for the other."""
+        call = self.calls.get(request.match_info["uuid"])
+        live = request.query.get("status") == "live"
+        if call is None or call.ended.is_set() == live:
+            return self._not_found()
+        return web.json_response({"api_id": self._api_id(), **call.to_json()})
+
+    async def _list_calls(self, request: web.Request) -> web.Response:
+        query = request.query
+        live = query.get("status") == "live"
+        matches = {
+            "call_direction": lambda c, v: c.direction == v,
+            "from_number": lambda c, v: records.number(c.from_) == records.number(v),
+            "to_number": lambda c, v: records.number(c.to) == records.number(v),
+        }
+        if not live:
+            matches["hangup_source"] = lambda c, v: (c.hangup_source or "Plivo") == v
+            matches["hangup_cause_code"] = lambda c, v: str(records.hangup_cause(c.final_status)[2]) == v
+        calls = [
+            c
+            for c in reversed(self.calls.values())
+            if c.ended.is_set() != live
+            and all(test(c, query[k]) for k, test in matches.items() if k in query)
+        ]
+        if live:
+            return web.json_response({"api_id": self._api_id(), "calls": [c.uuid for c in calls]})
+        return self._listed(request, [c.to_json() for c in calls])
+
+    async def _list_messages(self, request: web.Request) -> web.Response:
+        objects = [records.message_json(self.auth_id, m) for m in reversed(self.messages)]
+        return self._listed(request, objects)
+
+    async def _fetch_message(self, request: web.Request) -> web.Response:
+        for message in self.messages:
+            if message["message_uuid"] == request.match_info["uuid"]:
+                return web.json_response(
+                    {"api_id": self._api_id(), **records.message_json(self.auth_id, message)}
+                )
+        return self._not_found()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import secrets
 import time
@@ -22,6 +23,8 @@ import websockets
 from twilio.request_validator import RequestValidator
 
 from emulators.carrier.call import CarrierCall
+
+from .records import call_json
 
 if TYPE_CHECKING:
     from .emulator import TwilioEmulator
@@ -49,6 +52,9 @@ class TwilioCall(CarrierCall):
         status_events: tuple[str, ...] = ("completed",),
     ) -> None:
         super().__init__(emulator, to, from_, direction, marks_on_clear=True)
+        self.updated_at = self.created  # date_updated: the last status change
+        # start_time: inbound calls start when they arrive, REST-created ones when they are dialled.
+        self.started_at: float | None = self.created if direction == "inbound" else None
         self.sid = new_sid("CA")
         self.voice_url = voice_url
         self.preset_twiml = ""  # REST create with Twiml= instead of Url=
@@ -68,10 +74,23 @@ class TwilioCall(CarrierCall):
     def call_id(self) -> str:
         return self.sid
 
+    @property
+    def status(self) -> str:
+        """queued, ringing, in-progress, then completed, busy, no-answer, failed or canceled."""
+        return self._status
+
+    @status.setter
+    def status(self, value: str) -> None:
+        if value != getattr(self, "_status", None):
+            self._status = value
+            self.updated_at = time.time()
+
     # --- lifecycle --------------------------------------------------------------------------------
     async def _flow(self) -> None:
         if self.direction != "inbound":
+            self.started_at = time.time()
             await self._status_callback("initiated")
+            self.status = "ringing"
             await self._status_callback("ringing")
             if self.outcome in ("busy", "no-answer", "failed"):
                 self.status = self.outcome
@@ -169,7 +188,10 @@ class TwilioCall(CarrierCall):
                 self.end_reason = "twiml hangup"
                 return None
             elif verb.tag == "Pause":
-                await asyncio.sleep(min(float(verb.get("length", "1")), 5.0))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._hangup.wait(), min(float(verb.get("length", "1")), 5.0))
+                if self._hangup.is_set():
+                    return await self._interrupted()
             elif verb.tag == "Dial":
                 numbers = [(child.text or "").strip() for child in verb] or [(verb.text or "").strip()]
                 self.dialed.extend(numbers)
@@ -183,19 +205,23 @@ class TwilioCall(CarrierCall):
                     self.errors.append("12100: <Connect> without <Stream>")
                     continue
                 await self._stream(stream)
-                if self._redirect is not None:
-                    kind, value = self._redirect
-                    self._redirect = None
-                    self._hangup.clear()
-                    return value if kind == "twiml" else await self._fetch_twiml(value)
-                if self._hangup.is_set():
-                    return None
+                if self._redirect is not None or self._hangup.is_set():
+                    return await self._interrupted()
                 action = verb.get("action")
                 if action:
                     return await self._fetch_twiml(urljoin(self.voice_url, action))
             else:
                 self.errors.append(f"12100: verb <{verb.tag}> not emulated")
         return None
+
+    async def _interrupted(self) -> str | None:
+        """The REST API redirected the call (the new TwiML to run) or hung it up (None)."""
+        if self._redirect is None:
+            return None
+        kind, value = self._redirect
+        self._redirect = None
+        self._hangup.clear()
+        return value if kind == "twiml" else await self._fetch_twiml(value)
 
     # --- the Media Stream -------------------------------------------------------------------------
     async def _stream(self, element: ET.Element) -> None:
@@ -210,6 +236,10 @@ class TwilioCall(CarrierCall):
             self.status = "in-progress"
             self.answered_at = time.time()
         await self._connect(url)
+
+    def _handshake_headers(self, url: str) -> dict[str, str]:
+        """Twilio signs the upgrade too: the wss:// URL with no parameters (reference §2)."""
+        return {"X-Twilio-Signature": RequestValidator(self.emulator.auth_token).compute_signature(url, {})}
 
     async def _greet(self) -> None:
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"}, numbered=False)
@@ -321,14 +351,4 @@ class TwilioCall(CarrierCall):
         self._hangup.set()
 
     def to_json(self) -> dict:
-        uri = f"/2010-04-01/Accounts/{self.emulator.account_sid}/Calls/{self.sid}.json"
-        return {
-            "sid": self.sid,
-            "account_sid": self.emulator.account_sid,
-            "to": self.to,
-            "from": self.from_,
-            "status": self.status,
-            "direction": self.direction,
-            "api_version": "2010-04-01",
-            "uri": uri,
-        }
+        return call_json(self)

@@ -4,27 +4,33 @@ REST (reference §5, §8.6), under `/2010-04-01/Accounts/{AccountSid}/`, HTTP Ba
 - `POST Calls.json` (To, From, Url | Twiml, StatusCallback, StatusCallbackEvent...) -> 201 + Call JSON,
   then the call is "answered" and its TwiML runs (`Direction=outbound-api`);
 - `POST Calls/{CallSid}.json` with `Status=completed|canceled` (hang up) or `Twiml`/`Url` (redirect) -> 200;
-- `GET Calls/{CallSid}.json` -> 200;
+- `GET Calls/{CallSid}.json` -> 200; `GET Calls.json` (To, From, Status, ParentCallSid, PageSize, Page,
+  PageToken) -> a page of calls, newest first; `DELETE Calls/{CallSid}.json` -> 204 once the call is over
+  (400 code 20009 before), after which it is gone (404);
+- `POST Messages.json` (To, From, Body) -> 201 + Message JSON; the message is kept in `messages`;
+  `GET Messages.json` (To, From, paging) and `GET Messages/{MessageSid}.json`.
 - `GET /2010-04-01/Accounts/{AccountSid}.json` -> 200 Account JSON (status "active");
-- `POST Messages.json` (To, From, Body) -> 201 + Message JSON; the message is kept in `messages`.
 - `IncomingPhoneNumbers.json` list, `IncomingPhoneNumbers/{PN}.json` fetch and update: the account's
   numbers (emulators/twilio/numbers.py), where inbound calls to them go.
 Outbound outcomes per dialled number (`outcomes["+1555..."] = ["busy", "human"]`, one per attempt):
 "human" (default) answers, "busy" / "no-answer" / "failed" never answer (status callbacks report it),
 "machine" answers as an answering machine: with `MachineDetection` the voice webhook carries
 `AnsweredBy=machine_end_beep` (synchronous AMD), "human" gives `AnsweredBy=human`.
-Errors as Twilio sends them: 401 code 20003 (authentication), 404 code 20404 (unknown call).
+Errors as Twilio sends them: 401 code 20003 (authentication), 404 code 20404 (unknown call or path),
+405 code 20004, 400 code 21220 (redirecting a call that is over). Records: `records.py`.
 Point the package at it with `client.api.base_url = emulator.rest_url` (or TWILIO_API_BASE_URL in the app).
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 
 from aiohttp import web
 
 from emulators.carrier.rest import CarrierEmulator
 
+from . import records
 from .call import TwilioCall
 from .numbers import IncomingNumbers
 
@@ -89,6 +95,10 @@ class TwilioEmulator(CarrierEmulator):
         router.add_post(base + "/Messages.json", self._message)
         router.add_get(base + ".json", self._account)  # what `manage.py doctor` reads
         self.numbers.routes(router, base)  # IncomingPhoneNumbers (emulators/twilio/numbers.py)
+        router.add_get(base + "/Calls.json", self._list_calls)
+        router.add_delete(base + "/Calls/{sid}.json", self._delete_call)
+        router.add_get(base + "/Messages.json", self._list_messages)
+        router.add_get(base + "/Messages/{sid}.json", self._fetch_message)
 
     @staticmethod
     def _error(status: int, code: int, message: str) -> web.Response:
@@ -105,8 +115,13 @@ class TwilioEmulator(CarrierEmulator):
     def _unauthorized(self) -> web.Response:
         return self._error(401, 20003, "Authentication Error - invalid username")
 
+    def _no_route(self, request: web.Request, status: int) -> web.Response:
+        if status == 405:
+            return self._error(405, 20004, f"Method {request.method} not allowed on {request.path}")
+        return self._error(404, 20404, f"The requested resource {request.path} was not found")
+
     async def _read_body(self, request: web.Request) -> dict:
-        params = await request.post()
+        params = request.query if request.method in ("GET", "DELETE") else await request.post()
         return {k: params.getall(k) for k in params}
 
     def _call_or_404(self, request: web.Request) -> TwilioCall | web.Response:
@@ -149,6 +164,8 @@ class TwilioEmulator(CarrierEmulator):
         status = form.get("Status", "")
         if status in ("completed", "canceled"):
             call.end_by_api(status)
+        elif (form.get("Twiml") or form.get("Url")) and call.ended.is_set():
+            return self._error(400, 21220, "Call is not in-progress. Cannot redirect.")
         elif form.get("Twiml") or form.get("Url"):
             call.redirect(twiml=form.get("Twiml", ""), url=form.get("Url", ""))
         return web.json_response(call.to_json())
@@ -163,18 +180,7 @@ class TwilioEmulator(CarrierEmulator):
         if not body and not form.get("MediaUrl"):
             return self._error(400, 21602, "Message body is required.")
         sid = "SM" + secrets.token_hex(16)
-        message = {
-            "sid": sid,
-            "account_sid": self.account_sid,
-            "to": to,
-            "from": from_,
-            "body": body,
-            "status": "queued",
-            "direction": "outbound-api",
-            "num_segments": str(max(1, -(-len(body) // 160))),
-            "api_version": "2010-04-01",
-            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
-        }
+        message = records.message_json(self.account_sid, sid, to, from_, body, time.time())
         self.messages.append(message)
         return web.json_response(message, status=201)
 
@@ -194,3 +200,42 @@ class TwilioEmulator(CarrierEmulator):
                 "uri": uri,
             }
         )
+
+    # --- REST: call and message records (list, delete, fetch) --------------------------------------
+    def _page(self, request: web.Request, key: str, items: list[dict], filters: dict) -> web.Response:
+        listed = records.page(key, request.path, request.query, reversed(items), filters)
+        if isinstance(listed, str):
+            return self._error(400, 20001, listed)
+        return web.json_response(listed)
+
+    async def _list_calls(self, request: web.Request) -> web.Response:
+        def same(field: str):
+            return lambda record, value: record[field] == value
+
+        filters = {
+            "To": same("to"),
+            "From": same("from"),
+            "Status": same("status"),
+            "ParentCallSid": same("parent_call_sid"),
+        }
+        return self._page(request, "calls", [c.to_json() for c in self.calls.values()], filters)
+
+    async def _delete_call(self, request: web.Request) -> web.Response:
+        call = self._call_or_404(request)
+        if isinstance(call, web.Response):
+            return call
+        if not call.ended.is_set():
+            return self._error(400, 20009, "Cannot delete this resource before it is complete")
+        del self.calls[call.sid]
+        return web.Response(status=204)
+
+    async def _list_messages(self, request: web.Request) -> web.Response:
+        filters = {"To": lambda r, v: r["to"] == v, "From": lambda r, v: r["from"] == v}
+        return self._page(request, "messages", self.messages, filters)
+
+    async def _fetch_message(self, request: web.Request) -> web.Response:
+        sid = request.match_info["sid"]
+        for message in self.messages:
+            if message["sid"] == sid:
+                return web.json_response(message)
+        return self._error(404, 20404, f"The requested resource {request.path} was not found")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from agents.models import Carrier
 from telephony.streams import CarrierStreamConsumer
 
+from . import signature
 from .port import TwilioPort
 from .serializer import TwilioEvent, TwilioSerializer
 
@@ -29,3 +30,6 @@ class TwilioMediaConsumer(CarrierStreamConsumer):
 
     def ids_of(self, event: TwilioEvent) -> tuple[str, str]:
         return event.stream_sid, event.call_sid
+
+    def handshake_ok(self) -> bool:
+        return signature.stream_is_valid(self.scope)

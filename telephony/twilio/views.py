@@ -38,8 +38,7 @@ def _xml(body: str) -> HttpResponse:
 def stream_url(request: HttpRequest) -> str:
     """ws(s):// URL of the media consumer, on the public host."""
     base = settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
-    scheme, rest = base.split("://", 1)
-    return ("wss" if scheme == "https" else "ws") + "://" + rest + "/ws/twilio/"
+    return signature.stream_url(base, "/ws/twilio/")
 
 
 def _replayed(call_sid: str, call: Call, outbound: bool) -> HttpResponse:

@@ -428,6 +428,9 @@ class AgentTestRunAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # a run is a record: shown, not edited
+
     @admin.display(description="Cases")
     def verdicts(self, obj: AgentTestRun) -> str:
         """Each case's verdict, what failed, and a link to the call it made (transcript, recording)."""

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.utils import dateformat, timezone
-
-DATETIME_FORMAT = "Y-m-d H:i:s T"  # Django date format: 2026-12-02 09:41:07 UTC
+from django.utils import formats, timezone
 
 
 def when(value: datetime | None) -> str:
-    """`value` in the configured zone as DATETIME_FORMAT; "—" for no time."""
+    """`value` in the configured zone as DATETIME_FORMAT (contactcenter/formats); "—" for no time."""
     if value is None:
         return "—"
     if timezone.is_aware(value):
         value = timezone.localtime(value)
-    return dateformat.format(value, DATETIME_FORMAT)
+    return formats.date_format(value, "DATETIME_FORMAT")

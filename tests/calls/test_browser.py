@@ -271,3 +271,62 @@ def test_the_dashboard_at_390_px_wide_with_integer_chart_ticks_and_no_404(
         assert not missing, missing
     finally:
         context.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_versions_diff_publish_roll_back_and_suite_results(page, staff_user, agent):
+    """Thrown: an agent published as v1, its greeting edited, a stored suite run with a failing case.
+    Seen in Chromium, as a staff member uses it: the versions page shows the draft's change as a diff
+    (old line removed, new line added), "Publish the draft" makes v2 the one in use, "Use this version"
+    on v1 rolls back; the suite run's page shows each case's verdict, why it failed, and its call."""
+    from agents import versions
+    from agents.models import AgentTestCase, AgentTestRun
+
+    versions.publish(agent, "staff", "first")
+    agent.refresh_from_db()
+    agent.greeting = "Hi, you reached Example Corp support. What can I do for you?"
+    agent.save()
+    sign_in(page, "/calls/")
+    page.goto(f"/admin/agents/agent/{agent.pk}/versions/")
+    removed = page.locator("#draft-diff .del")
+    added = page.locator("#draft-diff .add")
+    assert "Hello, thanks for calling Example Corp" in removed.inner_text()
+    assert "What can I do for you?" in added.inner_text()
+    assert removed.evaluate("e => getComputedStyle(e).color") != added.evaluate(
+        "e => getComputedStyle(e).color"
+    )
+    shot(page, "11-admin-versions-draft")
+    page.fill("#note", "friendlier greeting")
+    page.click("#publish input[type=submit]")
+    page.locator("text=Published v2").wait_for()
+    assert "v2 (in use)" in page.locator("#v2").inner_text() and "friendlier greeting" in page.inner_text(
+        "#v2"
+    )
+    page.locator("#v1 input[value='Use this version']").click()
+    page.locator("text=use v1 again").wait_for()
+    assert (
+        "(in use)" in page.locator("#v1").inner_text() and "(in use)" not in page.locator("#v2").inner_text()
+    )
+    shot(page, "12-admin-versions-rolled-back")
+
+    AgentTestCase.objects.create(agent=agent, name="order status", caller_lines="where is my order")
+    call = make_call(agent=agent, carrier="test", transcript=False)
+    run = AgentTestRun.objects.create(
+        agent=agent,
+        version="draft",
+        passed=False,
+        results=[
+            {"case": "order status", "passed": True, "failures": [], "call_id": str(call.pk)},
+            {"case": "opening hours", "passed": False, "failures": ["never said 'closed on sundays'"],
+             "call_id": str(call.pk)},
+        ],
+    )  # fmt: skip
+    page.goto("/admin/agents/agenttestrun/")
+    assert "1 of 2 passed" in page.inner_text("#result_list")
+    page.goto(f"/admin/agents/agenttestrun/{run.pk}/change/")
+    assert "PASS order status" in page.inner_text("li.pass")
+    failed = page.inner_text("li.fail")
+    assert "FAIL opening hours" in failed and "never said 'closed on sundays'" in failed
+    shot(page, "13-admin-suite-run")
+    page.click("li.fail a")
+    page.wait_for_url(f"**/calls/{call.pk}/")

@@ -40,6 +40,27 @@ def asterisk(sounds_dir):
     emulator.stop()
 
 
+@pytest.fixture(autouse=True)
+def emulator_baseline(request):
+    """Record the legs and bridges on the emulator before each test that uses it, so a test judges
+    only what its own call left (tests/asterisk/test_calls.call_resources_gone)."""
+    from .test_calls import EMULATOR_BASELINE
+
+    EMULATOR_BASELINE.clear()
+    if "asterisk" in request.fixturenames:
+        emulator = request.getfixturevalue("asterisk")
+        emu = emulator.emulator
+        EMULATOR_BASELINE.update(
+            emulator.call(
+                lambda: {
+                    "legs": {c for c in emu.channels if c.startswith("cc-leg-")},
+                    "bridges": set(emu.bridges),
+                }
+            )
+        )
+    yield
+
+
 @dataclass
 class RunAsterisk:
     app: str

@@ -56,6 +56,9 @@ def speech_started(asterisk, chan, since: int, timeout: float = 25.0) -> int:
     raise AssertionError("the agent did not start speaking")
 
 
+EMULATOR_BASELINE: dict[str, set[str]] = {}  # set by tests/asterisk/conftest.py before each test
+
+
 def stored(chan_id: str, timeout: float = 20.0) -> Call:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -71,12 +74,15 @@ def stored(chan_id: str, timeout: float = 20.0) -> Call:
 
 
 def call_resources_gone(asterisk, chan) -> bool:
-    """No channel or bridge of this call is left on the emulator."""
+    """No channel or bridge of this call is left on the emulator (what an earlier test left behind,
+    recorded by the `emulator_baseline` fixture, is that test's failure, not this one's)."""
     emu = asterisk.emulator
+    old_legs, old_bridges = EMULATOR_BASELINE.get("legs", set()), EMULATOR_BASELINE.get("bridges", set())
 
     def check():
-        legs = [c for c in emu.channels.values() if c.id.startswith("cc-leg-")]
-        return chan.id not in emu.channels and not legs and not emu.bridges
+        legs = [c for c in emu.channels.values() if c.id.startswith("cc-leg-") and c.id not in old_legs]
+        bridges = [b for b in emu.bridges if b not in old_bridges]
+        return chan.id not in emu.channels and not legs and not bridges
 
     return asterisk.wait_for(check, what="call resources released")
 

@@ -265,7 +265,7 @@ async def test_ten_number_campaign_retries_busy_and_no_answer_then_completes(
         call = await emulator_call(twilio_emu, sid)
         await twilio_emu.run(call.answered())
         if call.stream_started.is_set():
-            await heard(twilio_emu, call)
+            await heard(twilio_emu, call, timeout=60)  # ten calls at once: room for a loaded machine
             await twilio_emu.run(call.hangup())
         else:
             await twilio_emu.run(call.ended.wait())

@@ -36,7 +36,7 @@ class ToolAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "kind", "description", "scheduling", "is_active")}),
         ("Arguments", {"fields": ("parameters",)}),
-        ("HTTP webhook", {"fields": ("url", "secret", "timeout_seconds"), "classes": ("collapse",)}),
+        ("HTTP webhook", {"fields": ("url", "secret", "timeout_seconds", "secure_entry"), "classes": ("collapse",)}),
     )
 
 

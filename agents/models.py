@@ -76,6 +76,14 @@ class Tool(models.Model):
         "tool runs; this says how it uses the result. Default: transfers interrupt, everything else "
         "waits until the agent is idle.",
     )
+    secure_entry = models.BooleanField(
+        "secure keypad entry",
+        default=False,
+        help_text="Webhook tools: when the agent calls this tool, the caller keys digits (a card number, "
+        "a PIN) ending with #; until then Gemini and the recording hear silence and keypresses are not "
+        "told to Gemini or written in the transcript. The digits go only to this webhook, as `digits`; "
+        "the agent gets the webhook's answer.",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -93,6 +101,8 @@ class Tool(models.Model):
                 "Use 1 to 64 letters, digits or underscores, starting with a letter or underscore "
                 "(Gemini refuses other function names)."
             )
+        if self.secure_entry and self.kind != self.Kind.WEBHOOK:
+            errors["secure_entry"] = "Only webhook tools take keyed digits: the digits go to the tool's URL."
         if self.parameters:
             try:
                 validate_gemini_schema(self.parameters)

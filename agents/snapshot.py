@@ -56,6 +56,7 @@ class ToolConfig:
     timeout_seconds: float = 5.0
     tool_id: int | None = None
     scheduling: str = ""  # INTERRUPT | WHEN_IDLE | SILENT; "" = the default for its kind
+    secure_entry: bool = False  # the caller keys digits for this webhook only (engine: secure entry)
 
     def declaration(self) -> dict[str, Any]:
         """The function declaration sent to Gemini in `setup.tools`."""
@@ -160,6 +161,7 @@ def snapshot(agent, draft: bool = False) -> AgentConfig:
             timeout_seconds=t.timeout_seconds,
             tool_id=t.pk,
             scheduling=t.scheduling,
+            secure_entry=t.secure_entry,
         )
         for t in agent.tools.filter(is_active=True).order_by("name")
     )

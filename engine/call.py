@@ -43,6 +43,7 @@ CONTINUE_CUT_REPLY = (
     "The line dropped while you were speaking. Continue your reply from where you stopped, "
     "without starting over and without greeting the caller again."
 )
+SECURE_ENTRY_MAX_DIGITS = 32  # secure entry ends at # or after this many digits (or SECURE_ENTRY_SECONDS)
 METRICS_EVERY_TICKS = 5  # a metrics snapshot at least every fifth saver tick (10 s by default)
 
 _live: set[CallHandle] = set()
@@ -95,6 +96,8 @@ class CallHandle:
         self._status = "completed"
         self._prepared: store.Prepared | None = None
         self._transport_dropped = 0
+        self._secure_digits: list[str] | None = None  # digits keyed during secure entry (None: closed)
+        self._secure_done = asyncio.Event()
 
     # --- transport-facing ---------------------------------------------------------------------
     def push_audio(self, payload: bytes) -> None:
@@ -102,12 +105,36 @@ class CallHandle:
             self.uplink.push(payload)
 
     def push_dtmf(self, digit: str) -> None:
-        """A keypad digit: noted in the transcript and told to the model as the caller's input."""
+        """A keypad digit: noted in the transcript and told to the model as the caller's input, except
+        during secure entry, when it goes only to the tool that asked (`_secure_entry`)."""
         if self._ended.is_set() or not digit:
+            return
+        if self._secure_digits is not None:
+            if digit == "#" or len(self._secure_digits) >= SECURE_ENTRY_MAX_DIGITS:
+                self._secure_done.set()
+            else:
+                self._secure_digits.append(digit)
             return
         self.transcript.note("system", f"Caller pressed {digit}", self._ms())
         if self._link is not None:
             self._spawn(self._link.send_text(f"The caller pressed the key {digit} on the phone keypad."))
+
+    async def _secure_entry(self, tool) -> str:
+        """Collect the digits the caller keys for `tool` (ending with #, or after
+        SECURE_ENTRY_SECONDS): meanwhile Gemini and the recording hear silence from the line, and the
+        digits reach neither the model nor the transcript, which notes only how many there were."""
+        self._secure_digits, self._secure_done = [], asyncio.Event()
+        self.uplink.secure = True
+        self.transcript.note("system", f"Secure entry for {tool.name}: the caller keys digits", self._ms())
+        try:
+            await asyncio.wait_for(self._secure_done.wait(), settings.SECURE_ENTRY_SECONDS)
+        except TimeoutError:
+            pass
+        finally:
+            self.uplink.secure = False
+            digits, self._secure_digits = "".join(self._secure_digits or ()), None
+        self.transcript.note("system", f"Secure entry closed: {len(digits)} digits to {tool.name}", self._ms())
+        return digits
 
     def mark_played(self, name: str) -> None:
         self.playout.mark_played(name)
@@ -255,6 +282,7 @@ class CallHandle:
             },
             {"call_id": str(self.call_id), **variables},
             on_done=self._store_invocation,
+            collect_digits=self._secure_entry,
         )
         try:
             self._link = LiveLink(

@@ -118,9 +118,11 @@ class ToolDispatcher:
         builtins: dict[str, Handler],
         context: dict[str, Any],
         on_done: Callable[[dict[str, Any]], None] | None = None,
+        collect_digits: Callable[[ToolConfig], Awaitable[str]] | None = None,
     ):
         self._by_name = {t.name: t for t in tools}
         self._on_done = on_done  # each finished invocation, to be stored during the call
+        self._collect_digits = collect_digits  # secure entry: the caller's keyed digits, for one tool
         self._builtins = builtins
         self._context = context
         self.invocations: list[dict[str, Any]] = []
@@ -190,7 +192,11 @@ class ToolDispatcher:
             if tool is None:
                 raise ToolError(f"there is no tool called {name!r}")
             check_arguments(tool.declaration().get("parameters") or {}, args)
-            if tool.kind == "webhook":
+            if tool.kind == "webhook" and tool.secure_entry and self._collect_digits is not None:
+                # The digits go to the webhook only: not into `args`, which are stored and shown.
+                digits = await self._collect_digits(tool)
+                result = await call_webhook(tool, {**args, "digits": digits}, self._context)
+            elif tool.kind == "webhook":
                 result = await call_webhook(tool, args, self._context)
             elif tool.kind in self._builtins:
                 result = await self._builtins[tool.kind](tool, args)

@@ -75,6 +75,7 @@ class Uplink:
         self.utterance_started_at: float | None = None
         self.enabled = True
         self.masked = False  # Gemini hears silence in place of the caller (a prompt that must not be cut)
+        self.secure = False  # Gemini and the recording hear silence (secure keypad entry)
 
     def push(self, payload: bytes) -> None:
         """Take caller audio as it came off the wire (any size)."""
@@ -85,6 +86,8 @@ class Uplink:
         pcm = self._decode(payload)
         if len(pcm) % 2:  # odd-sized linear payloads: keep the stray byte for the next one
             pcm, self._odd = pcm[:-1], pcm[-1:]
+        if self.secure:  # secure entry: neither Gemini nor the recording hears the line (keyed digits)
+            pcm = bytes(len(pcm))
         self.frames_in += 1
         self._pcm_in += len(pcm)
         self._on_caller_pcm(pcm)

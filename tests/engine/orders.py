@@ -18,9 +18,10 @@ class Orders(BaseHTTPRequestHandler):
     status = 200  # the HTTP status it answers with
     started: list[float] = []
     finished: list[float] = []
+    bodies: list[dict] = []  # what each request carried (tool, arguments, call)
 
     def do_POST(self):  # noqa: N802
-        self.rfile.read(int(self.headers["Content-Length"]))
+        Orders.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
         Orders.started.append(time.monotonic())
         time.sleep(self.delay)
         out = json.dumps({"status": "shipped"}).encode()
@@ -42,6 +43,7 @@ class Orders(BaseHTTPRequestHandler):
 def orders():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Orders)
     Orders.started, Orders.finished, Orders.delay, Orders.status = [], [], 0.0, 200
+    Orders.bodies = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
     server.shutdown()

@@ -10,6 +10,8 @@ class Profile:
     """Timings the reference (§8) asks to be configurable.
 
     send_speed: audio delivery speed as a multiple of real time (0 = as fast as the socket takes it).
+    The fast profile sends at real time (1.0), so a reply is never all sent before it could have been
+    played and a barge-in cuts what was not sent yet.
     hold_factor: turnComplete is held until hold_factor x the reply's playback time has passed since the
     first audio chunk (1.0 = the real service's "assume real-time playback").
     """
@@ -32,7 +34,7 @@ PROFILES: dict[str, Profile] = {
         setup_delay_s=0.0,
         silence_ms=300,
         first_audio_delay_s=0.0,
-        send_speed=0.0,
+        send_speed=1.0,
         hold_factor=0.25,
         connection_cap_s=600.0,
         goaway_before_s=50.0,

@@ -41,6 +41,20 @@ PROFILES: dict[str, Profile] = {
         recognize=True,
         default_max_sessions=100,
     ),
+    # Opt-in for tests whose assertions do not depend on reply pacing (fixture `gemini_instant`): the
+    # fast profile, but each reply is sent as fast as the socket takes it.
+    "instant": Profile(
+        name="instant",
+        setup_delay_s=0.0,
+        silence_ms=300,
+        first_audio_delay_s=0.0,
+        send_speed=0.0,
+        hold_factor=0.25,
+        connection_cap_s=600.0,
+        goaway_before_s=50.0,
+        recognize=True,
+        default_max_sessions=100,
+    ),
     "realistic": Profile(
         name="realistic",
         setup_delay_s=0.15,

@@ -81,6 +81,14 @@ def gemini_emulator():
     emulator.close()
 
 
+@pytest.fixture
+def gemini_instant(gemini_emulator):
+    """Opt-in for tests whose assertions do not depend on reply pacing: sessions started in the test get
+    the emulator's `instant` profile (replies sent at once, not at real time), to keep the suite quick."""
+    with gemini_emulator.use_profile("instant"):
+        yield gemini_emulator
+
+
 def gemini_env(emulator) -> dict[str, str]:
     """Environment that points a child process (daphne, runasterisk, runsip) at the emulator."""
     return {

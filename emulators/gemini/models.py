@@ -10,7 +10,7 @@ documented case.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from . import protocol as p
 
@@ -32,9 +32,16 @@ class Contract:
     # serverContent.interactionStatus tells when the model is idle; turnComplete alone no longer does
     # [DOC issue 15 / reference §2.6: receive() stops on turnComplete or interactionStatus IDLE].
     interaction_status: bool = False
+    # A text-only clientContent turn with turnComplete: "accepted" (the model answers it like speech),
+    # "refused" (closed with `client_text_close`), or "initial_history" (only as history seeding
+    # before the conversation starts, with historyConfig.initialHistoryInClientContent; refused after).
+    client_text: Literal["accepted", "refused", "initial_history"] = "refused"
+    client_text_close: tuple[int, str] = p.NON_AUDIO
 
 
-# 2.5 native audio: affective dialog, proactivity (v1alpha), thinkingBudget [DOC reference §3].
+# 2.5 native audio: affective dialog, proactivity (v1alpha), thinkingBudget [DOC reference §3]. A
+# text-only clientContent turn is closed 1007 "Cannot extract voices from a non-audio request" [OBS
+# reference §3, a telephony project on a native-audio model].
 OPEN = Contract()
 # gemini-3.8-live model page, "Migrating from Gemini 3.1 Flash Live" [DOC]: affective dialog was removed
 # from the API; proactive audio is always on and `proactive_audio: false` returns an error;
@@ -44,6 +51,7 @@ LIVE_38 = Contract(
     proactive_audio_off=False,
     thinking_fields=frozenset({"include_thoughts"}),
     non_blocking_calls=True,
+    client_text="accepted",  # [DOC issue 15: the 3.8 model page allows send_client_content all session]
 )
 # Extended thinking: the same setup contract [ASSUMED], and interactionStatus [DOC model page, issue 15].
 LIVE_38_EXTENDED = Contract(
@@ -52,6 +60,7 @@ LIVE_38_EXTENDED = Contract(
     thinking_fields=frozenset({"include_thoughts"}),
     non_blocking_calls=True,
     interaction_status=True,
+    client_text="accepted",  # [ASSUMED] as gemini-3.8-live
 )
 # gemini-3.1-flash-live-preview: no proactive audio or affective dialog [DOC reference §7]; a setup with
 # enableAffectiveDialog or proactivity never gets setupComplete [OBS PatterAI/Patter PR #210, 2026-07,
@@ -61,6 +70,12 @@ FLASH_31 = Contract(
     proactive_audio_off=False,
     thinking_fields=frozenset({"thinking_level", "include_thoughts"}),  # [ASSUMED] no thinkingBudget
     hangs_on_native_audio_knobs=True,
+    # [OBS livekit/agents PR #5251, google/adk-python #5018, 2026-03] clientContent only seeds history
+    # (historyConfig.initialHistoryInClientContent, [DOC HistoryConfig]); any other is closed 1007
+    # "Request contains an invalid argument." (a translated copy of the model page says clientContent
+    # works all session long; the two reports against the live service win here).
+    client_text="initial_history",
+    client_text_close=p.INVALID_ARGUMENT,
 )
 CONTRACTS: dict[str, Contract] = {
     "gemini-3.1-flash-live-preview": FLASH_31,
@@ -112,3 +127,84 @@ def check(model_id: str, setup: dict[str, Any], raw: dict[str, Any]) -> None:
     if any(field not in contract.thinking_fields for field in thinking):
         # [DOC] not supported; [ASSUMED] the generic invalid-argument close (1007).
         raise p.ProtocolError(p.INVALID_ARGUMENT)
+
+
+# --- models.list / models.get ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One model as the REST `models` resource describes it (the `Model` message)."""
+
+    display_name: str
+    description: str
+    input_token_limit: int
+    output_token_limit: int
+    live: bool  # bidiGenerateContent (Live) rather than generateContent
+    thinking: bool = True
+
+
+_LIVE_METHODS = ["bidiGenerateContent"]  # [OBS reference §7: models.list shows it on Live models]
+# [ASSUMED] the text models' list, as the service lists Gemini 2.x/3.x text models.
+_TEXT_METHODS = ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"]
+_NATIVE_25 = "Gemini 2.5 Flash native audio for the Live API"
+# Token limits: 3.1 and 3.8 pages say 131,072 in / 65,536 out [DOC reference §6.1]; 2.5 native audio
+# has a 128k context [DOC §6.1] and 8,192 out [ASSUMED]. Text models: the model pages' figures [DOC].
+LISTINGS: dict[str, Listing] = {
+    "gemini-2.5-flash-native-audio-preview-12-2025": Listing(
+        "Gemini 2.5 Flash Native Audio Preview 12-2025", _NATIVE_25, 131_072, 8_192, live=True
+    ),
+    "gemini-2.5-flash-native-audio-preview-09-2025": Listing(
+        "Gemini 2.5 Flash Native Audio Preview 09-2025", _NATIVE_25, 131_072, 8_192, live=True
+    ),
+    "gemini-2.5-flash-native-audio-latest": Listing(
+        "Gemini 2.5 Flash Native Audio Latest", _NATIVE_25, 131_072, 8_192, live=True
+    ),
+    "gemini-3.1-flash-live-preview": Listing(
+        "Gemini 3.1 Flash Live Preview", "Legacy preview Live model", 131_072, 65_536, live=True
+    ),
+    "gemini-3.8-live": Listing("Gemini 3.8 Live", "Gemini 3.8 Live", 131_072, 65_536, live=True),
+    "gemini-3.8-live-extended-thinking": Listing(
+        "Gemini 3.8 Live Extended Thinking",
+        "Gemini 3.8 Live with extended thinking",
+        131_072,
+        65_536,
+        live=True,
+    ),
+    "gemini-2.5-flash": Listing("Gemini 2.5 Flash", "Gemini 2.5 Flash", 1_048_576, 65_536, live=False),
+    "gemini-2.5-flash-lite": Listing(
+        "Gemini 2.5 Flash-Lite", "Gemini 2.5 Flash-Lite", 1_048_576, 65_536, live=False
+    ),
+    "gemini-2.5-pro": Listing("Gemini 2.5 Pro", "Gemini 2.5 Pro", 1_048_576, 65_536, live=False),
+    "gemini-2.0-flash": Listing(
+        "Gemini 2.0 Flash", "Gemini 2.0 Flash", 1_048_576, 8_192, live=False, thinking=False
+    ),
+    "gemini-2.0-flash-lite": Listing(
+        "Gemini 2.0 Flash-Lite", "Gemini 2.0 Flash-Lite", 1_048_576, 8_192, live=False, thinking=False
+    ),
+}
+
+
+def listing(model_id: str, *, live: bool) -> dict[str, Any]:
+    """The REST `Model` JSON for one allowed model id (camelCase, as the service sends it). Ids the
+    table does not describe (a scenario's allow-list, newer text models) get [ASSUMED] defaults."""
+    known = LISTINGS.get(model_id)
+    info = (
+        known
+        if known is not None and known.live == live
+        else Listing(model_id, model_id, 131_072 if live else 1_048_576, 65_536, live=live)
+    )
+    return {
+        "name": f"models/{model_id}",
+        "version": "001",
+        "displayName": info.display_name,
+        "description": info.description,
+        "inputTokenLimit": info.input_token_limit,
+        "outputTokenLimit": info.output_token_limit,
+        "supportedGenerationMethods": list(_LIVE_METHODS if live else _TEXT_METHODS),
+        "temperature": 1,
+        "topP": 0.95,
+        "topK": 64,
+        "maxTemperature": 2,
+        "thinking": info.thinking,
+    }

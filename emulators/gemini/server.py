@@ -24,6 +24,7 @@ from websockets.exceptions import InvalidMessage
 from websockets.http11 import Request, Response, parse_headers, parse_line
 from websockets.protocol import CONNECTING, Protocol
 
+from . import models as model_table
 from . import speech
 from .faults import Faults
 from .profiles import Profile, get_profile
@@ -59,6 +60,10 @@ LIVE_PATH = re.compile(
     r"(BidiGenerateContent|BidiGenerateContentConstrained)$"
 )
 REST_PATH = re.compile(r"^(?:/.*)?/(v1|v1beta|v1alpha)/models/([^/:]+):generateContent$")
+MODELS_PATH = re.compile(r"^(?:/.*)?/(v1|v1beta|v1alpha)/models(?:/([^/:]+))?$")
+# [ASSUMED] the texts: the real service answers unknown paths and methods 404 NOT_FOUND in its error
+# JSON, and GetModel of an unknown id 404 "Model is not found: …".
+METHOD_NOT_FOUND = "Method not found."
 MAX_BODY = 8 * 1024 * 1024
 
 
@@ -218,21 +223,25 @@ class EmulatorServer:
         if request.method == "POST":
             match = REST_PATH.match(path)
             if not match:
-                return _google_error(404, "NOT_FOUND", f"Method not found: {path}")
+                return _google_error(404, "NOT_FOUND", METHOD_NOT_FOUND)
             return self.generate_content(match.group(1), match.group(2), request)
         if request.method != "GET":
-            return _http(405, "Method Not Allowed", "method not allowed\n")
+            return _google_error(404, "NOT_FOUND", METHOD_NOT_FOUND)
         if "upgrade" not in request.headers.get("Connection", "").lower():
             if path in ("/", "/healthz"):
                 return _http(200, "OK", "Gemini emulator\n")
-            return _http(404, "Not Found", "not found\n")
+            match = MODELS_PATH.match(path)
+            if match:
+                return self.models(match.group(1), match.group(2), request)
+            return _google_error(404, "NOT_FOUND", METHOD_NOT_FOUND)
         match = LIVE_PATH.match(path)
         if not match:
             return _http(404, "Not Found", "not found\n")
         connection.emulator_route = (match.group(1), _credentials(request))  # type: ignore[attr-defined]
         return None
 
-    def generate_content(self, version: str, model: str, request: Request) -> Response:
+    def _refuse_key(self, request: Request) -> Response | None:
+        """The REST answer to a missing or wrong key, or None when the key is right."""
         key = _credentials(request)
         if not key:
             return _google_error(
@@ -243,6 +252,28 @@ class EmulatorServer:
             )
         if key != self.api_key:
             return _google_error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.")
+        return None
+
+    def models(self, version: str, model: str | None, request: Request) -> Response:
+        """models.list (GET …/models) and models.get (GET …/models/{id}), what clients call at start:
+        the allow-listed models in the REST `Model` shape; one page, no nextPageToken."""
+        refusal = self._refuse_key(request)
+        if refusal is not None:
+            return refusal
+        if model is None:
+            listed = [model_table.listing(m, live=True) for m in sorted(self.live_models)]
+            listed += [model_table.listing(m, live=False) for m in sorted(self.text_models)]
+            return _http(200, "OK", {"models": listed})
+        if model in self.live_models or model in self.text_models:
+            return _http(200, "OK", model_table.listing(model, live=model in self.live_models))
+        return _google_error(
+            404, "NOT_FOUND", f"Model is not found: models/{model} for api version {version}"
+        )
+
+    def generate_content(self, version: str, model: str, request: Request) -> Response:
+        refusal = self._refuse_key(request)
+        if refusal is not None:
+            return refusal
         if model not in self.text_models:
             return _google_error(
                 404,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import dataclasses
 import json
 import logging
@@ -158,6 +159,12 @@ class Session:
         self.reported = -1  # the index the last update carried
         self.updated_at = 0.0  # loop time of the last update
         self.unheard = 0  # inputs queued (an utterance, a text) that are not yet in the conversation
+        self.pending_text: list[str] = []  # user text of clientContent turns not yet complete
+        self.seeded = False  # initial history (historyConfig) closed by its turnComplete
+        # The newest handle this connection issued resumes the live conversation (what the model said or
+        # was cut from saying after it); every older one a snapshot taken when it was issued.
+        self.live_handle: str | None = None
+        self.live_snapshot: Conversation | None = None
 
     # --- plumbing ---------------------------------------------------------------------------------
 
@@ -243,7 +250,7 @@ class Session:
             conv = self.server.conversations.get(handle)
             if conv is None:
                 raise p.ProtocolError(p.SESSION_NOT_FOUND)
-            self.conv = conv
+            self.conv = copy.deepcopy(conv)  # the conversation as it stood when that handle was issued
             self.record.resumed_from = handle
         self.record.conversation = self.conv
         self.setup = setup
@@ -370,8 +377,12 @@ class Session:
         if self._at_rest():
             self.settled = self.msg_index
         handle = str(uuid.uuid4())
-        self.server.conversations[handle] = self.conv
+        if self.live_handle is not None and self.live_snapshot is not None:
+            # Superseded: that handle now resumes the conversation as it stood when it was issued.
+            self.server.conversations[self.live_handle] = self.live_snapshot
         self.conv.handles.append(handle)
+        self.live_handle, self.live_snapshot = handle, copy.deepcopy(self.conv)
+        self.server.conversations[handle] = self.conv
         if len(self.conv.handles) > KEEP_HANDLES:
             self.server.conversations.pop(self.conv.handles.pop(0), None)
         self.reported, self.updated_at = self.settled, asyncio.get_running_loop().time()
@@ -487,6 +498,13 @@ class Session:
             await self._queue_input(("audio", audio))
 
     async def _client_content(self, body: dict[str, Any]) -> None:
+        """Turns join the history in order and interrupt the reply in progress [DOC reference §3]. A
+        turn that completes with audio is heard like speech; a text-only one is answered like heard
+        speech, refused, or only seeds history, per the model (models.Contract.client_text)."""
+        if self.contract.client_text == "initial_history":
+            history = self.setup.get("history_config") or {}
+            if self.seeded or not history.get("initial_history_in_client_content"):
+                raise p.ProtocolError(self.contract.client_text_close)
         audio: list[bytes] = []
         for i, content in enumerate(body.get("turns") or []):
             role = content.get("role", "user")
@@ -494,6 +512,8 @@ class Session:
                 if "text" in part:
                     self.conv.history.append((role, str(part["text"])))
                     self.conv.prompt_tokens += int(len(str(part["text"]).split()) * 1.3)
+                    if role == "user":
+                        self.pending_text.append(str(part["text"]))
                 if "inline_data" in part:
                     pcm = self._to_16k(
                         part["inline_data"], f"client_content.turns[{i}].parts[{j}].inline_data"
@@ -502,11 +522,19 @@ class Session:
                         audio.append(pcm)
         if self.turn_open:
             await self._interrupt()
-        if body.get("turn_complete"):
-            if not audio:
-                # Observed on native-audio models: a text-only turn cannot be voiced (reference §3).
-                raise p.ProtocolError(p.NON_AUDIO)
+        if not body.get("turn_complete"):
+            return
+        text, self.pending_text = " ".join(self.pending_text), []
+        if self.contract.client_text == "initial_history":
+            self.seeded = True  # history only: no model call [DOC HistoryConfig]
+        elif audio:
             await self._queue_input(("audio", b"".join(audio)))
+        elif self.contract.client_text == "refused":
+            raise p.ProtocolError(self.contract.client_text_close)
+        elif match := SAY_EXACTLY.search(text):
+            await self._queue_input(("say", match.group(1).strip()))
+        else:
+            await self._queue_input(("content", text))
 
     async def _tool_response(self, body: dict[str, Any]) -> None:
         """Answers for ids never issued (or already cancelled) are ignored. Once every call of a batch is
@@ -559,7 +587,15 @@ class Session:
             self.conv.history.append(("user", job[1]))
             self.conv.prompt_tokens += int(len(job[1].split()) * 1.3)
             await self._heard()
-            await self._follow(self.server.scenario.plan(self.conv.turn, job[1], self.declared, self.conv.instruction))
+            await self._follow(
+                self.server.scenario.plan(self.conv.turn, job[1], self.declared, self.conv.instruction)
+            )
+        elif kind == "content":  # a clientContent text turn, already in the history
+            self.conv.turn += 1
+            await self._heard()
+            await self._follow(
+                self.server.scenario.plan(self.conv.turn, job[1], self.declared, self.conv.instruction)
+            )
         elif kind == "audio":
             heard = ""
             if self.profile.recognize:
@@ -570,7 +606,9 @@ class Session:
             await self._heard()
             if heard and "input_audio_transcription" in self.setup:
                 await self.send({"serverContent": {"inputTranscription": {"text": heard, "finished": True}}})
-            await self._follow(self.server.scenario.plan(self.conv.turn, heard, self.declared, self.conv.instruction))
+            await self._follow(
+                self.server.scenario.plan(self.conv.turn, heard, self.declared, self.conv.instruction)
+            )
 
     async def _status(self, status: str, **content: Any) -> None:
         """serverContent.interactionStatus, on models that send it (extended thinking); `content` rides

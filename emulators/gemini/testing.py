@@ -9,14 +9,17 @@ emu.close()
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import ssl
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .faults import Faults
-from .profiles import Profile
+from .profiles import Profile, get_profile
 from .scenario import Scenario
 from .server import EmulatorServer
 from .session import SessionRecord
@@ -51,6 +54,19 @@ class RunningEmulator:
     def sessions(self) -> list[SessionRecord]:
         """One record per WebSocket connection, in arrival order."""
         return self.server.sessions
+
+    @contextlib.contextmanager
+    def use_profile(self, name: str) -> Iterator[Profile]:
+        """Sessions that start inside the block use profile `name` (a shared emulator's per-test
+        opt-in, e.g. "instant" for tests that do not depend on reply pacing); restored after."""
+        before = self.server.profile
+        self.server.profile = dataclasses.replace(
+            get_profile(name), default_max_sessions=before.default_max_sessions
+        )
+        try:
+            yield self.server.profile
+        finally:
+            self.server.profile = before
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client context trusting the emulator's CA (and nothing else)."""

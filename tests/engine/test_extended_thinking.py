@@ -73,7 +73,8 @@ async def test_closing_line_waits_for_idle_not_for_a_turn_complete(demo_agent, d
         assert loop.time() < deadline, "the tool was never called"
         await line.caller.silence(0.1)
     await line.wait_for_audio(0.3)  # the preface is playing
-    closing = asyncio.create_task(line.handle.say_goodbye(CLOSING, "closing test", grace=4))
+    # The engine waits up to grace / 2 for idle: the 3 s tool, then its answer spoken at real time.
+    closing = asyncio.create_task(line.handle.say_goodbye(CLOSING, "closing test", grace=24))
     await asyncio.wait_for(line.port.hung_up.wait(), 30)
     await closing
     await line.handle.wait()

@@ -118,7 +118,8 @@ async def test_goaway_then_resumption_keeps_context():
             second = await collect_turn(session)
         assert second.said == "This is your second turn."
         assert emu.sessions[-1].resumed_from == handles[-1]
-        assert emu.sessions[-1].conversation is emu.sessions[0].conversation
+        # The conversation as that handle held it (goAway may come before the reply was all sent).
+        assert emu.sessions[-1].conversation.history[0] == ("user", "hello")
     finally:
         emu.close()
 
@@ -171,7 +172,7 @@ async def test_drop_mid_turn_fault(emulator):
     emulator.faults.drop_mid_turn = True
     with pytest.raises(errors.APIError) as info:
         async with client.aio.live.connect(model=MODEL, config=AUDIO_CONFIG) as session:
-            await session.send_realtime_input(text="can you tell me a long story")
+            await session.send_realtime_input(text="hello")  # halfway through any reply
             await collect_turn(session)
     assert info.value.code == 1006
     assert emulator.faults.drop_mid_turn is False

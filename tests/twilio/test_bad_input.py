@@ -19,7 +19,12 @@ from tests.support.carrier import heard, stored
 
 from .conftest import TWILIO_NUMBER
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+# Nothing here depends on reply pacing: the Gemini emulator sends replies at once (tests/conftest.py).
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio,
+    pytest.mark.usefixtures("gemini_instant"),
+]
 
 
 def start_frame(token: str | None) -> str:

@@ -11,6 +11,7 @@ from .conftest import TWILIO_NUMBER
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("gemini_instant")  # nothing here depends on reply pacing
 @pytest.mark.parametrize("silence_suppression", [False, True])
 def test_demo_call_command_prints_the_greeting_and_the_reply(
     twilio_server, twilio_emulator, twilio_agent, silence_suppression

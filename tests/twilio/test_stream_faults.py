@@ -17,7 +17,12 @@ from tests.support.carrier import heard, stored
 
 from .conftest import TWILIO_NUMBER
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+# Nothing here depends on reply pacing: the Gemini emulator sends replies at once (tests/conftest.py).
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio,
+    pytest.mark.usefixtures("gemini_instant"),
+]
 
 SILENCE = base64.b64encode(b"\xff" * 160).decode()  # one 20 ms frame of u-law silence
 

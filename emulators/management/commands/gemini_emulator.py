@@ -21,7 +21,7 @@ class Command(BaseCommand):
             "--ca-file", required=True, help="where to write the emulator's CA certificate (PEM)"
         )
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--profile", default="fast", choices=["fast", "realistic", "bench"])
+        parser.add_argument("--profile", default="fast", choices=["fast", "instant", "realistic", "bench"])
         parser.add_argument("--scenario", default=None, help="scenario JSON file (default: the bundled one)")
         parser.add_argument("--max-sessions", type=int, default=None, help="simultaneous sessions per key")
         parser.add_argument("--fault-drop-mid-turn", action="store_true")

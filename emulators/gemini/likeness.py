@@ -24,6 +24,9 @@ from .speech import flite_pcm, normalise_words, recognise
 RATE = 8000
 WINDOW, HOP = 256, 80  # 32 ms windows every 10 ms
 LIKENESS_FLOOR = 0.85  # below: not the phrase as flite says it (distorted, noisy, another phrase)
+# Clipping keeps the envelope roughly where it was, so it is caught on the waveform: clean flite speech
+# has under 0.5 % of its loud samples within 10 % of its peak, clipped 3x (10 dB) over 8 %.
+CLIPPED_MAX = 0.05
 _EDGES = np.geomspace(150, 3400, 19)
 _FREQS = np.fft.rfftfreq(WINDOW, 1 / RATE)
 _BANDS = np.stack([(_FREQS >= lo) & (_FREQS < hi) for lo, hi in zip(_EDGES[:-1], _EDGES[1:], strict=True)])
@@ -86,13 +89,22 @@ def likeness(heard: bytes, text: str, rate: int = 16000) -> float:
     return _aligned_similarity(heard_env, said_env)
 
 
+def clipped_share(pcm: bytes) -> float:
+    """Share of the loud samples (above 5 % of the peak) that sit within 10 % of the peak: a plateau."""
+    x = np.abs(np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64))
+    if not x.size or not x.max():
+        return 0.0
+    loud = x[x > 0.05 * x.max()]
+    return float((loud >= 0.9 * x.max()).mean())
+
+
 def heard_phrase(
     heard: bytes, phrases: Iterable[str], rate: int = 16000, floor: float = LIKENESS_FLOOR
 ) -> str:
     """Which of `phrases` the caller heard, or "" if the audio is not that phrase as flite says it.
 
     The grammar pass picks the nearest phrase (it always snaps to one); the likeness check then
-    refuses audio that does not sound like it (clipped, noisy, bit-flipped, or another phrase).
+    refuses audio that does not sound like it (noisy, bit-flipped, or another phrase) and clipped audio.
     """
     texts = {normalise_words(p): p for p in phrases}
     pcm16k = (
@@ -104,6 +116,6 @@ def heard_phrase(
     )
     words = normalise_words(recognise(pcm16k, list(texts)))
     text = texts.get(words)
-    if text is None or likeness(heard, text, rate) < floor:
+    if text is None or clipped_share(heard) > CLIPPED_MAX or likeness(heard, text, rate) < floor:
         return ""
     return text

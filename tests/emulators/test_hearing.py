@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emulators.gemini.likeness import LIKENESS_FLOOR, likeness
+from emulators.gemini.likeness import CLIPPED_MAX, LIKENESS_FLOOR, clipped_share, likeness
 from emulators.gemini.speech import flite_pcm, recognise
 from emulators.wire import g711
 from emulators.wire.resample import resample
@@ -76,6 +76,16 @@ def test_distortion_the_grammar_accepts_is_refused(distort):
     audio = distort(telephone(HELLO_REPLY))
     assert grammar_only(audio) == "hello how can i help you today"  # the grammar alone is fooled
     assert likeness(audio, HELLO_REPLY, 8000) < LIKENESS_FLOOR
+    with pytest.raises(AssertionError, match="not an agent line"):
+        heard_line(audio, 8000)
+
+
+def test_clipping_the_grammar_and_the_envelope_accept_is_refused():
+    """Overdriven 3x (10 dB): the words and the envelope survive, the waveform's plateaus give it away."""
+    audio = clipped(pcm(telephone(HELLO_REPLY)), 3)
+    assert grammar_only(audio) == "hello how can i help you today"
+    assert likeness(audio, HELLO_REPLY, 8000) > LIKENESS_FLOOR
+    assert clipped_share(audio) > CLIPPED_MAX > clipped_share(pcm(telephone(HELLO_REPLY))) * 10
     with pytest.raises(AssertionError, match="not an agent line"):
         heard_line(audio, 8000)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from emulators.gemini.likeness import heard_phrase, likeness
+from emulators.gemini.likeness import clipped_share, heard_phrase, likeness
 from emulators.gemini.speech import recognise
 
 _SCENARIO = json.loads(
@@ -35,7 +35,9 @@ def heard_line(pcm: bytes, rate: int) -> str:
     if not line:
         words = recognise(pcm if rate == 16000 else _to_16k(pcm, rate))
         scores = {text: round(likeness(pcm, text, rate), 2) for text in AGENT_LINES if len(text) < 80}
-        raise AssertionError(f"not an agent line as flite says it: heard {words!r}, likeness {scores}")
+        raise AssertionError(
+            f"not an agent line as flite says it: heard {words!r}, clipped {clipped_share(pcm):.3f}, likeness {scores}"
+        )
     return line
 
 

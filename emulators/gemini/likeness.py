@@ -34,7 +34,7 @@ _BANDS = _BANDS.astype(np.float64)
 
 
 def _envelope(pcm: bytes, rate: int) -> np.ndarray:
-    """Mean-normalised log band energies (frames x bands) of the speech between the first and last loud frame."""
+    """Mean-normalised log band energies (frames x bands) of the loud frames."""
     samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
     if rate != RATE:
         samples = soxr.resample(samples, rate, RATE)
@@ -45,8 +45,9 @@ def _envelope(pcm: bytes, rate: int) -> np.ndarray:
     power = np.abs(np.fft.rfft(samples[index] * np.hanning(WINDOW), axis=1)) ** 2
     bands = power @ _BANDS.T + 1e-3
     level = 10 * np.log10(bands.sum(axis=1))
-    loud = np.flatnonzero(level > level.max() - 35)
-    logs = np.log10(bands[loud[0] : loud[-1] + 1])
+    # Only the loud frames: a playout gap or a longer pause (the caller heard silence) is not a difference
+    # in how the words sound; noise fills the quiet frames and is kept.
+    logs = np.log10(bands[level > level.max() - 35])
     return logs - logs.mean(axis=0)
 
 

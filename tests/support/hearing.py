@@ -33,12 +33,29 @@ def heard_line(pcm: bytes, rate: int) -> str:
     """The agent line the caller heard in `pcm` (16-bit at `rate`), with why not in the failure message."""
     line = heard_phrase(pcm, AGENT_LINES, rate)
     if not line:
+        _keep(pcm, rate)
         words = recognise(pcm if rate == 16000 else _to_16k(pcm, rate))
         scores = {text: round(likeness(pcm, text, rate), 2) for text in AGENT_LINES if len(text) < 80}
         raise AssertionError(
             f"not an agent line as flite says it: heard {words!r}, clipped {clipped_share(pcm):.3f}, likeness {scores}"
         )
     return line
+
+
+def _keep(pcm: bytes, rate: int) -> None:
+    """Save refused audio to test-artifacts/heard/ for a person to listen to."""
+    import wave
+
+    from tests.conftest import ARTIFACTS
+
+    folder = ARTIFACTS / "heard"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"refused-{len(list(folder.glob('*.wav'))) + 1}.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm)
 
 
 def _to_16k(pcm: bytes, rate: int) -> bytes:

@@ -1,7 +1,8 @@
 """The emulator's externalMedia legs, each a real socket on a real 20 ms clock.
 
 Internally the emulator mixes 16 kHz 16-bit PCM in 20 ms frames (640 bytes); each leg converts to
-and from its wire format with `engine.codec`, the way Asterisk transcodes at a channel edge.
+and from its wire format with the emulators' own wire code (`emulators.wire`, not the product's),
+the way Asterisk transcodes at a channel edge.
 Legs also check what the app sends (payload type, frame size, kinds, pacing) into `stats`.
 """
 
@@ -16,17 +17,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.codec import DECODERS, ENCODERS, StreamResampler
-from telephony.asterisk import versions
-from telephony.asterisk.audiosocket import (
-    AUDIO_KINDS,
-    KIND_DTMF,
-    KIND_HANGUP,
-    KIND_UUID,
-    encode,
-    read_message,
-)
-from telephony.rtp import RtpError, RtpSender, parse_rtp
+from emulators.wire import audiosocket, rtp
+from emulators.wire.g711 import DECODE, ENCODE
+from emulators.wire.resample import Resampler
+
+from . import facts
 
 if TYPE_CHECKING:
     from .server import AsteriskEmulator, Channel
@@ -35,7 +30,7 @@ log = logging.getLogger(__name__)
 
 FRAME = 640  # 20 ms at 16 kHz, 16-bit
 SILENCE = bytes(FRAME)
-# externalMedia format -> (codec name for engine.codec, rate, RTP payload type)
+# externalMedia format -> (codec name for emulators.wire.g711, rate, RTP payload type)
 FORMATS: dict[str, tuple[str, int, int]] = {
     "ulaw": ("ulaw", 8000, 0),
     "alaw": ("alaw", 8000, 8),
@@ -85,15 +80,15 @@ class Leg:
         self.codec, self.rate, self.payload_type = FORMATS[fmt]
         self.stats = LegStats()
         self.inbound: deque[Any] = deque()
-        self._to_wire = StreamResampler(16000, self.rate, quality="QQ")
-        self._from_wire = StreamResampler(self.rate, 16000, quality="QQ")
+        self._to_wire = Resampler(16000, self.rate, quality="QQ")
+        self._from_wire = Resampler(self.rate, 16000, quality="QQ")
         self._partial = b""
         self._last_arrival: float | None = None
         self.closed = False
 
     # Mixer side -------------------------------------------------------------------------------
     def wire_frame(self, pcm16k: bytes) -> bytes:
-        return ENCODERS[self.codec](self._to_wire.process(pcm16k))
+        return ENCODE[self.codec](self._to_wire.process(pcm16k))
 
     def accept_wire(self, payload: bytes) -> None:
         """Audio from the app in the leg's format -> 16 kHz frames on the inbound queue."""
@@ -105,7 +100,7 @@ class Leg:
         self._last_arrival = now
         self.stats.frames_in += 1
         self.stats.bytes_in += len(payload)
-        pcm = self._partial + self._from_wire.process(DECODERS[self.codec](payload))
+        pcm = self._partial + self._from_wire.process(DECODE[self.codec](payload))
         whole = len(pcm) - len(pcm) % FRAME
         for i in range(0, whole, FRAME):
             self.inbound.append(pcm[i : i + FRAME])
@@ -137,7 +132,7 @@ class RtpLeg(Leg, asyncio.DatagramProtocol):
         self.external = external
         self.transport: asyncio.DatagramTransport | None = None
         self.local = ("", 0)
-        self.sender = RtpSender(self.payload_type, clock_rate=8000 if self.rate == 8000 else self.rate)
+        self.sender = rtp.Stream(self.payload_type, clock_rate=self.rate)
         self._learned: tuple[str, int] | None = None
         self._candidate: tuple[tuple[str, int], int, int] | None = None  # (source, last seq, count)
         self.arrivals: deque[tuple[float, int]] = deque(maxlen=200_000)  # (monotonic, RTP ts), for bench
@@ -154,8 +149,8 @@ class RtpLeg(Leg, asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr) -> None:
         source = (addr[0], addr[1])
         try:
-            packet = parse_rtp(data)
-        except RtpError:
+            packet = rtp.unpack(data)
+        except rtp.BadPacket:
             self.stats.malformed += 1
             return
         if source != self.external and source != self._learned:
@@ -170,7 +165,7 @@ class RtpLeg(Leg, asyncio.DatagramProtocol):
                 self.stats.strict_rtp_dropped += 1
                 return
             self._learned = source
-        if packet.payload_type > 34:
+        if packet.payload_type > rtp.LAST_STATIC_PT:
             self.stats.dynamic_pt_dropped += 1  # UnicastRTP has no SDP: dynamic PTs are dropped
             return
         if packet.payload_type != self.payload_type:
@@ -201,7 +196,7 @@ class RtpLeg(Leg, asyncio.DatagramProtocol):
     def skip_frame(self) -> None:
         """No packet; the RTP clock still moves on and the next packet carries the marker bit
         (RFC 3551 §4.1: the first packet of a talk-spurt after silence suppression)."""
-        self.sender.timestamp = (self.sender.timestamp + self.sender.clock_rate // 50) & 0xFFFFFFFF
+        self.sender.skip(self.sender.clock_rate // 50)
         self._talkspurt = True
 
     def send_dtmf(self, digit: str) -> None:
@@ -236,28 +231,28 @@ class AudioSocketLeg(Leg):
 
     @property
     def out_kind(self) -> int:
-        if versions.has(self.version, "audiosocket_rate_kinds"):
-            return {8000: 0x10, 16000: 0x12}[self.rate]
+        if facts.has(self.version, "audiosocket_rate_kinds"):
+            return audiosocket.KIND_FOR_RATE[self.rate]
         return 0x10
 
     async def connect(self) -> None:
         self.reader, self.writer = await asyncio.wait_for(asyncio.open_connection(*self.external), 2)
-        self.writer.write(encode(KIND_UUID, self.call_uuid.bytes))
+        self.writer.write(audiosocket.frame(audiosocket.UUID, self.call_uuid.bytes))
         self._task = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
         cause = 16
         try:
             while True:
-                kind, payload = await read_message(self.reader)
-                if kind == KIND_HANGUP:
+                kind, payload = await audiosocket.read(self.reader)
+                if kind == audiosocket.HANGUP:
                     break
-                if kind in AUDIO_KINDS:
+                if kind in audiosocket.AUDIO_RATES:
                     if not payload:
                         log.error("audiosocket leg: zero-length audio, ending the session")
                         cause = 38
                         break
-                    if versions.has(self.version, "audiosocket_rate_kinds"):
+                    if facts.has(self.version, "audiosocket_rate_kinds"):
                         accepted = {self.out_kind} | ({0x10} if self.rate == 8000 else set())
                     else:
                         accepted = {0x10}
@@ -285,12 +280,12 @@ class AudioSocketLeg(Leg):
             return
         wire = self.wire_frame(pcm16k)
         if wire:
-            self.writer.write(encode(self.out_kind, wire))
+            self.writer.write(audiosocket.frame(self.out_kind, wire))
             self.stats.frames_out += 1
 
     def send_dtmf(self, digit: str) -> None:
-        if self.writer is not None and not self.closed and versions.has(self.version, "audiosocket_dtmf"):
-            self.writer.write(encode(KIND_DTMF, digit.encode()))
+        if self.writer is not None and not self.closed and facts.has(self.version, "audiosocket_dtmf"):
+            self.writer.write(audiosocket.frame(audiosocket.DTMF, digit.encode()))
 
     def inject(self, data: bytes) -> None:
         if self.writer is not None and not self.writer.is_closing():
@@ -303,7 +298,7 @@ class AudioSocketLeg(Leg):
             self._task.cancel()
         if self.writer is not None and not self.writer.is_closing():
             if not was_closed:
-                self.writer.write(encode(KIND_HANGUP))
+                self.writer.write(audiosocket.frame(audiosocket.HANGUP))
             self.writer.close()
 
 
@@ -346,7 +341,7 @@ class WebSocketLeg(Leg):
 
     async def on_open(self) -> None:
         fields = {"connection_id": self.connection_id, "channel": self.channel.name}
-        if versions.has(self.emulator.version, "media_start_channel_id"):
+        if facts.has(self.emulator.version, "media_start_channel_id"):
             fields["channel_id"] = self.channel.id
         fields.update(format=self.format, optimal_frame_size=self.optimal, ptime=20)
         await self.send_event("MEDIA_START", **fields)
@@ -395,7 +390,7 @@ class WebSocketLeg(Leg):
             self.inbound = deque(i for i in self.inbound if not isinstance(i, bytes))
             self.buffering = self.paused = False
             self._check_xon()
-        elif command == "MARK_MEDIA" and versions.has(self.emulator.version, "websocket_marks"):
+        elif command == "MARK_MEDIA" and facts.has(self.emulator.version, "websocket_marks"):
             self.inbound.append(("mark", arg))
         elif command == "HANGUP":
             self.emulator.loop_task(self.emulator.hangup_channel(self.channel, 16))
@@ -441,7 +436,7 @@ class WebSocketLeg(Leg):
             return None
         frame = self.inbound.popleft()
         self._check_xon()
-        pcm = self._from_wire.process(DECODERS[self.codec](frame))
+        pcm = self._from_wire.process(DECODE[self.codec](frame))
         pcm = self._partial + pcm
         if len(pcm) >= FRAME:
             self._partial = pcm[FRAME:]

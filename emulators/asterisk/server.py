@@ -28,9 +28,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from engine.codec import StreamResampler
-from telephony.asterisk import versions
+from emulators.wire.resample import Resampler
 
+from . import facts
 from .legs import FRAME, SILENCE, AudioSocketLeg, Leg, RtpLeg, WebSocketLeg
 
 log = logging.getLogger(__name__)
@@ -540,7 +540,7 @@ class AsteriskEmulator:
                         )
                     )
             self.apps[app] = [ws]
-            if versions.has(self.version, "application_registered"):
+            if facts.has(self.version, "application_registered"):
                 self.emit(app, "ApplicationRegistered")
         try:
             async for _ in ws:
@@ -818,7 +818,7 @@ class AsteriskEmulator:
             return None
         with wave.open(str(path), "rb") as wav:
             rate, pcm = wav.getframerate(), wav.readframes(wav.getnframes())
-        resampler = StreamResampler(rate, 16000)
+        resampler = Resampler(rate, 16000)
         pcm = resampler.process(pcm) + resampler.flush()
         pcm += bytes(-len(pcm) % FRAME)
         return [pcm[i : i + FRAME] for i in range(0, len(pcm), FRAME)]
@@ -946,7 +946,7 @@ class AsteriskEmulator:
         host = params.get("external_host", "")
         fmt = params.get("format", "")
         if transport == "websocket":
-            if not versions.has(self.version, "websocket_media"):
+            if not facts.has(self.version, "websocket_media"):
                 raise AriHttpError(400, "transport must be 'udp' for rtp encapsulation")
             if encapsulation != "none":
                 raise AriHttpError(400, "encapsulation must be 'none' for websocket transport")

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.codec import StreamResampler, pcm_to_ulaw, ulaw_to_pcm
+from emulators.wire.g711 import decode_ulaw, encode_ulaw
+from emulators.wire.resample import resample
 
 RATE = 8000
 FRAME_MS = 20
@@ -42,8 +43,7 @@ def wav_pcm(path: str | Path, rate: int = RATE) -> bytes:
         pcm = wav.readframes(wav.getnframes())
     if channels > 1:
         pcm = np.frombuffer(pcm, dtype="<i2")[::channels].tobytes()
-    resampler = StreamResampler(src_rate, rate)
-    return resampler.process(pcm) + resampler.flush()
+    return resample(pcm, src_rate, rate)
 
 
 def flite_pcm(text: str, rate: int = RATE, voice: str = "slt") -> bytes:
@@ -69,8 +69,7 @@ def transcribe(pcm8k: bytes) -> str:
     global _decoder
     if not pcm8k:
         return ""
-    up = StreamResampler(RATE, 16000)
-    pcm16k = up.process(pcm8k) + up.flush()
+    pcm16k = resample(pcm8k, RATE, 16000)
     with _decoder_lock:
         if _decoder is None:
             from pocketsphinx import Decoder
@@ -203,7 +202,7 @@ class Handset:
 
     def queue_pcm(self, pcm8k: bytes) -> float:
         """Queue speech; returns its duration in seconds."""
-        self._speech += pcm_to_ulaw(pcm8k)
+        self._speech += encode_ulaw(pcm8k)
         self._done_speaking.clear()
         return len(pcm8k) / 2 / RATE
 
@@ -223,11 +222,11 @@ class Handset:
             del self._speech[:size]
             if not self._speech:
                 self._done_speaking.set()
-        self.said += ulaw_to_pcm(frame)
+        self.said += decode_ulaw(frame)
         return frame
 
     def hear(self, ulaw: bytes) -> None:
-        self.heard += ulaw_to_pcm(ulaw)
+        self.heard += decode_ulaw(ulaw)
 
     # --- what tests look at -------------------------------------------------------------------
     @property

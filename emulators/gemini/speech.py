@@ -130,8 +130,9 @@ def _grammar_for(phrases: Iterable[str]) -> str | None:
     return name
 
 
-def recognise(pcm16k: bytes, phrases: Iterable[str] = ()) -> str:
-    """Recognise one utterance: the scenario grammar first, the general model when the grammar finds nothing."""
+def recognise(pcm16k: bytes, phrases: Iterable[str] = (), fallback: bool = True) -> str:
+    """Recognise one utterance: the scenario grammar first, the general model when the grammar finds nothing
+    (unless `fallback` is False: then only the grammar, which snaps what it hears to the nearest phrase)."""
     if not pcm16k:
         return ""
     # Pad with silence: an utterance cut right at its last word (manual activityEnd) keeps the grammar
@@ -144,7 +145,8 @@ def recognise(pcm16k: bytes, phrases: Iterable[str] = ()) -> str:
         grammar = _grammar_for(phrases)
         if grammar:
             searches.append(grammar)
-        searches.append("_default")
+        if fallback or not grammar:
+            searches.append("_default")
         for search in searches:
             decoder.activate_search(search)
             decoder.start_utt()

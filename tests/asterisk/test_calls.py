@@ -13,6 +13,7 @@ import pytest
 from agents.models import Extension
 from calls.models import Call
 from emulators.gemini.speech import flite_pcm, recognise
+from tests.support.hearing import HELLO_REPLY, heard_line
 
 from .conftest import FRAME, utterances
 
@@ -124,8 +125,9 @@ def test_call_greeting_two_turns_barge_in_dtmf_and_caller_hangup(
     assert {"calling", "help"} & set(greeting.split()), greeting
 
     say(asterisk, chan, "hello")
-    _, end, reply = next_reply(asterisk, chan, end)
-    assert {"help", "today"} & set(reply.split()), reply
+    start, end, _ = next_reply(asterisk, chan, end)
+    # The words, and the signal: a codec or framing bug that garbles the voice fails here.
+    assert heard_line(asterisk.heard(chan)[start:end], 16000) == HELLO_REPLY
 
     say(asterisk, chan, "i would like to check the status of my order")
     _, end, reply = next_reply(asterisk, chan, end)

@@ -7,6 +7,7 @@ import asyncio
 from asgiref.sync import sync_to_async
 
 from tests.conftest import ARTIFACTS
+from tests.support.hearing import heard_line
 from tests.support.live import database_url, start_daphne
 
 
@@ -70,6 +71,14 @@ async def heard(emu, call, timeout: float = 20.0) -> str:
     """Wait for the agent's next reply to finish playing; return what pocketsphinx heard in it."""
     start, end = await emu.run(call.handset.next_reply(timeout=timeout))
     return await emu.run(call.handset.transcribe(start, end + 0.2))
+
+
+async def heard_agent_line(emu, call, timeout: float = 20.0) -> str:
+    """Wait for the agent's next reply to finish playing; return the agent line it is, checked on the
+    words and on the signal (tests.support.hearing: distorted audio fails)."""
+    start, end = await emu.run(call.handset.next_reply(timeout=timeout))
+    pcm = bytes(call.handset.heard[int(start * 8000) * 2 : int((end + 0.2) * 8000) * 2])
+    return await asyncio.to_thread(heard_line, pcm, 8000)
 
 
 async def silent_caller_is_answered(emu, number: str) -> None:

@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from calls.printout import stored_summary
 from emulators.asterisk.server import AsteriskEmulator, Channel
-from engine.codec import StreamResampler
+from emulators.wire.resample import resample
 from telephony.loopback import check_flite
 
 # The extension `bootstrap_demo` binds and the sample extensions.conf routes (_1XX in from-internal).
@@ -26,8 +26,7 @@ DEMO_CONTEXT, DEMO_EXTENSION = "from-internal", "100"
 def _wav_16k(path: str) -> bytes:
     with wave.open(path, "rb") as wav:
         rate, pcm = wav.getframerate(), wav.readframes(wav.getnframes())
-    resampler = StreamResampler(rate, 16000)
-    return resampler.process(pcm) + resampler.flush()
+    return resample(pcm, rate, 16000)
 
 
 class Command(BaseCommand):

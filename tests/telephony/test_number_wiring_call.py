@@ -19,7 +19,7 @@ PUBLIC = "https://cc.example.test"
 NUMBERS = {"twilio": "+15005550006", "plivo": "+15005550007"}
 DEAD = "/not-connected/"  # where an unconnected number's calls go here: a 404
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +51,16 @@ def wired(django_db_setup, django_db_blocker, live_server_env):
     # Unconnected numbers would ring nowhere: only the URLs "Connect" stores reach the app.
     emulators["twilio"].emulator.voice_url = server.url + DEAD
     emulators["plivo"].emulator.answer_path = DEAD
-    yield emulators, env
+    yield emulators, env, server
     server.stop()
     for running in emulators.values():
         running.close()
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("carrier", ["twilio", "plivo"])
 async def test_a_call_to_a_connected_number_reaches_the_agent(wired, settings, staff_user, carrier):
-    emulators, env = wired
+    emulators, env, _ = wired
     for name, value in env.items():
         setattr(settings, name, value)
     emu = emulators[carrier]
@@ -87,3 +88,56 @@ async def test_a_call_to_a_connected_number_reaches_the_agent(wired, settings, s
 
     response = await sync_to_async(admin.post)(f"/admin/agents/phonenumber/{number.pk}/disconnect/")
     assert response.status_code == 302
+
+
+def test_connect_and_disconnect_from_the_admin_in_chromium(wired, staff_user):
+    """As a staff member meets it: on the Twilio number's admin page, "Connect to Twilio" points the
+    carrier's number at this app and the page shows each field before and after; "Disconnect" puts
+    the old voice URL back. Real Chromium against the daphne the carrier reaches."""
+    import os
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from agents.models import PhoneNumber
+
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if not shutil.which(chromium):
+        pytest.skip("needs Debian's chromium")
+    emulators, _, server = wired
+    twilio = emulators["twilio"].emulator
+    twilio.numbers.find(NUMBERS["twilio"]).update(voice_url="https://demo.twilio.com/welcome/voice/")
+    agent = carrier_agent("Browser wired agent", "twilio", NUMBERS["twilio"])
+    number = PhoneNumber.objects.get(agent=agent)
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API keeps a loop in this thread
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(base_url=server.url, viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(20_000)
+            page.goto(f"/admin/agents/phonenumber/{number.pk}/change/")
+            page.fill("input[name=username]", "staff")
+            page.fill("input[name=password]", "correct horse battery")
+            page.click("input[type=submit], button[type=submit]")
+            page.click("#carrier-connect button")
+            page.locator("text=now sends its calls to this app").wait_for()
+            body = page.inner_text("#content")
+            assert "https://demo.twilio.com/welcome/voice/" in body and f"{PUBLIC}/twilio/voice/" in body
+            assert twilio.numbers.find(NUMBERS["twilio"])["voice_url"] == f"{PUBLIC}/twilio/voice/"
+            (ARTIFACTS / "dashboard").mkdir(parents=True, exist_ok=True)
+            page.screenshot(
+                path=str(ARTIFACTS / "dashboard" / "14-admin-number-connected.png"), full_page=True
+            )
+            page.click("#carrier-disconnect button")
+            page.locator("#carrier-connect button").wait_for()
+            assert (
+                twilio.numbers.find(NUMBERS["twilio"])["voice_url"]
+                == "https://demo.twilio.com/welcome/voice/"
+            )
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous

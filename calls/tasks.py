@@ -47,8 +47,22 @@ def _save_segments(call: Call, segments: list[dict]) -> None:
     )
 
 
+def _redacted(value, clean):
+    """`value` (JSON: dicts, lists, strings, numbers) with every string passed through `clean`."""
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v, clean) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, clean) for v in value]
+    return value
+
+
 def _save_invocations(call: Call, invocations: list[dict]) -> None:
-    """Insert the tool invocations not stored yet (one is known by its `seq` in the call)."""
+    """Insert the tool invocations not stored yet (one is known by its `seq` in the call), their
+    arguments and results redacted like the transcript (the model may pass on a number it heard)."""
+    settings_ = after_call_settings(call.agent_snapshot, call.agent)
+    clean = redact if settings_["redact_transcripts"] else str
     ToolInvocation.objects.bulk_create(
         (
             ToolInvocation(
@@ -57,8 +71,8 @@ def _save_invocations(call: Call, invocations: list[dict]) -> None:
                 tool_id=t.get("tool_id"),
                 tool_name=t["tool_name"],
                 gemini_call_id=t.get("gemini_call_id", ""),
-                arguments=t.get("arguments") or {},
-                result=t.get("result"),
+                arguments=_redacted(t.get("arguments") or {}, clean),
+                result=_redacted(t.get("result"), clean),
                 error=t.get("error", ""),
                 latency_ms=t.get("latency_ms", 0),
                 cancelled=t.get("cancelled", False),

@@ -8,7 +8,7 @@ from calls.models import Call
 from calls.redaction import CARD, NATIONAL_ID, redact
 from calls.tasks import store_call, store_segments
 
-from .test_after_call import _payload
+from .test_after_call import _Hook, _payload, hook  # noqa: F401 - the hook fixture
 from .test_api import bearer, token  # noqa: F401 - the token fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,22 +31,44 @@ def test_what_is_redacted_and_what_is_kept(said, stored):
     assert redact(said) == stored
 
 
-def test_a_card_number_said_on_a_call_is_not_stored_or_shown(demo_agent, staff_client, token):  # noqa: F811
+def test_a_card_number_said_on_a_call_is_not_stored_or_shown(demo_agent, staff_client, token, gemini, hook):  # noqa: F811
     """Thrown at it: a caller reading a test card number, once while the call goes on (the periodic
-    save) and again in the end-of-call records. Holds: the transcript row, the call page and the JSON
-    API show "[card number]", never the digits."""
+    save) and again in the end-of-call records, and the model passing it to a tool. Holds: the
+    transcript rows, the tool invocation, the summary, the call page, the JSON API, the CSV export and
+    the post-call webhook show "[card number]", never the digits."""
+    demo_agent.post_call_webhook_url = hook
+    demo_agent.save()
     call = Call.objects.create(carrier="sip", agent=demo_agent, status="in_progress")
-    during = [{"speaker": "caller", "text": "card 4111 1111 1111 1111", "start_ms": 0, "end_ms": 900, "seq": 0}]
+    during = [
+        {"speaker": "caller", "text": "card 4111 1111 1111 1111", "start_ms": 0, "end_ms": 900, "seq": 0}
+    ]
     assert store_segments.delay(str(call.pk), during).get() == 1
     payload = _payload(call, "again, four one one one one one one one one one one one one one one one")
     payload["segments"] = during + [dict(payload["segments"][1], seq=1)]
+    payload["tool_invocations"] = [
+        {
+            "seq": 0,
+            "tool_name": "take_payment",
+            "arguments": {"card": "4111 1111 1111 1111", "amount": 20},
+            "result": {"status": "ok", "output": {"charged": "card 4111111111111111"}},
+            "latency_ms": 12.0,
+        }
+    ]
     assert store_call.delay(payload).get() == "stored"
     texts = list(call.segments.order_by("seq").values_list("text", flat=True))
     assert texts == [f"card {CARD}", f"again, {CARD}"]
+    invocation = call.tool_invocations.get()
+    assert invocation.arguments == {"card": CARD, "amount": 20}
+    call.refresh_from_db()
+    assert call.summary and "4111" not in call.summary
     page = staff_client.get(f"/calls/{call.pk}/").content.decode()
     api = staff_client.get(f"/api/calls/{call.pk}", **bearer(token)).content.decode()
-    for shown in (page, api):
-        assert "[card number]" in shown and "4111" not in shown and "four one one one" not in shown
+    csv = b"".join(staff_client.get("/calls.csv").streaming_content).decode()
+    (posted, _) = _Hook.received[0]
+    for shown in (page, api, csv, posted.decode()):
+        assert "4111" not in shown and "four one one one" not in shown
+    for shown in (page, api, posted.decode()):
+        assert "[card number]" in shown
 
 
 def test_an_agent_may_keep_the_digits(demo_agent):

@@ -400,7 +400,7 @@ class AgentTestCaseAdmin(admin.ModelAdmin):
     list_filter = ("agent", "is_active")
     search_fields = ("name", "caller_lines", "must_say")
     fieldsets = (
-        (None, {"fields": ("agent", "name", "is_active", "caller_lines")}),
+        (None, {"fields": ("agent", "name", "is_active", "caller_lines", "persona")}),
         (
             "What must hold",
             {

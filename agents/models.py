@@ -432,8 +432,15 @@ class AgentTestCase(models.Model):
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="test_cases")
     name = models.CharField(max_length=100)
     caller_lines = models.TextField(
+        blank=True,
         help_text="What the caller says, one line per turn, spoken with the offline voice after the agent "
-        "finishes each turn."
+        "finishes each turn. With a persona: the caller's talking points, in order.",
+    )
+    persona = models.TextField(
+        blank=True,
+        help_text="Optional: who the caller is and what they want (\"Sam, whose parcel is late, wants a "
+        "refund\"). The caller is then played by a second Gemini Live session (TEST_CALLER_MODEL) that "
+        "talks with the agent; offline, the emulator's caller says the talking points one per turn.",
     )
     must_say = models.TextField(
         blank=True, help_text="Phrases the agent must say (one per line; case and punctuation ignored)."
@@ -461,6 +468,10 @@ class AgentTestCase(models.Model):
 
     def lines(self, field: str) -> list[str]:
         return [line.strip() for line in getattr(self, field).splitlines() if line.strip()]
+
+    def clean(self) -> None:
+        if not self.caller_lines.strip() and not self.persona.strip():
+            raise ValidationError({"caller_lines": "Write what the caller says, or give the caller a persona."})
 
 
 class AgentTestRun(models.Model):

@@ -322,6 +322,9 @@ PROCESS_STALE_SECONDS = float(os.environ.get("PROCESS_STALE_SECONDS", "30"))
 # agent says a closing line and the call ends (engine/drain.py). Match the orchestrator's grace period.
 DRAIN_SECONDS = float(os.environ.get("DRAIN_SECONDS", "600"))
 # During a call its transcript segments are stored this often (a crash keeps all but the last seconds).
+# `manage.py testagent`: the model and voice of callers played by a second Live session (a case's persona).
+TEST_CALLER_MODEL = os.environ.get("TEST_CALLER_MODEL", "gemini-3.8-live")
+TEST_CALLER_VOICE = os.environ.get("TEST_CALLER_VOICE", "Kore")
 # Secure keypad entry (a webhook tool with "secure keypad entry"): how long the caller has to key digits.
 SECURE_ENTRY_SECONDS = float(os.environ.get("SECURE_ENTRY_SECONDS", "60"))
 TRANSCRIPT_SAVE_SECONDS = float(os.environ.get("TRANSCRIPT_SAVE_SECONDS", "2"))

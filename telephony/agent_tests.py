@@ -9,6 +9,7 @@ the tool invocations, how the call ended and its metrics.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ from calls.models import Call
 from engine import CallRequest, start_call
 
 from .loopback import LoopbackPort, SimulatedCaller
+from .persona import PersonaCaller
+
+log = logging.getLogger(__name__)
 
 QUIET_S = 0.8  # the agent's turn is over after this much silence from it
 TURN_TIMEOUT_S = 25.0
@@ -48,7 +52,14 @@ async def _place(agent: Agent, case: AgentTestCase, draft: bool) -> str:
     )
     handle = await start_call(request, port)
     caller = SimulatedCaller(handle, port.wire)
-    if handle.accepted:
+    if handle.accepted and case.persona.strip():
+        try:
+            await PersonaCaller(handle, port, case.persona, case.lines("caller_lines")).run()
+        except Exception as exc:  # noqa: BLE001 - the case fails and says why; the run goes on
+            log.warning("persona caller for %r failed: %s", case.name, exc)
+            if not port.hung_up.is_set():
+                handle.remote_hangup(f"persona caller failed: {exc}"[:200])
+    elif handle.accepted:
         await caller.wait_for_agent(port, QUIET_S, TURN_TIMEOUT_S)  # the greeting, if any
         for line in case.lines("caller_lines"):
             if port.hung_up.is_set():

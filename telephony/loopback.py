@@ -101,6 +101,10 @@ class SimulatedCaller:
             if delay > 0:
                 await asyncio.sleep(delay)
 
+    async def play(self, pcm: bytes) -> None:
+        """Linear PCM at the line's rate, into the call at real-time pace."""
+        await self._stream(pcm)
+
     async def say(self, text: str, then_silence: float = 1.5) -> None:
         pcm = await asyncio.get_running_loop().run_in_executor(None, flite_pcm, text, self.wire.rate)
         await self._stream(pcm)

@@ -10,6 +10,9 @@ A scenario is a small JSON file (default: default_scenario.json next to this mod
   guidance:    [{"keywords": [...], "reply": text}]  when no turn or keyword rule matched, the first
                rule with a keyword in the system instruction in force (a supervisor's whisper, sent
                as contextUpdate) says its reply: the scripted stand-in for "the model follows it"
+Talking points: a system instruction with a "Say, in order:" list (numbered lines, as `testagent`'s
+persona callers send) makes the scripted model say item n on turn n and nothing after the last: the
+stand-in for a model playing a caller with a goal. It takes precedence over the scenario's rules.
 A rule: {"reply": text, "call": {"name", "args", "repeat"?}, "after_tool": text, "fallback": text}; `repeat`
 sends the identical call that many times back to back, as 3.8 is documented to do. When the call's
 function was not declared by the session, the emulator says `fallback` (or `reply`, or `after_tool`).
@@ -77,6 +80,9 @@ class Scenario:
 
     def plan(self, turn: int, heard: str, declared: set[str], instruction: str = "") -> Plan:
         """Choose the reply for the caller's turn `turn` that was heard as `heard`."""
+        points = talking_points(instruction)
+        if points:
+            return Plan(reply=points[turn - 1] if turn <= len(points) else "")
         rule = self.turns.get(str(turn))
         if rule is None:
             words = f" {normalise_words(heard)} "
@@ -102,6 +108,17 @@ class Scenario:
             )
         text = rule.get("fallback") or rule.get("reply") or rule.get("after_tool") or self.default_reply
         return Plan(reply=text)
+
+
+_POINTS = re.compile(r"^Say, in order:\s*$((?:\n\s*\d+\.\s+.+$)+)", re.MULTILINE)
+
+
+def talking_points(instruction: str) -> list[str]:
+    """The numbered lines after "Say, in order:" in a system instruction, if any."""
+    found = _POINTS.search(instruction or "")
+    if not found:
+        return []
+    return [re.sub(r"^\s*\d+\.\s+", "", line).strip() for line in found.group(1).strip().splitlines()]
 
 
 def fill(template: str, response: Any) -> str:

@@ -4,6 +4,7 @@ stored and shown in the admin, and the command fails (exit 1) when a case does."
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from django.core.management import call_command
@@ -103,3 +104,33 @@ def test_an_agent_that_requires_passing_tests_refuses_to_publish_until_the_draft
     demo_agent.save()
     page = admin_client.post(publish, {"note": "untested, allowed"}, follow=True).content.decode()
     assert "Published v2" in page and "Published although the draft has not been tested" in page
+
+
+def test_a_persona_caller_played_by_a_second_live_session(demo_agent, gemini, settings):
+    """Thrown at it: a case whose caller is a persona with talking points, no script. Holds: a second
+    Live session plays the caller (its instruction carries the persona and the points), the two talk
+    through the whole engine: the agent hears the persona's words, answers them, ends the call on its
+    goodbye, and the case passes on the agent's transcript."""
+    AgentTestCase.objects.create(
+        agent=demo_agent,
+        name="persona order status",
+        persona="Sam, who ordered a lamp last week and wants to know where it is.",
+        caller_lines="i would like to check the status of my order\nthank you goodbye",
+        must_say="has shipped",
+        ending=AgentTestCase.Ending.AGENT_ENDS,
+    )
+    before = len(gemini.sessions)
+    out = io.StringIO()
+    call_command("testagent", demo_agent.name, "--version", "draft", stdout=out)
+    assert "PASS  persona order status" in out.getvalue(), out.getvalue()
+    sessions = gemini.sessions[before:]
+    persona = [s for s in sessions if "Sam, who ordered a lamp" in json.dumps(s.setup)]
+    agent = [s for s in sessions if s not in persona]
+    assert len(persona) == 1 and agent
+    assert persona[0].setup["model"].endswith(settings.TEST_CALLER_MODEL)
+    assert persona[0].said[:2] == ["i would like to check the status of my order", "thank you goodbye"]
+    heard = " ".join(h for s in agent for h in s.heard)
+    assert "status of my order" in heard and "goodbye" in heard  # the agent's side heard the persona
+    call = Call.objects.filter(carrier="test").latest("started_at")
+    caller = " ".join(call.segments.filter(speaker="caller").values_list("text", flat=True))
+    assert "status of my order" in caller and call.end_reason.startswith("agent ended the call")

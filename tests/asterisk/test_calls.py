@@ -214,3 +214,26 @@ def test_phone_with_silence_suppression_is_answered(asterisk, runasterisk, aster
     caller_said = " ".join(t for s, t in said if s == "caller").lower()
     assert "status of my order" in caller_said, said
     assert [s for s, _ in said].count("agent") >= 2, said  # the greeting and the answer
+
+
+def test_the_ai_disclosure_is_spoken_first_and_not_cut_by_the_caller(asterisk, runasterisk, asterisk_agent):
+    """Thrown at it: an agent with the AI disclosure, the caller saying "hello" half a second into the
+    opening (RTP). Holds: the opening (disclosure, then greeting) plays whole, the stored transcript
+    starts with the disclosure and records it as given."""
+    from agents.models import DEFAULT_AI_DISCLOSURE
+
+    asterisk_agent.ai_disclosure = DEFAULT_AI_DISCLOSURE
+    asterisk_agent.save()
+    run = runasterisk("rtp")
+    chan = asterisk.place_call(CONTEXT, bind_extension(asterisk_agent), app=run.app)
+    start = speech_started(asterisk, chan, 0)
+    asterisk.wait_for(lambda: len(chan.phone.heard) > start + 16000, what="half a second of the opening")
+    say(asterisk, chan, "hello")
+    next_reply(asterisk, chan, start)  # the opening, to its end
+    asterisk.hangup(chan)
+    call = stored(chan.id)
+    said = list(call.segments.values_list("speaker", "text"))
+    agent_lines = [text for speaker, text in said if speaker == "agent"]
+    assert agent_lines[0].startswith(DEFAULT_AI_DISCLOSURE.rstrip(".")), said
+    assert asterisk_agent.greeting in agent_lines[0] or asterisk_agent.greeting in agent_lines[1], said
+    assert ("system", f"AI disclosure given: {DEFAULT_AI_DISCLOSURE}") in said

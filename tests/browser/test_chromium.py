@@ -118,3 +118,31 @@ def test_a_test_call_from_the_browser(page, staff_user, call_agent):
     assert call.status == "completed" and call.end_reason == "caller hung up"
     speakers = [s.speaker for s in call.segments.all()]
     assert speakers[0] == "agent" and "caller" in speakers
+
+
+def test_a_browser_call_hears_the_ai_disclosure_first_whole(page, staff_user, call_agent):
+    """Thrown at it: an agent with the AI disclosure, and the fake microphone speaking 5 s in, over the
+    opening. Holds: the transcript opens with the disclosure, the greeting after it is whole (the
+    caller's words did not cut it), and the stored call records the disclosure as given."""
+    from agents.models import DEFAULT_AI_DISCLOSURE
+
+    call_agent.ai_disclosure = DEFAULT_AI_DISCLOSURE
+    call_agent.save()
+    path = f"/browser/agents/{call_agent.pk}/call/"
+    page.goto(path)
+    page.fill("input[name=username]", "staff")
+    page.fill("input[name=password]", "correct horse battery")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{path}")
+    page.click("#start")
+    page.wait_for_selector("#call-state.on")
+    page.locator('#transcript li[data-speaker="caller"]').first.wait_for(timeout=45_000)
+    stats = page.evaluate("window.browserCall")
+    page.click("#hangup")
+    page.wait_for_selector("#call-record:not([hidden])")
+    call = stored_call(stats["callId"])
+    said = list(call.segments.values_list("speaker", "text"))
+    agent_lines = [text for speaker, text in said if speaker == "agent"]
+    assert agent_lines[0].startswith(DEFAULT_AI_DISCLOSURE.rstrip(".")), said
+    assert any(call_agent.greeting in line for line in agent_lines[:2]), said
+    assert ("system", f"AI disclosure given: {DEFAULT_AI_DISCLOSURE}") in said

@@ -14,6 +14,7 @@ import pytest
 import websockets
 
 from tests.support.carrier import (
+    disclosure_is_not_cut,
     heard,
     heard_agent_line,
     recording_seconds,
@@ -184,3 +185,9 @@ async def test_caller_with_silence_suppression_is_answered(plivo_server, plivo_e
     caller hears the agent answer the question, and the stored transcript has the question and the
     reply."""
     await silent_caller_is_answered(plivo_emulator, PLIVO_NUMBER)
+
+
+async def test_the_ai_disclosure_is_spoken_first_and_not_cut_by_the_caller(
+    plivo_server, plivo_emulator, plivo_agent
+):
+    await disclosure_is_not_cut(plivo_emulator, PLIVO_NUMBER, plivo_agent, "clearAudio")

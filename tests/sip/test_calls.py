@@ -191,3 +191,25 @@ def test_call_over_tcp(runsip, sipp, sip_number, gemini_emulator, tmp_path):
     assert result.statuses("BYE") == [200]
     (call,) = wait_for_calls(1)
     assert call.status == "completed"
+
+
+def test_the_ai_disclosure_is_spoken_first_and_not_cut_by_the_caller(
+    runsip, sipp, sip_number, gemini_emulator, tmp_path
+):
+    """Thrown at it: an agent with the AI disclosure and a sipp caller saying "hello" 1.5 s into the
+    opening. Holds: the stored transcript opens with the disclosure, the greeting after it is whole,
+    and the disclosure is recorded as given."""
+    from agents.models import DEFAULT_AI_DISCLOSURE
+
+    agent = sip_number.agent
+    agent.ai_disclosure = DEFAULT_AI_DISCLOSURE
+    agent.save()
+    script = CallerScript("ulaw").silence(1.5).say("hello").silence(9.0)
+    result, _ = call_with_capture(sipp, runsip, script, tmp_path)
+    assert result.ok, result.describe()
+    (call,) = wait_for_calls(1)
+    said = list(call.segments.values_list("speaker", "text"))
+    agent_lines = [text for speaker, text in said if speaker == "agent"]
+    assert agent_lines[0].startswith(DEFAULT_AI_DISCLOSURE.rstrip(".")), said
+    assert any(agent.greeting in line for line in agent_lines[:2]), said
+    assert ("system", f"AI disclosure given: {DEFAULT_AI_DISCLOSURE}") in said

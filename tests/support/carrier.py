@@ -104,3 +104,26 @@ async def silent_caller_is_answered(emu, number: str) -> None:
     caller_said = " ".join(t for s, t in said if s == "caller").lower()
     assert "status of my order" in caller_said, said
     assert [s for s, _ in said].count("agent") >= 2, said  # the greeting and the answer
+
+
+async def disclosure_is_not_cut(emu, to: str, agent, clear_event: str) -> None:
+    """The agent's AI disclosure on this carrier's line: the caller says "hello" half a second into
+    the opening; the opening plays on (no `clear_event` from the app), the stored transcript starts
+    with the disclosure and records it as given. Shared by the Twilio and Plivo end-to-end tests."""
+    from agents.models import DEFAULT_AI_DISCLOSURE
+
+    agent.ai_disclosure = DEFAULT_AI_DISCLOSURE
+    await sync_to_async(agent.save)()
+    call = await emu.place(to=to)
+    await emu.run(call.answered())
+    assert call.stream_started.is_set(), call.errors
+    await emu.run(call.handset.next_speech_start())
+    await asyncio.sleep(0.5)
+    await emu.run(call.say("hello"))
+    await heard(emu, call)  # the rest of the opening (or what follows it), to its end
+    assert clear_event not in call.app_events, "the caller's words cut the disclosure off"
+    await emu.run(call.hangup())
+    said = await segments(await stored(call.call_id))
+    agent_lines = [text for speaker, text in said if speaker == "agent"]
+    assert agent_lines and agent_lines[0].startswith(DEFAULT_AI_DISCLOSURE.rstrip(".")), said
+    assert ("system", f"AI disclosure given: {DEFAULT_AI_DISCLOSURE}") in said

@@ -12,6 +12,7 @@ import asyncio
 import pytest
 
 from tests.support.carrier import (
+    disclosure_is_not_cut,
     heard,
     heard_agent_line,
     recording_seconds,
@@ -103,3 +104,9 @@ async def test_caller_with_silence_suppression_is_answered(twilio_server, twilio
     caller hears the agent answer the question, and the stored transcript has the question and the
     reply."""
     await silent_caller_is_answered(twilio_emulator, TWILIO_NUMBER)
+
+
+async def test_the_ai_disclosure_is_spoken_first_and_not_cut_by_the_caller(
+    twilio_server, twilio_emulator, twilio_agent
+):
+    await disclosure_is_not_cut(twilio_emulator, TWILIO_NUMBER, twilio_agent, "clear")

@@ -7,12 +7,17 @@ spaces, dashes, commas or dots, is replaced by "[card number]" when some 13–19
 start pass the Luhn check (what every card number does, and what order numbers rarely do). US
 social security numbers written 3-2-4 ("123-45-6789") become "[national id]". Redaction happens
 where segments are stored (`calls.tasks`), so the database, the dashboard, the API, the CSV and
-the after-call summary never see the digits.
+the after-call summary never see the digits. Other patterns (a UK National Insurance number, an
+account id) come from REDACT_PATTERNS: {"[label]": "regular expression", ...} in settings.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 _WORDS = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
           "six": "6", "seven": "7", "eight": "8", "nine": "9"}  # fmt: skip
@@ -42,6 +47,21 @@ def _card(match: re.Match[str]) -> str:
     return match.group(0)
 
 
+@functools.lru_cache(maxsize=4)
+def _extra(patterns: tuple[tuple[str, str], ...]) -> list[tuple[re.Pattern[str], str]]:
+    compiled = []
+    for label, pattern in patterns:
+        try:
+            compiled.append((re.compile(pattern, re.IGNORECASE), label))
+        except re.error as exc:
+            raise ImproperlyConfigured(f"REDACT_PATTERNS: {label!r} is not a valid regular expression ({exc})") from exc
+    return compiled
+
+
 def redact(text: str) -> str:
-    """`text` with card numbers and US social security numbers replaced (see the module docstring)."""
-    return _SSN.sub(NATIONAL_ID, _RUN.sub(_card, text))
+    """`text` with card numbers, US social security numbers and the REDACT_PATTERNS replaced (see the
+    module docstring)."""
+    text = _SSN.sub(NATIONAL_ID, _RUN.sub(_card, text))
+    for pattern, label in _extra(tuple(getattr(settings, "REDACT_PATTERNS", {}).items())):
+        text = pattern.sub(label, text)
+    return text

@@ -7,10 +7,13 @@ Two modes, chosen by environment variables (see `.env.example`):
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "data"))
@@ -321,12 +324,20 @@ PROCESS_STALE_SECONDS = float(os.environ.get("PROCESS_STALE_SECONDS", "30"))
 # On SIGTERM a web process (`python -m contactcenter.serve`) lets live calls go on this long before the
 # agent says a closing line and the call ends (engine/drain.py). Match the orchestrator's grace period.
 DRAIN_SECONDS = float(os.environ.get("DRAIN_SECONDS", "600"))
-# During a call its transcript segments are stored this often (a crash keeps all but the last seconds).
+# Redaction beyond card numbers and US SSNs (calls/redaction.py): {"[label]": "regular expression"}, e.g.
+# REDACT_PATTERNS='{"[national insurance number]": "\\b[A-Z]{2} ?\\d{2} ?\\d{2} ?\\d{2} ?[A-D]\\b"}'
+REDACT_PATTERNS: dict[str, str] = json.loads(os.environ.get("REDACT_PATTERNS") or "{}")
+for _label, _pattern in REDACT_PATTERNS.items():  # refuse to start, not to store a call's transcript
+    try:
+        re.compile(_pattern)
+    except re.error as _exc:
+        raise ImproperlyConfigured(f"REDACT_PATTERNS: {_label!r} is not a valid regular expression ({_exc})") from None
 # `manage.py testagent`: the model and voice of callers played by a second Live session (a case's persona).
 TEST_CALLER_MODEL = os.environ.get("TEST_CALLER_MODEL", "gemini-3.8-live")
 TEST_CALLER_VOICE = os.environ.get("TEST_CALLER_VOICE", "Kore")
 # Secure keypad entry (a webhook tool with "secure keypad entry"): how long the caller has to key digits.
 SECURE_ENTRY_SECONDS = float(os.environ.get("SECURE_ENTRY_SECONDS", "60"))
+# During a call its transcript segments are stored this often (a crash keeps all but the last seconds).
 TRANSCRIPT_SAVE_SECONDS = float(os.environ.get("TRANSCRIPT_SAVE_SECONDS", "2"))
 # Calls per page in the dashboard history and the JSON API.
 DASHBOARD_PAGE_SIZE = int(os.environ.get("DASHBOARD_PAGE_SIZE", "50"))

@@ -78,3 +78,17 @@ def test_an_agent_may_keep_the_digits(demo_agent):
     call = Call.objects.create(carrier="sip", agent=demo_agent, status="in_progress")
     assert store_call.delay(_payload(call, "card 4111 1111 1111 1111")).get() == "stored"
     assert call.segments.filter(text__contains="4111 1111").exists()
+
+
+def test_patterns_from_settings_are_redacted_too(demo_agent, settings):
+    """Thrown at it: a deployment's own pattern (UK National Insurance numbers) in REDACT_PATTERNS. Holds:
+    a caller saying one has it stored as the label; a broken pattern stops with what to fix."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.REDACT_PATTERNS = {"[national insurance number]": r"\b[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"}
+    call = Call.objects.create(carrier="sip", agent=demo_agent, status="in_progress")
+    assert store_call.delay(_payload(call, "it is QQ 12 34 56 C thanks")).get() == "stored"
+    assert call.segments.filter(text="it is [national insurance number] thanks").exists()
+    settings.REDACT_PATTERNS = {"[broken]": "(unclosed"}
+    with pytest.raises(ImproperlyConfigured, match="'\\[broken\\]' is not a valid regular expression"):
+        redact("anything")

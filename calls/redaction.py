@@ -54,7 +54,9 @@ def _extra(patterns: tuple[tuple[str, str], ...]) -> list[tuple[re.Pattern[str],
         try:
             compiled.append((re.compile(pattern, re.IGNORECASE), label))
         except re.error as exc:
-            raise ImproperlyConfigured(f"REDACT_PATTERNS: {label!r} is not a valid regular expression ({exc})") from exc
+            raise ImproperlyConfigured(
+                f"REDACT_PATTERNS: {label!r} is not a valid regular expression ({exc})"
+            ) from exc
     return compiled
 
 

@@ -331,7 +331,9 @@ for _label, _pattern in REDACT_PATTERNS.items():  # refuse to start, not to stor
     try:
         re.compile(_pattern)
     except re.error as _exc:
-        raise ImproperlyConfigured(f"REDACT_PATTERNS: {_label!r} is not a valid regular expression ({_exc})") from None
+        raise ImproperlyConfigured(
+            f"REDACT_PATTERNS: {_label!r} is not a valid regular expression ({_exc})"
+        ) from None
 # `manage.py testagent`: the model and voice of callers played by a second Live session (a case's persona).
 TEST_CALLER_MODEL = os.environ.get("TEST_CALLER_MODEL", "gemini-3.8-live")
 TEST_CALLER_VOICE = os.environ.get("TEST_CALLER_VOICE", "Kore")

@@ -285,8 +285,7 @@ class PhoneNumberAdmin(admin.ModelAdmin):
             return f"Not connected from here. \u201cConnect to {connector.name}\u201d (above) points the number at this app."
         rows = format_html_join(
             "",
-            '<tr><td>{}</td><td><code style="overflow-wrap: anywhere">{}</code></td><td>\u2192</td>'
-            '<td><code style="overflow-wrap: anywhere">{}</code></td></tr>',
+            "<tr><td>{}</td><td><code>{}</code></td><td>\u2192</td><td><code>{}</code></td></tr>",
             (
                 (c["field"], c["before"] or "(empty)", c["after"] or "(empty)")
                 for c in link.get("changes", [])
@@ -294,8 +293,7 @@ class PhoneNumberAdmin(admin.ModelAdmin):
         )
         name = connector.name if connector else link.get("carrier", "")
         return format_html(
-            '<p style="overflow-wrap: anywhere">Connected to {} at {} by {} ({}). \u201cDisconnect\u201d puts the '
-            '"before" values back.</p>'
+            '<p>Connected to {} at {} by {} ({}). \u201cDisconnect\u201d puts the "before" values back.</p>'
             '<table id="carrier-changes"><thead><tr><th>Field</th><th>Before</th><th></th><th>After</th></tr>'
             "</thead><tbody>{}</tbody></table>",
             name,

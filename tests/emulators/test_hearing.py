@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from emulators.gemini.likeness import CLIPPED_MAX, LIKENESS_FLOOR, clipped_share, likeness
-from emulators.gemini.speech import flite_pcm, recognise
+from emulators.gemini.speech import flite_pcm, normalise_words, recognise
 from emulators.wire import g711
 from emulators.wire.resample import resample
 from tests.support.hearing import AGENT_LINES, HELLO_REPLY, heard_line
@@ -32,6 +32,12 @@ def pcm(ulaw: bytes) -> bytes:
 
 def grammar_only(audio8k: bytes) -> str:
     return recognise(resample(audio8k, 8000, 16000), AGENT_LINES, fallback=False)
+
+
+def fooled(heard: str) -> bool:
+    """The grammar pass took the audio for one of the agent's lines. Which one may vary with what the
+    shared decoder heard before (its cepstral mean adapts across utterances), so any line counts."""
+    return heard in {normalise_words(line) for line in AGENT_LINES}
 
 
 def with_noise(audio: bytes, snr_db: float) -> bytes:
@@ -74,7 +80,7 @@ def test_the_clean_line_is_heard():
 )
 def test_distortion_the_grammar_accepts_is_refused(distort):
     audio = distort(telephone(HELLO_REPLY))
-    assert grammar_only(audio) == "hello how can i help you today"  # the grammar alone is fooled
+    assert fooled(grammar_only(audio))  # the grammar alone takes it for an agent line
     assert likeness(audio, HELLO_REPLY, 8000) < LIKENESS_FLOOR
     with pytest.raises(AssertionError, match="not an agent line"):
         heard_line(audio, 8000)
@@ -83,7 +89,7 @@ def test_distortion_the_grammar_accepts_is_refused(distort):
 def test_clipping_the_grammar_and_the_envelope_accept_is_refused():
     """Overdriven 3x (10 dB): the words and the envelope survive, the waveform's plateaus give it away."""
     audio = clipped(pcm(telephone(HELLO_REPLY)), 3)
-    assert grammar_only(audio) == "hello how can i help you today"
+    assert fooled(grammar_only(audio))
     assert likeness(audio, HELLO_REPLY, 8000) > LIKENESS_FLOOR
     assert clipped_share(audio) > CLIPPED_MAX > clipped_share(pcm(telephone(HELLO_REPLY))) * 10
     with pytest.raises(AssertionError, match="not an agent line"):

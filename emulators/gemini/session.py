@@ -114,6 +114,9 @@ class SessionRecord:
     usage: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # usageMetadata sent, in order
 
 
+PACING_LEAD_S = 0.3  # a paced reply runs this far ahead of real time (the service, too, sends ahead)
+
+
 class Dropped(Exception):
     """The drop_mid_turn fault aborted the transport."""
 
@@ -711,6 +714,7 @@ class Session:
     ) -> None:
         said_words = self.said_words = 0
         offset, i = 0, 0
+        started = loop.time()
         while offset < len(pcm):
             if drop_at is not None and offset >= drop_at:
                 self.server.faults.drop_mid_turn = False
@@ -751,7 +755,10 @@ class Session:
                     await self.send({"serverContent": {"outputTranscription": {"text": piece}}})
                 said_words = self.said_words = target
             if self.profile.send_speed > 0:
-                await asyncio.sleep(seconds / self.profile.send_speed)
+                # Against the reply's own clock (sleeps that overshoot do not add up), a little ahead of
+                # real time as the service runs: delivery slower than playback would starve the caller.
+                sent_s = offset / (OUT_RATE * 2) / self.profile.send_speed
+                await asyncio.sleep(max(0.0, started + sent_s - PACING_LEAD_S - loop.time()))
             else:
                 await asyncio.sleep(0)
 

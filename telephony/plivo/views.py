@@ -6,7 +6,6 @@ import logging
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -145,9 +144,8 @@ def transfer(request: HttpRequest) -> HttpResponse:
 
 
 def webhook_urls() -> dict[str, str]:
-    """What to paste into the Plivo Application of a number."""
-    base = settings.PUBLIC_BASE_URL
-    return {
-        "Answer URL (POST)": base + reverse("plivo-answer"),
-        "Hangup URL (POST)": base + reverse("plivo-hangup"),
-    }
+    """What to paste into the Plivo Application of a number (the URLs "Connect" sets: wiring.targets)."""
+    from .wiring import targets
+
+    urls = targets()
+    return {"Answer URL (POST)": urls["answer_url"], "Hangup URL (POST)": urls["hangup_url"]}

@@ -6,7 +6,6 @@ import logging
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -134,9 +133,8 @@ def status(request: HttpRequest) -> HttpResponse:
 
 
 def webhook_urls() -> dict[str, str]:
-    """What to paste into the Twilio console for a number."""
-    base = settings.PUBLIC_BASE_URL
-    return {
-        "A call comes in (Webhook, HTTP POST)": base + reverse("twilio-voice"),
-        "Call status changes (HTTP POST)": base + reverse("twilio-status"),
-    }
+    """What to paste into the Twilio console for a number (the URLs "Connect" sets: wiring.targets)."""
+    from .wiring import targets
+
+    urls = targets()
+    return {"A call comes in (Webhook, HTTP POST)": urls["voice_url"], "Call status changes (HTTP POST)": urls["status_callback"]}

@@ -26,11 +26,15 @@ def _dt(value: str | None) -> datetime | None:
     return parse_datetime(value) if value else None
 
 
+def _cleaner(call: Call):
+    """`redact`, or `str` for a call whose version keeps the numbers (`calls.redaction`)."""
+    return redact if after_call_settings(call.agent_snapshot, call.agent)["redact_transcripts"] else str
+
+
 def _save_segments(call: Call, segments: list[dict]) -> None:
     """Insert the segments not stored yet (a segment is known by its `seq` in the call), with card
     numbers and national ids redacted unless the call's agent keeps them (`calls.redaction`)."""
-    settings_ = after_call_settings(call.agent_snapshot, call.agent)
-    clean = redact if settings_["redact_transcripts"] else str
+    clean = _cleaner(call)
     TranscriptSegment.objects.bulk_create(
         (
             TranscriptSegment(
@@ -61,8 +65,7 @@ def _redacted(value, clean):
 def _save_invocations(call: Call, invocations: list[dict]) -> None:
     """Insert the tool invocations not stored yet (one is known by its `seq` in the call), their
     arguments and results redacted like the transcript (the model may pass on a number it heard)."""
-    settings_ = after_call_settings(call.agent_snapshot, call.agent)
-    clean = redact if settings_["redact_transcripts"] else str
+    clean = _cleaner(call)
     ToolInvocation.objects.bulk_create(
         (
             ToolInvocation(

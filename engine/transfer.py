@@ -167,13 +167,14 @@ async def warm_transfer(handle: CallHandle, tool: ToolConfig, args: dict[str, An
         raise ToolError(NOT_POSSIBLE)
     if handle.hold is not None:
         raise ToolError("a transfer is already in progress; wait for its outcome")
-    caller, _ = builtins.parties(handle)
+    caller, ours = builtins.parties(handle)
     offer = TransferOffer(
         destination=target.destination,
         target_name=target.name,
         brief=brief_text(caller, str(args.get("reason", "")), str(args.get("summary", ""))),
         caller_number=caller,
         ring_seconds=settings.WARM_TRANSFER_RING_SECONDS,
+        our_number=ours,
     )
     loop = asyncio.get_running_loop()
     started = loop.time()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -50,9 +51,19 @@ INSTRUCTIONS = {
 }
 
 
+_NANP = re.compile(r"^\+1(\d{3})(\d{3})(\d{4})$")
+
+
+def speakable(number: str) -> str:
+    """A North American number grouped as people say it (+1 415 555 0177), so speech reads it digit
+    group by digit group rather than as one large number; other numbers as they are."""
+    match = _NANP.match(number)
+    return "+1 " + " ".join(match.groups()) if match else number
+
+
 def brief_text(caller_number: str, reason: str, summary: str) -> str:
     """What the person hears before accepting: who calls, why, the model's summary, and how to answer."""
-    who = caller_number or "an unknown number"
+    who = speakable(caller_number) if caller_number else "an unknown number"
     about = " ".join(reason.split()).rstrip(".") or "a question"
     summary = " ".join(summary.split())
     if summary and summary[-1] not in ".!?":

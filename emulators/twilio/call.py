@@ -103,6 +103,10 @@ class TwilioCall(CarrierCall):
                 if self.outcome == "no-answer" and self.ring_seconds:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._hangup.wait(), self.ring_seconds)
+                    if self._hangup.is_set():  # the REST API ended it while it rang: Twilio says canceled
+                        self.status = "canceled"
+                        self.end_reason = "canceled while ringing"
+                        return
                 self.status = self.outcome
                 self.end_reason = f"callee {self.outcome}"
                 return

@@ -54,19 +54,25 @@ def _with_sales(agent, destination: str) -> None:
     TransferTarget.objects.create(agent=agent, name="Sales", destination=destination)
 
 
-def _person(emu, number: str):
-    return next((c for c in emu.emulator.calls.values() if c.to == number), None)
+def _person(emu, number: str, before: set[str]):
+    """The person's call to `number` placed since `before` (the calls the emulator had then)."""
+    return next(
+        (c for c in list(emu.emulator.calls.values()) if c.to == number and c.sid not in before), None
+    )
 
 
 async def _ask_for_a_person(emu, twilio_agent, destination: str):
     await sync_to_async(_with_sales)(twilio_agent, destination)
+    before = set(emu.emulator.calls)
     call = await emu.place(to=TWILIO_NUMBER, from_=CALLER)
     await emu.run(call.answered())
     assert call.stream_started.is_set(), call.errors
     await heard(emu, call)  # the greeting
     await emu.run(call.say(ASK))
-    await emu.run(call.wait_until(lambda: _person(emu, destination), timeout=30, what="the person's call"))
-    return call, _person(emu, destination)
+    await emu.run(
+        call.wait_until(lambda: _person(emu, destination, before), timeout=30, what="the person's call")
+    )
+    return call, _person(emu, destination, before)
 
 
 def _tool_response(gemini_emulator) -> dict:
@@ -155,3 +161,31 @@ async def test_not_taken_brings_the_agent_back(
     said = await segments(row)
     assert ("agent", f"The transfer outcome is {outcome}.") in [(s, t.strip()) for s, t in said], said
     assert call.conference == "" and person.conference == ""
+
+
+@pytest.fixture
+def slow_person(twilio_emulator):
+    """The never-answering person rings for 20 s (instead of the emulator's 2 s)."""
+    twilio_emulator.emulator.person_ring_s = 20.0
+    yield
+    twilio_emulator.emulator.person_ring_s = 2.0
+
+
+async def test_caller_hanging_up_on_hold_cancels_the_persons_call(
+    twilio_server, twilio_emulator, twilio_agent, transfer_rule, slow_person
+):
+    """Thrown: the caller hangs up while the person's phone (…03) still rings. Survived: the app hangs up
+    the person's call through the REST API (Twilio reports it canceled), and the call is stored as the
+    caller hung up, with the transfer "abandoned"."""
+    emu = twilio_emulator
+    call, person = await _ask_for_a_person(emu, twilio_agent, "+15005550203")
+    await asyncio.sleep(1.0)
+    await emu.run(call.hangup())
+    await emu.run(
+        person.wait_until(lambda: person.ended.is_set(), timeout=15, what="the person's call to end")
+    )
+    assert person.status == "canceled"
+    ended = [r for r in emu.emulator.rest_requests if r[1].endswith(f"/Calls/{person.sid}.json")]
+    assert ended and ended[0][2].get("Status") == ["completed"], emu.emulator.rest_requests
+    row = await stored(call.sid)
+    assert row.end_reason == "caller hung up" and row.handoff_outcome == "abandoned"

@@ -287,7 +287,12 @@ class SipCall:
             return
         self.transfer_status = status[0]
         self.transfer_final.set()
-        if 200 <= status[0] < 300 and self.handle is not None and self.transferred_to and not self.warm_pending:
+        if (
+            200 <= status[0] < 300
+            and self.handle is not None
+            and self.transferred_to
+            and not self.warm_pending
+        ):
             # The caller now talks to the destination: stop the agent, keep the SIP leg for the BYE.
             self.handle.remote_hangup(f"transferred to {self.transferred_to}")
 

@@ -64,6 +64,7 @@ class SipServer:
         self.tcp: asyncio.base_events.Server | None = None
         self.accepting = True
         self._tcp_tasks: set[asyncio.Task] = set()
+        self._background: set[asyncio.Task] = set()
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -87,6 +88,13 @@ class SipServer:
             self.config.unknown_number,
         )
 
+    def track(self, work) -> asyncio.Task:
+        """Run `work` outliving the call that started it (kept referenced until it finishes)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
     def refuse_new_calls(self) -> None:
         """Draining: answer new INVITEs 503 so the trunk sends them elsewhere."""
         self.accepting = False
@@ -97,6 +105,8 @@ class SipServer:
         calls = list(self.calls.values())
         for call in calls:
             call.hangup("server shutting down")
+        for leg in list(self.legs.values()):
+            leg.hangup("server shutting down")
         if calls:
             await asyncio.wait([asyncio.ensure_future(c.ended.wait()) for c in calls], timeout=grace)
             byes = [c._bye_task for c in calls if c._bye_task is not None]

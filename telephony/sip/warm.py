@@ -126,7 +126,7 @@ async def _warm_transfer(call: SipCall, offer: TransferOffer) -> TransferOutcome
     finally:
         if not brief.done():
             brief.cancel()
-        if call.relay is None and not (call.transferred_to and leg.state == "confirmed"):
+        if call.leg is leg and call.relay is None:
             # Not bridged here and not waiting for the person's phone to drop us: this leg is done.
             if leg.state == "confirmed":
                 leg.hangup("transfer over")
@@ -209,7 +209,8 @@ async def _hand_over(call: SipCall, leg: PersonLeg, offer: TransferOffer) -> Tra
             # the replaced dialog; `_finish_transfer` ends the caller's once the engine is done).
             call.warm_pending = False
             call.transferred_to = offer.target_name
-            asyncio.get_running_loop().create_task(_drop_replaced(leg))
+            call.leg = None  # no longer the caller's: its end must not BYE the person's phone
+            call.server.track(_drop_replaced(leg))
             return TransferOutcome("accepted", f"REFER with Replaces completed ({status or 'caller left'})")
         why = (
             f"the caller's side could not reach the person (NOTIFY {status})"

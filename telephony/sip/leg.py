@@ -92,6 +92,7 @@ class PersonLeg:
         self._on_audio = on_audio
         self._invite: SipRequest | None = None
         self._bye_sent = False
+        self._cancelling = False  # a CANCEL is out: keep the transaction registered for its 487
 
     # -- what send_in_dialog and the server need ------------------------------------------------
     @property
@@ -179,7 +180,11 @@ class PersonLeg:
         while not self.final.done():
             now = loop.time()
             if now >= deadline:
-                return await self._cancel(f"no answer within {ring_seconds:g} seconds")
+                self._cancelling = True
+                try:
+                    return await self._cancel(f"no answer within {ring_seconds:g} seconds")
+                finally:
+                    self._cancelling = False
             if not self.provisional.is_set() and now >= timer_b:
                 self.state = "terminated"
                 return DialResult("failed", 0, f"{self.uri} did not answer the INVITE (timer B)")
@@ -340,7 +345,11 @@ class PersonLeg:
         self.ended.set()
 
     def hangup(self, reason: str) -> asyncio.Task | None:
-        """BYE an answered leg (once); returns the task sending it."""
+        """BYE an answered leg, CANCEL a ringing one (once); returns the task doing it."""
+        ringing = self.state in ("calling", "ringing") and self.final is not None and not self.final.done()
+        if ringing and not self._cancelling:
+            self._cancelling = True
+            return self.server.track(self._abandon(reason))
         if self.state != "confirmed" or self._bye_sent:
             self._terminate(reason)
             return None
@@ -358,8 +367,18 @@ class PersonLeg:
         if response is None:
             log.warning("sip: no answer to our BYE for %s", self.call_id)
 
+    async def _abandon(self, reason: str) -> None:
+        """The transfer is over while the phone rings (the caller hung up): CANCEL, then free all."""
+        try:
+            await self._cancel(reason)
+        finally:
+            self._cancelling = False
+            self.close()
+
     def close(self) -> None:
-        """Free the sockets and registrations (after the leg ended)."""
+        """Free the sockets and registrations (after the leg ended; a CANCEL in flight does it later)."""
+        if self._cancelling:
+            return
         if self.rtp is not None:
             self.rtp.close()
         self.server.client_transactions.pop(self.branch, None)

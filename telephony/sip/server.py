@@ -1,7 +1,8 @@
 """The SIP user agent server: listens on UDP and TCP, answers INVITE/ACK/BYE/CANCEL/OPTIONS.
 
-It only answers calls (a trunk or Twilio `<Dial><Sip>` calls us); it never registers or places
-calls. Requests are matched to server transactions (retransmissions) and dialogs (in-dialog
+It answers calls (a trunk or Twilio `<Dial><Sip>` calls us) and never registers; the only calls
+it places are a warm transfer's second leg to the person (`leg.py`), whose responses and in-dialog
+requests come back through here too. Requests are matched to server transactions (retransmissions) and dialogs (in-dialog
 requests); anything else gets the RFC 3261 answer a carrier expects (400, 404, 405, 481, 488...).
 """
 

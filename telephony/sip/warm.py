@@ -80,9 +80,10 @@ async def warm_transfer(call: SipCall, offer: TransferOffer) -> TransferOutcome:
     except Exception as exc:
         log.exception("sip: warm transfer of %s failed", call.call_id)
         leg = call.leg
-        if leg is not None and leg is not getattr(call.relay, "leg", None):
+        if leg is not None and call.relay is None:
             leg.hangup("transfer failed")
             leg.close()
+            call.leg = None
         return TransferOutcome("failed", f"the transfer failed: {type(exc).__name__}: {exc}")
 
 
@@ -107,7 +108,18 @@ async def _warm_transfer(call: SipCall, offer: TransferOffer) -> TransferOutcome
     leg._on_dtmf = digits.put_nowait
     brief = asyncio.ensure_future(render_brief(offer.brief))
     try:
-        dialled = await leg.dial(offer.ring_seconds)
+        dialling = asyncio.ensure_future(leg.dial(offer.ring_seconds))
+        caller_gone = asyncio.ensure_future(call.ended.wait())
+        try:
+            await asyncio.wait({dialling, caller_gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            caller_gone.cancel()
+            if not dialling.done():
+                dialling.cancel()  # the caller hung up (or we are cancelled): CANCEL the ringing phone
+                await asyncio.gather(dialling, return_exceptions=True)
+        if not dialling.done() or dialling.cancelled():
+            return TransferOutcome("failed", "the caller hung up while the person's phone rang")
+        dialled = dialling.result()
         log.info("sip: warm transfer of %s to %s: %s", call.call_id, offer.target_name, dialled)
         if dialled.status != "answered":
             return TransferOutcome(dialled.status, dialled.detail)
@@ -127,9 +139,9 @@ async def _warm_transfer(call: SipCall, offer: TransferOffer) -> TransferOutcome
         if not brief.done():
             brief.cancel()
         if call.leg is leg and call.relay is None:
-            # Not bridged here and not waiting for the person's phone to drop us: this leg is done.
-            if leg.state == "confirmed":
-                leg.hangup("transfer over")
+            # Not bridged here and not waiting for the person's phone to drop us: this leg is done
+            # (BYE if answered, CANCEL if still ringing: the engine cancels us when the caller hangs up).
+            leg.hangup("transfer over")
             leg.close()
             call.leg = None
 

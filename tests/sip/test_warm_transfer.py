@@ -25,7 +25,7 @@ from tests.support.live import database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-RING_SECONDS = 4
+RING_SECONDS = 6
 WARM_RULE = {
     "keywords": ["transfer", "sales"],
     "phrases": ["please transfer me to sales", "transfer me to sales"],
@@ -277,3 +277,46 @@ def test_agent_comes_back_when_nobody_takes_the_call(
     assert call.status == "completed"
     assert "ended the call" in call.end_reason, call.end_reason
     assert (call.handoff_to, call.handoff_outcome) == ("Sales", outcome)
+
+
+def message_times(messages: str, start: str, direction: str) -> list[float]:
+    """Wall-clock times sipp traced messages starting with `start` ("sent" or "received")."""
+    from datetime import datetime
+
+    times = []
+    for block in messages.split("----------------------------------------------- ")[1:]:
+        stamp, _, rest = block.partition("\n")
+        if f"message {direction}" in rest and re.search(rf"^\s*{re.escape(start)}", rest, re.M):
+            times.append(datetime.strptime(stamp.strip(), "%Y-%m-%d %H:%M:%S.%f").timestamp())
+    return times
+
+
+def test_caller_hanging_up_cancels_the_ringing_person(warm_runsip, sipp, sales_line, warm_gemini, tmp_path):
+    """Fault: the caller hangs up while the person's phone rings. runsip CANCELs the person's INVITE
+    at once (not at the end of the ring time), takes their 487 with an ACK, and stores the call as
+    ended by the caller, with the hand-off to Sales recorded as failed."""
+    person = start_person(sipp, warm_runsip, tmp_path, "never")
+    sales_line(person.ports[0])
+    script = CallerScript("ulaw").silence(4.0).say(ASKS).silence(2.5)
+    pcap = script.write(tmp_path / "call.pcap")
+    caller = sipp(
+        warm_runsip,
+        "uac_g711.xml",
+        keys=CODECS["ulaw"],
+        variables={"talk_ms": str(script.duration_ms)},
+        files={"call.pcap": pcap},
+        timeout=40,
+    )
+    person_result = finish(person)
+    assert caller.ok, caller.describe()
+    assert person_result.ok, person_result.describe()
+    assert person_result.received_requests() == ["INVITE", "CANCEL", "ACK"], person_result.describe()
+    (bye,) = message_times(caller.messages, "BYE sip:", "sent")
+    (invite,) = message_times(person_result.messages, "INVITE sip:", "received")
+    (cancel,) = message_times(person_result.messages, "CANCEL sip:", "received")
+    assert bye > invite, "the caller hung up before the person was dialled"
+    assert 0 <= cancel - bye < 1.5, (cancel - bye, cancel - invite)
+
+    (call,) = wait_for_calls(1)
+    assert (call.handoff_to, call.handoff_outcome) == ("Sales", "failed")
+    assert "hung up" in call.end_reason, call.end_reason

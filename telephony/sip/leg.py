@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import socket
 from typing import TYPE_CHECKING
 
 from telephony.rtp import RtpEndpoint
 
+from .digest import digest_response, parse_auth_params
 from .message import SipParseError, SipRequest, SipResponse, parse_name_addr, parse_uri
 from .sdp import Negotiated, NoCommonCodec, SdpError, build_offer, negotiate, new_session_id, parse_sdp
 from .transactions import T2, new_branch, new_tag
@@ -141,7 +143,7 @@ class PersonLeg:
     def on_info_dtmf(self, digit: str) -> None:
         self._dtmf(digit)
 
-    def _build_invite(self) -> SipRequest:
+    def _build_invite(self, authorization: tuple[str, str] | None = None) -> SipRequest:
         assert self.rtp is not None
         host = f"[{self.media_host}]" if ":" in self.media_host else self.media_host
         request = SipRequest(method="INVITE", uri=self.uri)
@@ -155,6 +157,8 @@ class PersonLeg:
         request.add("Allow", self.server.ALLOW)
         request.add("Supported", "replaces")
         request.add("User-Agent", self.config.user_agent)
+        if authorization is not None:
+            request.add(*authorization)
         request.add("Content-Type", "application/sdp")
         rtp_host, rtp_port = self.rtp.advertised_address
         request.body = build_offer(rtp_host, rtp_port, self.session_id)
@@ -164,15 +168,73 @@ class PersonLeg:
         """INVITE the person; answered (ACKed, RTP set up) or why not. CANCEL after `ring_seconds`."""
         if self.rtp is None:
             await self.open_media()
-        self._invite = self._build_invite()
+        self.server.legs[self.key] = self
+        log.info("sip: dialling %s for a warm transfer (%s)", self.uri, self.call_id)
+        deadline = asyncio.get_running_loop().time() + ring_seconds
+        authorization = None
+        while True:
+            result = await self._invite_once(authorization, deadline, ring_seconds)
+            if isinstance(result, DialResult):
+                return result
+            if result.status in (401, 407) and authorization is None:
+                authorization = self._authorization(result)
+                if authorization is not None:
+                    continue  # once: a second challenge means the credentials are wrong
+            return self._finished(result)
+
+    def _authorization(self, challenge: SipResponse) -> tuple[str, str] | None:
+        """(header, value) answering a 401/407 digest challenge with SIP_OUTBOUND_* credentials."""
+        config = self.config
+        if not (config.outbound_username and config.outbound_password):
+            return None
+        proxy = challenge.status == 407
+        scheme, params = parse_auth_params(
+            challenge.get("Proxy-Authenticate" if proxy else "WWW-Authenticate")
+        )
+        algorithm = params.get("algorithm", "MD5").upper()
+        if scheme != "digest" or algorithm not in ("MD5", "MD5-SESS", "SHA-256", "SHA-256-SESS"):
+            return None
+        qop = "auth" if "auth" in [q.strip() for q in params.get("qop", "").split(",")] else ""
+        cnonce, nc = secrets.token_hex(8), "00000001"
+        response = digest_response(
+            algorithm=algorithm,
+            username=config.outbound_username,
+            realm=params.get("realm", ""),
+            password=config.outbound_password,
+            method="INVITE",
+            uri=self.uri,
+            nonce=params.get("nonce", ""),
+            qop=qop,
+            nc=nc,
+            cnonce=cnonce,
+        )
+        value = (
+            f'Digest username="{config.outbound_username}", realm="{params.get("realm", "")}", '
+            f'nonce="{params.get("nonce", "")}", uri="{self.uri}", response="{response}", algorithm={algorithm}'
+        )
+        if qop:
+            value += f', qop={qop}, nc={nc}, cnonce="{cnonce}"'
+        if "opaque" in params:
+            value += f', opaque="{params["opaque"]}"'
+        log.info("sip: answering the %s challenge of %s", challenge.status, self.uri)
+        return ("Proxy-Authorization" if proxy else "Authorization", value)
+
+    async def _invite_once(
+        self, authorization: tuple[str, str] | None, deadline: float, ring_seconds: float
+    ) -> SipResponse | DialResult:
+        """One INVITE transaction: its final response, or the DialResult when it timed out."""
+        if self._invite is not None:  # a new transaction for the INVITE with credentials
+            self.server.client_transactions.pop(self.branch, None)
+            self.branch = new_branch()
+            self.invite_cseq += 1
+            self.local_cseq = self.invite_cseq
+            self.provisional.clear()
+        self._invite = self._build_invite(authorization)
         self.final = asyncio.get_running_loop().create_future()
         self.server.client_transactions[self.branch] = self
-        self.server.legs[self.key] = self
         self.state = "calling"
         data = self._invite.to_bytes()
-        log.info("sip: dialling %s for a warm transfer (%s)", self.uri, self.call_id)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + ring_seconds
         t1 = self.config.t1
         interval = t1
         timer_b = loop.time() + 64 * t1
@@ -195,7 +257,7 @@ class PersonLeg:
                 if not self.provisional.is_set():
                     self._send(data)
                     interval = min(interval * 2, T2)
-        return self._finished(self.final.result())
+        return self.final.result()
 
     def _finished(self, response: SipResponse) -> DialResult:
         code = response.status
@@ -209,6 +271,13 @@ class PersonLeg:
             return DialResult("declined", code, detail)
         if code in NO_ANSWER:
             return DialResult("no-answer", code, detail)
+        if code in (401, 407):
+            return DialResult(
+                "failed",
+                code,
+                f"the call to the person needs a login ({detail}): set SIP_OUTBOUND_USERNAME and "
+                "SIP_OUTBOUND_PASSWORD, or allow runsip's address without one",
+            )
         return DialResult("failed", code, f"the call to the person failed ({detail})")
 
     def _answered(self, response: SipResponse) -> DialResult:

@@ -60,7 +60,13 @@ def warm_gemini():
 def warm_runsip(django_db_setup, django_db_blocker, warm_gemini):
     from django.db import connection
 
-    env = {**gemini_env(warm_gemini), "WARM_TRANSFER_RING_SECONDS": str(RING_SECONDS)}
+    env = {
+        **gemini_env(warm_gemini),
+        "WARM_TRANSFER_RING_SECONDS": str(RING_SECONDS),
+        # What the person's phone in uas_person.xml ("auth") expects when it challenges our INVITE.
+        "SIP_OUTBOUND_USERNAME": "ccuser",
+        "SIP_OUTBOUND_PASSWORD": "s3cret",
+    }
     server = start_runsip(database_url(connection.settings_dict), env)
     yield server
     server.stop()
@@ -248,17 +254,20 @@ def test_refer_refused_bridges_the_legs_here(warm_runsip, sipp, sales_line, warm
     [
         ("486", "busy", ["INVITE", "ACK"]),
         ("never", "no-answer", ["INVITE", "CANCEL", "ACK"]),
-        ("declined", "declined", ["INVITE", "ACK", "BYE"]),
+        ("200", "declined", ["INVITE", "ACK", "BYE"]),
+        ("auth", "declined", ["INVITE", "ACK", "INVITE", "ACK", "BYE"]),
     ],
+    ids=["busy", "no-answer", "declined", "declined-after-digest-challenge"],
 )
 def test_agent_comes_back_when_nobody_takes_the_call(
     answer, outcome, person_requests, warm_runsip, sipp, sales_line, warm_gemini, tmp_path
 ):
     """Busy (486), no answer (CANCEL after the ring time, 487) or declined (2 in a SIP INFO, then our
-    BYE to the person): no REFER is sent; the model gets the outcome and tells the caller ("...ended
+    BYE to the person; also after the person's PBX challenged our INVITE with 401 and sipp verified
+    our digest answer): no REFER is sent; the model gets the outcome and tells the caller ("...ended
     as busy"), the call goes on and ends normally on the caller's goodbye (our BYE)."""
-    variables = {"info_digit": "2", "info_ms": "1500"} if answer == "declined" else {}
-    person = start_person(sipp, warm_runsip, tmp_path, "200" if answer == "declined" else answer, **variables)
+    variables = {"info_digit": "2", "info_ms": "1500"} if outcome == "declined" else {}
+    person = start_person(sipp, warm_runsip, tmp_path, answer, **variables)
     sales_line(person.ports[0])
     before = len(warm_gemini.sessions)
     script = CallerScript("ulaw").silence(4.0).say(ASKS).silence(14.0).say("thank you goodbye").silence(8.0)

@@ -20,7 +20,16 @@ from telephony.rtp import RtpEndpoint
 
 from .digest import digest_response, parse_auth_params
 from .message import SipParseError, SipRequest, SipResponse, parse_name_addr, parse_uri
-from .sdp import Negotiated, NoCommonCodec, SdpError, build_offer, negotiate, new_session_id, parse_sdp
+from .sdp import (
+    Negotiated,
+    NoCommonCodec,
+    SdpError,
+    build_answer,
+    build_offer,
+    negotiate,
+    new_session_id,
+    parse_sdp,
+)
 from .transactions import T2, new_branch, new_tag
 
 if TYPE_CHECKING:
@@ -82,6 +91,7 @@ class PersonLeg:
         self.rtp: RtpEndpoint | None = None
         self.negotiated: Negotiated | None = None
         self.session_id = new_session_id()
+        self.sdp_version = 1
         self.state = "idle"  # idle -> calling -> ringing -> confirmed -> terminated
         self.provisional = asyncio.Event()
         self.final: asyncio.Future[SipResponse] | None = None
@@ -100,6 +110,11 @@ class PersonLeg:
     @property
     def key(self) -> tuple[str, str]:
         return (self.call_id, self.local_tag)
+
+    @property
+    def contact(self) -> str:
+        host = f"[{self.media_host}]" if ":" in self.media_host else self.media_host
+        return f"<sip:{host}:{self.server.port}>"
 
     @property
     def remote_party(self) -> str:
@@ -153,7 +168,7 @@ class PersonLeg:
         request.add("To", self.to_header)
         request.add("Call-ID", self.call_id)
         request.add("CSeq", f"{self.invite_cseq} INVITE")
-        request.add("Contact", f"<sip:{host}:{self.server.port}>")
+        request.add("Contact", self.contact)
         request.add("Allow", self.server.ALLOW)
         request.add("Supported", "replaces")
         request.add("User-Agent", self.config.user_agent)
@@ -399,8 +414,28 @@ class PersonLeg:
         log.info("sip: the person hung up %s", self.call_id)
         self._terminate("the person hung up")
 
-    def on_reinvite(self, request, tx, negotiated) -> None:
-        tx.respond(self.response(request, 488, "Not Acceptable Here"))
+    def on_reinvite(self, request, tx, negotiated: Negotiated | None) -> None:
+        """A re-INVITE from the person's phone (session refresh, hold, new address): same codec only;
+        answered with our SDP, sent once (their retransmission of the INVITE is absorbed)."""
+        current = self.negotiated
+        if current is None or self.rtp is None or self.state != "confirmed":
+            tx.respond(self.response(request, 491, "Request Pending"))
+            return
+        if negotiated is not None:
+            if negotiated.payload_type != current.payload_type:
+                tx.respond(self.response(request, 488, "Not Acceptable Here (codec change)"))
+                return
+            if negotiated.remote_port and not negotiated.on_hold:
+                self.rtp.remote = (negotiated.remote_host, negotiated.remote_port)
+            current = negotiated
+            self.negotiated = negotiated
+        self.sdp_version += 1
+        host, port = self.rtp.advertised_address
+        response = self.response(request, 200, "OK")
+        response.add("Contact", self.contact)
+        response.add("Content-Type", "application/sdp")
+        response.body = build_answer(current, host, port, self.session_id, self.sdp_version)
+        tx.respond(response)
 
     def on_notify(self, request, tx) -> None:
         tx.respond(self.response(request, 481, "Subscription Does Not Exist"))

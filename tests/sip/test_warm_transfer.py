@@ -100,6 +100,7 @@ def start_person(sipp, server, tmp_path, answer: str, script: CallerScript | Non
         "info_ms": "0",
         "hangs_up": "0",
         "bye_ms": "0",
+        "reinvite_ms": "0",
         **variables,
     }
     return sipp(
@@ -224,11 +225,12 @@ def test_accepted_hands_the_caller_over_with_refer_replaces(
 def test_refer_refused_bridges_the_legs_here(warm_runsip, sipp, sales_line, warm_gemini, tmp_path):
     """The trunk answers the REFER 405 (no transfers): runsip relays the RTP between the caller and the
     person itself. The caller's 600 Hz tone reaches the person and the person's 1000 Hz tone reaches
-    the caller, both through runsip's sockets. When the caller hangs up, runsip BYEs the person. The
-    hand-off is recorded as accepted."""
+    the caller, both through runsip's sockets, also after the person's phone refreshed the session
+    with a re-INVITE (answered 200 with the same RTP address). When the caller hangs up, runsip BYEs
+    the person. The hand-off is recorded as accepted."""
     low, high = warm_runsip.rtp_ports
     person_script = CallerScript("ulaw").silence(2.0).digit("1").silence(1.0).tone(1000, 6.0)
-    person = start_person(sipp, warm_runsip, tmp_path, "200", person_script, hangs_up="0")
+    person = start_person(sipp, warm_runsip, tmp_path, "200", person_script, hangs_up="0", reinvite_ms="5000")
     sales_line(person.ports[0])
     caller_script = CallerScript("ulaw").silence(4.0).say(ASKS).silence(5.0).tone(600, 12.0)
     with LoopbackCapture(f"udp and src portrange {low}-{high}", tmp_path) as capture:
@@ -238,6 +240,10 @@ def test_refer_refused_bridges_the_legs_here(warm_runsip, sipp, sales_line, warm
     assert person_result.ok, person_result.describe()
     assert caller.received_requests() == ["REFER"], caller.describe()
     assert person_result.received_requests() == ["INVITE", "ACK", "BYE"], person_result.describe()
+    assert person_result.statuses("INVITE") == [200], person_result.describe()
+    offered = re.search(r"^m=audio (\d+)", received_block(person_result.messages, "INVITE sip:"), re.M)
+    refreshed = re.search(r"^m=audio (\d+)", received_block(person_result.messages, "SIP/2.0 200"), re.M)
+    assert offered.group(1) == refreshed.group(1), "the re-INVITE's answer moved our RTP port"
 
     to_person = to_port(capture, person_result.media_port)
     to_caller = to_port(capture, caller.media_port)

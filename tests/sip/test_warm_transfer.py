@@ -113,13 +113,21 @@ def start_person(sipp, server, tmp_path, answer: str, script: CallerScript | Non
     )
 
 
-def call_in(sipp, server, tmp_path, script: CallerScript, refer_status: str = "202", relay_ms: int = 0):
+def call_in(
+    sipp,
+    server,
+    tmp_path,
+    script: CallerScript,
+    refer_status: str = "202",
+    relay_ms: int = 0,
+    final_status: str = "200",
+):
     pcap = script.write(tmp_path / "call.pcap")
     return sipp(
         server,
         "uac_warm_transfer.xml",
         keys=CODECS["ulaw"],
-        variables={"refer_status": refer_status, "relay_ms": str(relay_ms)},
+        variables={"refer_status": refer_status, "relay_ms": str(relay_ms), "final_status": final_status},
         files={"call.pcap": pcap},
         timeout=60,
     )
@@ -222,9 +230,15 @@ def test_accepted_hands_the_caller_over_with_refer_replaces(
     assert 0 < call.handoff_seconds < 20, call.handoff_seconds
 
 
-def test_refer_refused_bridges_the_legs_here(warm_runsip, sipp, sales_line, warm_gemini, tmp_path):
-    """The trunk answers the REFER 405 (no transfers): runsip relays the RTP between the caller and the
-    person itself. The caller's 600 Hz tone reaches the person and the person's 1000 Hz tone reaches
+@pytest.mark.parametrize(
+    "refer_status, final_status", [("405", "200"), ("202", "481")], ids=["refer-405", "notify-481"]
+)
+def test_refer_refused_bridges_the_legs_here(
+    refer_status, final_status, warm_runsip, sipp, sales_line, warm_gemini, tmp_path
+):
+    """The trunk answers the REFER 405 (no transfers), or takes it (202) but then reports in its final
+    NOTIFY that the person's phone refused the INVITE with Replaces (sipfrag 481): runsip relays the
+    RTP between the caller and the person itself. The caller's 600 Hz tone reaches the person and the person's 1000 Hz tone reaches
     the caller, both through runsip's sockets, also after the person's phone refreshed the session
     with a re-INVITE (answered 200 with the same RTP address). When the caller hangs up, runsip BYEs
     the person. The hand-off is recorded as accepted."""
@@ -234,11 +248,14 @@ def test_refer_refused_bridges_the_legs_here(warm_runsip, sipp, sales_line, warm
     sales_line(person.ports[0])
     caller_script = CallerScript("ulaw").silence(4.0).say(ASKS).silence(5.0).tone(600, 12.0)
     with LoopbackCapture(f"udp and src portrange {low}-{high}", tmp_path) as capture:
-        caller = call_in(sipp, warm_runsip, tmp_path, caller_script, refer_status="405", relay_ms=7000)
+        caller = call_in(
+            sipp, warm_runsip, tmp_path, caller_script, refer_status, relay_ms=7000, final_status=final_status
+        )
         person_result = finish(person)
     assert caller.ok, caller.describe()
     assert person_result.ok, person_result.describe()
     assert caller.received_requests() == ["REFER"], caller.describe()
+    assert caller.statuses("NOTIFY") == ([200, 200] if refer_status == "202" else [])
     assert person_result.received_requests() == ["INVITE", "ACK", "BYE"], person_result.describe()
     assert person_result.statuses("INVITE") == [200], person_result.describe()
     offered = re.search(r"^m=audio (\d+)", received_block(person_result.messages, "INVITE sip:"), re.M)

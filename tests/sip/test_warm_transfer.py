@@ -220,7 +220,9 @@ def test_accepted_hands_the_caller_over_with_refer_replaces(
 
     brief = to_16k(to_port(capture, person_result.media_port))
     heard = recognise(brief)
-    assert "about" in heard and "their bill" in heard, heard  # "...talk about their bill": the summary
+    # "... about a billing question": pocketsphinx often hears "about a billion question"; under load
+    # the rest of the brief degrades first.
+    assert "about a bill" in heard and "question" in heard, heard
 
     (session,) = warm_gemini.sessions[before:]
     assert [c["name"] for c in session.tool_calls] == ["warm_transfer"], session.tool_calls

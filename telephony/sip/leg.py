@@ -170,7 +170,6 @@ class PersonLeg:
         request.add("CSeq", f"{self.invite_cseq} INVITE")
         request.add("Contact", self.contact)
         request.add("Allow", self.server.ALLOW)
-        request.add("Supported", "replaces")
         request.add("User-Agent", self.config.user_agent)
         if authorization is not None:
             request.add(*authorization)

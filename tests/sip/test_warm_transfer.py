@@ -232,6 +232,30 @@ def test_accepted_hands_the_caller_over_with_refer_replaces(
     assert 0 < call.handoff_seconds < 20, call.handoff_seconds
 
 
+def test_caller_side_leaving_after_202_counts_as_handed_off(
+    warm_runsip, sipp, sales_line, warm_gemini, tmp_path
+):
+    """Some PBXes take the REFER (202) and leave at once with BYE, sending no NOTIFY: the hand-off is
+    accepted all the same (the caller's side has the transfer), the person's phone drops the replaced
+    dialog itself, and we send no BYE to either side."""
+    person_script = CallerScript("ulaw").silence(3.0).digit("1").silence(1.0)
+    person = start_person(sipp, warm_runsip, tmp_path, "200", person_script, hangs_up="1", bye_ms="5000")
+    sales_line(person.ports[0])
+    caller = call_in(
+        sipp, warm_runsip, tmp_path, CallerScript("ulaw").silence(4.0).say(ASKS).silence(14), final_status="0"
+    )
+    person_result = finish(person)
+    assert caller.ok, caller.describe()
+    assert person_result.ok, person_result.describe()
+    assert caller.received_requests() == ["REFER"], caller.describe()
+    assert caller.statuses("NOTIFY") == [] and caller.statuses("BYE") == [200]
+    assert person_result.received_requests() == ["INVITE", "ACK"], person_result.describe()
+
+    (call,) = wait_for_calls(1)
+    assert (call.handoff_to, call.handoff_outcome) == ("Sales", "accepted")
+    assert call.end_reason == "handed off to Sales", call.end_reason
+
+
 @pytest.mark.parametrize(
     "refer_status, final_status", [("405", "200"), ("202", "481")], ids=["refer-405", "notify-481"]
 )

@@ -393,4 +393,8 @@ SIP_ANSWER_DELAY_MS = int(os.environ.get("SIP_ANSWER_DELAY_MS", "0"))
 SIP_TRANSFER_DOMAIN = os.environ.get("SIP_TRANSFER_DOMAIN", "")
 # RFC 3261 T1 in ms (retransmissions start at T1; transactions live 64*T1). Leave at 500 on the Internet.
 SIP_T1_MS = int(os.environ.get("SIP_T1_MS", "500"))
+# Credentials for the calls runsip places (a warm transfer's call to the person), answered when the
+# trunk or PBX challenges our INVITE with 401/407 (digest). Empty: a challenge ends the transfer.
+SIP_OUTBOUND_USERNAME = os.environ.get("SIP_OUTBOUND_USERNAME", "")
+SIP_OUTBOUND_PASSWORD = os.environ.get("SIP_OUTBOUND_PASSWORD", "")
 # --- end SIP trunk

@@ -97,8 +97,10 @@ async def test_cost_is_reported_tokens_times_prices_across_a_reconnect(demo_agen
         await line.hang_up_and_wait()
     finally:
         gemini.faults.goaway_after_s = None
+    # Two connections at least: on a loaded machine the second may connect before the fault is lifted
+    # and get its own goAway (a third); the property holds for any number of them.
     sessions = gemini.sessions[before:]
-    assert len(sessions) == 2 and all(s.usage for s in sessions)
+    assert len(sessions) >= 2 and all(s.usage for s in sessions)
     assert max(len(s.usage) for s in sessions) >= 2, "no connection reported twice: last-vs-sum untested"
     tokens = _reported(sessions)
     call = await stored(line.handle.call_id)

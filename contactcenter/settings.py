@@ -339,6 +339,8 @@ TEST_CALLER_MODEL = os.environ.get("TEST_CALLER_MODEL", "gemini-3.8-live")
 TEST_CALLER_VOICE = os.environ.get("TEST_CALLER_VOICE", "Kore")
 # Secure keypad entry (a webhook tool with "secure keypad entry"): how long the caller has to key digits.
 SECURE_ENTRY_SECONDS = float(os.environ.get("SECURE_ENTRY_SECONDS", "60"))
+# Warm transfer: how long the person's phone rings before the agent returns to the caller ("no answer").
+WARM_TRANSFER_RING_SECONDS = float(os.environ.get("WARM_TRANSFER_RING_SECONDS", "25"))
 # During a call its transcript segments are stored this often (a crash keeps all but the last seconds).
 TRANSCRIPT_SAVE_SECONDS = float(os.environ.get("TRANSCRIPT_SAVE_SECONDS", "2"))
 # Calls per page in the dashboard history and the JSON API.

@@ -209,6 +209,8 @@ class PlivoCall(CarrierCall):
                 document = await self._get_digits(element)
                 if document is not None:
                     return document
+                if self._hangup.is_set():
+                    return await self._interrupted()
             elif element.tag == "Conference":
                 await self._conference(element)
                 return await self._interrupted()
@@ -233,6 +235,12 @@ class PlivoCall(CarrierCall):
                 self.spoken.append((child.text or "").strip())
             elif child.tag not in ("Play", "Wait"):
                 self.errors.append(f"<{child.tag}> inside <GetDigits>")
+        # The callee listens to what was spoken before keying (2.5 words a second; at most 3 s here).
+        words = sum(len(text.split()) for text in self.spoken)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._hangup.wait(), min(words / 2.5, 3.0))
+        if self._hangup.is_set():
+            return None
         action = element.get("action", "")
         if not action:
             self.errors.append("<GetDigits> without action")

@@ -403,6 +403,8 @@ class StasisCall:
             await media.close()
         if self.leg_created:
             self.leg_created = False
+            if self.person_id:  # the leg's hangup events must not end the caller's call with the person
+                self.app.legs.pop(self.leg_id, None)
             await self._delete_channel(self.leg_id)
 
     async def teardown(self) -> None:

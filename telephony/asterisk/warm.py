@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 PERSON_PREFIX = "cc-warm-"
 DIGITS_SECONDS = 10.0  # after the brief, how long the person has to press 1 or 2
+OUTCOME_BUDGET_SECONDS = 27.0  # the engine waits ring_seconds + 30 s for an outcome; keep inside it
 CAUSES = {17: "busy", 18: "no-answer", 19: "no-answer", 21: "declined"}
 
 
@@ -118,6 +119,7 @@ class WarmTransfer:
             return TransferOutcome("failed", f"Asterisk refused the dial: {exc.message or exc}")
         self.person_up = True
         log.info("warm transfer: dialling %s for %s", endpoint, self.offer.target_name)
+        budget = time.monotonic() + self.offer.ring_seconds + OUTCOME_BUDGET_SECONDS
         deadline = time.monotonic() + self.offer.ring_seconds + 5
         while True:
             left = deadline - time.monotonic()
@@ -133,7 +135,8 @@ class WarmTransfer:
             kind = event.get("type")
             if kind == "StasisStart" and not self.answered:
                 self.answered = True
-                deadline = time.monotonic() + brief_seconds + DIGITS_SECONDS + 5
+                # The brief and the key, within what the engine waits (ring_seconds + 30 s).
+                deadline = min(time.monotonic() + brief_seconds + DIGITS_SECONDS + 5, budget)
                 await ari.play(self.person_id, media, self.playback_id)
             elif kind == "PlaybackFinished":
                 deadline = min(deadline, time.monotonic() + DIGITS_SECONDS)

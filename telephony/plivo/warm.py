@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 EVENT = "plivo.warm"  # channel-layer message type
 CACHE_PREFIX = "plivo-warm:"
 DIGITS_SECONDS = 10  # how long the person has to press 1 or 2 after the brief
-ANSWERED_GRACE_SECONDS = 30.0  # after the answer: the brief, the key, and Plivo's callbacks
+ANSWERED_GRACE_SECONDS = 20.0  # after the answer: the brief, the key, and Plivo's callbacks
+OUTCOME_BUDGET_SECONDS = 27.0  # the engine waits ring_seconds + 30 s for an outcome; keep inside it
 HANGUP_STATUSES = {
     "busy": "busy",
     "no-answer": "no-answer",
@@ -168,7 +169,11 @@ class WarmTransfer:
             self.person_uuid = str(message.get("call_uuid") or self.person_uuid)
             if step == "answered" and not self.answered:
                 self.answered = True
-                deadline = time.monotonic() + ANSWERED_GRACE_SECONDS + len(self.offer.brief) / 12
+                # Time for the brief and the key, within what the engine waits (ring + 30 s).
+                deadline = min(
+                    time.monotonic() + ANSWERED_GRACE_SECONDS + len(self.offer.brief) / 12,
+                    started + self.offer.ring_seconds + OUTCOME_BUDGET_SECONDS,
+                )
             elif step == "accepted":
                 return await self._bridge()
             elif step == "declined":

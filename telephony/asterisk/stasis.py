@@ -39,7 +39,7 @@ from .audiosocket import AudioSocketServer, AudioSocketSession
 from .config import FORMAT_WIRE, AsteriskConfig
 from .ports import AudioSocketPort, RtpPort, WebSocketPort
 from .sounds import SoundServer
-from .warm import WarmTransfer
+from .warm import PERSON_PREFIX, WarmTransfer
 from .wsmedia import WebSocketMedia
 
 log = logging.getLogger(__name__)
@@ -486,8 +486,19 @@ class StasisApp:
         for call in list(self.calls.values()):
             if call.caller_id not in alive:
                 call.end("caller hung up while ARI was away")
+            elif call.person_id:  # handed off: the leg is gone on purpose; the person must be there
+                if call.person_id not in alive:
+                    call.end("the person hung up while ARI was away")
             elif call.leg_in_stasis.is_set() and call.leg_id not in alive:
                 call.end("media leg vanished while ARI was away")
+        persons = f"{PERSON_PREFIX}{self.ari.app}-"
+        for channel in channels:
+            if channel["id"].startswith(persons) and channel["id"] not in self.persons:
+                log.warning("ari: hanging up orphan warm-transfer channel %s", channel["id"])
+                try:
+                    await self.ari.hangup(channel["id"])
+                except AriError:
+                    pass
         mine = f"{LEG_PREFIX}{self.ari.app}-"
         for channel in channels:
             cid = channel["id"]

@@ -102,7 +102,7 @@ class WarmTransfer:
         finally:
             app.sounds.withdraw(name)
             app.persons.pop(self.playback_id, None)
-            if app.persons.get(self.person_id) is self and not self.call.person_id:
+            if app.persons.get(self.person_id) is self:
                 app.persons.pop(self.person_id, None)
 
     async def _attempt(self, endpoint: str, media: str, brief_seconds: float) -> TransferOutcome:
@@ -167,6 +167,7 @@ class WarmTransfer:
             await self._hang_up_person()
             return TransferOutcome("failed", f"the person could not join the caller's bridge: {exc.message}")
         call.person_id = self.person_id  # from now the call keeps the pair's bridge (StasisCall)
+        call.app.persons[self.person_id] = call  # and hears when the person hangs up
         with contextlib.suppress(AriError):
             await call.ari.remove_channel(call.bridge_id, call.leg_id)
         log.info("warm transfer: %s bridged with the caller in %s", self.person_id, call.bridge_id)

@@ -71,7 +71,7 @@ def _agent_back(asterisk, chan, person, outcome: str) -> None:
 def test_accepted_bridges_caller_and_person_and_the_agent_leaves(asterisk, runasterisk, asterisk_agent):
     """The person (PJSIP/201) hears the brief, presses 1, and is put in the caller's bridge; the engine's
     media leg leaves it. The record shows the hand-off while caller and person still talk (each hears the
-    other); the caller's hangup ends the person's channel and the bridge."""
+    other); the person's hangup ends the caller's channel and the bridge."""
     chan, person, asked = _ask_for_sales(asterisk, runasterisk, asterisk_agent, "PJSIP/201")
     emu = asterisk.emulator
 
@@ -106,9 +106,10 @@ def test_accepted_bridges_caller_and_person_and_the_agent_leaves(asterisk, runas
     assert {"hello", "sales"} & set(words.split()), words
 
     bridge_id = chan.bridge.id
-    asterisk.hangup(chan)
-    asterisk.wait_for(lambda: person.hungup, 15, "the person's channel to be hung up")
+    asterisk.hangup(person)  # the person hangs up first: runasterisk hangs up the caller, ends the bridge
+    asterisk.wait_for(lambda: chan.phone.ended.is_set(), 15, "the caller's channel to be hung up")
     asterisk.wait_for(lambda: bridge_id not in emu.bridges, 15, "the bridge to be destroyed")
+    assert chan.phone.end_cause == 16
     assert call_resources_gone(asterisk, chan)
 
 

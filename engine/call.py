@@ -104,6 +104,7 @@ class CallHandle:
         self.line_gone = asyncio.Event()
         self._line_gone: tuple[str, bool] = ("caller hung up", False)
         self.handoff: transfer.Handoff | None = None
+        self._model_muted = False  # on hold, or handed off: the model's audio goes nowhere
 
     # --- transport-facing ---------------------------------------------------------------------
     def push_audio(self, payload: bytes) -> None:
@@ -193,14 +194,17 @@ class CallHandle:
         """The caller goes on hold: the model's audio stops, hold audio plays, the model hears silence."""
         self.transcript.note("system", note, self._ms())
         self.uplink.held = True
+        self._model_muted = True
         self.hold = transfer.Hold(self.playout, self.port.wire.rate)
         await self.playout.flush()
         self.hold.start()
 
     async def end_hold(self, flush: bool = True) -> None:
-        """Off hold: the hold audio stops (`flush`: and what is queued of it), the model hears the line."""
+        """Off hold: the hold audio stops; with `flush` (the agent is back with the caller) what is queued
+        of it is dropped and the model hears and speaks on the line again."""
         hold, self.hold = self.hold, None
         self.uplink.held = False
+        self._model_muted = not flush
         if hold is not None:
             await hold.stop(flush)
 
@@ -502,7 +506,7 @@ class CallHandle:
             self.transcript.add(
                 "caller", content.input_transcription.text, self._ms(), started_ms=self._utterance_ms()
             )
-        if content.output_transcription and content.output_transcription.text and self.hold is None:
+        if content.output_transcription and content.output_transcription.text and not self._model_muted:
             self.transcript.add("agent", content.output_transcription.text, self._ms())
         if content.model_turn and content.model_turn.parts:
             for part in content.model_turn.parts:
@@ -515,7 +519,7 @@ class CallHandle:
                         if voice is not None and voice != self._last_voice_answered:
                             self._last_voice_answered = voice
                             self.metrics.turn_latencies_ms.append((now - voice) * 1000)
-                    if self.hold is None:  # on hold the caller hears hold audio, not the model
+                    if not self._model_muted:  # on hold the caller hears hold audio, not the model
                         self.playout.add_model_audio(part.inline_data.data)
         if content.generation_complete:
             self._generating = False

@@ -40,6 +40,7 @@ class TransferOffer:
     brief: str  # what the person hears before pressing 1 / saying yes (built by engine/transfer.py)
     caller_number: str
     ring_seconds: float = 25.0  # no answer after this -> "no-answer"
+    our_number: str = ""  # the number of ours on this call (the caller ID a carrier lets us dial from)
 
 
 TRANSFER_STATUSES = ("accepted", "declined", "no-answer", "busy", "failed")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -50,9 +51,19 @@ INSTRUCTIONS = {
 }
 
 
+_NANP = re.compile(r"^\+1(\d{3})(\d{3})(\d{4})$")
+
+
+def speakable(number: str) -> str:
+    """A North American number grouped as people say it (+1 415 555 0177), so speech reads it digit
+    group by digit group rather than as one large number; other numbers as they are."""
+    match = _NANP.match(number)
+    return "+1 " + " ".join(match.groups()) if match else number
+
+
 def brief_text(caller_number: str, reason: str, summary: str) -> str:
     """What the person hears before accepting: who calls, why, the model's summary, and how to answer."""
-    who = caller_number or "an unknown number"
+    who = speakable(caller_number) if caller_number else "an unknown number"
     about = " ".join(reason.split()).rstrip(".") or "a question"
     summary = " ".join(summary.split())
     if summary and summary[-1] not in ".!?":
@@ -167,13 +178,14 @@ async def warm_transfer(handle: CallHandle, tool: ToolConfig, args: dict[str, An
         raise ToolError(NOT_POSSIBLE)
     if handle.hold is not None:
         raise ToolError("a transfer is already in progress; wait for its outcome")
-    caller, _ = builtins.parties(handle)
+    caller, ours = builtins.parties(handle)
     offer = TransferOffer(
         destination=target.destination,
         target_name=target.name,
         brief=brief_text(caller, str(args.get("reason", "")), str(args.get("summary", ""))),
         caller_number=caller,
         ring_seconds=settings.WARM_TRANSFER_RING_SECONDS,
+        our_number=ours,
     )
     loop = asyncio.get_running_loop()
     started = loop.time()

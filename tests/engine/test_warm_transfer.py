@@ -8,12 +8,17 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.test import Client
 from django.utils import timezone
 
 from agents.hours import DAYS
 from agents.models import Agent, Tool, TransferTarget
 from calls.models import ToolInvocation
+from engine import CallRequest, start_call
+from engine.transfer import NOT_POSSIBLE
+from telephony.loopback import LoopbackPort
 
+from .conftest import Line
 from .test_engine import stored
 from .test_tool_cancellation import _responses
 
@@ -75,7 +80,7 @@ async def _invocation(call) -> ToolInvocation:
     return await sync_to_async(ToolInvocation.objects.get)(call=call, tool_name="warm_transfer")
 
 
-async def test_accepted_hands_the_caller_to_the_person(demo_agent, dial, gemini, transfer_rule):
+async def test_accepted_hands_the_caller_to_the_person(demo_agent, dial, gemini, transfer_rule, staff_user):
     """The caller asks for a person; the person (…01) hears the brief and accepts. The caller heard hold
     audio meanwhile, is bridged, and the engine leaves without hanging up; the record shows the hand-off."""
     await _sales(demo_agent, "+15005550201")
@@ -89,7 +94,7 @@ async def test_accepted_hands_the_caller_to_the_person(demo_agent, dial, gemini,
     offered_at, offer = _event(line.port, "warm_transfer")
     heard_at, brief = _event(line.port, "person_heard")
     assert offer.destination == "+15005550201" and offer.target_name == "Sales"
-    assert brief.startswith(f"Call from {CALLER} about a billing question.")
+    assert brief.startswith("Call from +1 555 000 1111 about a billing question.")
     assert "charged twice" in brief and "Press 1 or say yes" in brief
     on_hold = [t for t in line.port.frame_times if offered_at <= t <= heard_at]
     assert len(on_hold) >= 15, "the caller heard nothing while on hold"
@@ -100,6 +105,14 @@ async def test_accepted_hands_the_caller_to_the_person(demo_agent, dial, gemini,
     assert 0.4 <= call.handoff_seconds < 10
     texts = await sync_to_async(lambda: [s.text for s in call.segments.all()])()
     assert any("Sales took the call" in t for t in texts)
+
+    # The call page shows the hand-off to staff.
+    client = Client()
+    await sync_to_async(client.force_login)(staff_user)
+    page = (await sync_to_async(client.get)(f"/calls/{call.pk}/")).content.decode()
+    assert (
+        f"to Sales: Accepted (the caller was handed to the person) after {call.handoff_seconds:.1f} s" in page
+    )
 
 
 async def test_declined_brings_the_agent_back(demo_agent, dial, gemini, transfer_rule):
@@ -146,3 +159,39 @@ async def test_closed_target_is_refused_with_its_hours(demo_agent, dial, gemini,
     assert inv.error == f"Sales is closed now; hours {other_day} 09:00-17:00"
     assert _event(line.port, "warm_transfer") is None
     assert call.handoff_outcome == "closed"
+
+
+async def test_caller_hanging_up_on_hold_abandons_the_transfer(demo_agent, dial, gemini, transfer_rule):
+    """Thrown: the caller hangs up while the person's phone (…03, never answered) still rings. Survived:
+    the dial is given up, the call ends as the caller hung up, the record says "abandoned"."""
+    await _sales(demo_agent, "+15005550203")
+    line = await dial()
+    await line.wait_quiet()
+    await line.caller.say(ASK)
+    await _until(lambda: _event(line.port, "warm_transfer"), 20, "the person to be dialled", line)
+    await line.caller.silence(1.0)
+    line.handle.remote_hangup("test caller hung up")
+    await asyncio.wait_for(line.handle.wait(), 15)
+    call = await stored(line.handle.call_id)
+
+    assert call.end_reason == "test caller hung up" and call.handoff_outcome == "abandoned"
+    assert _event(line.port, "person_heard") is None and line.port.bridged_to == ""
+
+
+class NoTransferPort(LoopbackPort):
+    """A line that cannot reach a person (as the browser test call)."""
+
+    warm_transfer = None
+
+
+async def test_a_line_without_warm_transfer_says_so(demo_agent, gemini, transfer_rule):
+    await _sales(demo_agent, "+15005550201")
+    port = NoTransferPort()
+    handle = await start_call(CallRequest(carrier="sip", from_number=CALLER, to_number="engine"), port)
+    line = Line(handle, port)
+    await line.wait_quiet()
+    await line.caller.say(ASK)
+    await line.wait_quiet(quiet=1.5)
+    await line.hang_up_and_wait()
+    inv = await _invocation(await stored(handle.call_id))
+    assert inv.error == NOT_POSSIBLE

@@ -151,9 +151,9 @@ class WarmTransfer:
                 self.person_up = kind != "ChannelDestroyed" and self.person_up
                 if kind != "ChannelDestroyed" and not self.answered:
                     continue  # the dial's end comes with ChannelDestroyed and its cause
-                if self.answered:
+                if self.answered:  # hung up on the brief (as on Twilio and Plivo)
                     await self._hang_up_person()
-                    return TransferOutcome("no-answer", "answered, then hung up without pressing a key")
+                    return TransferOutcome("declined", "hung up on the brief")
                 cause = int(event.get("cause") or 0)
                 status = CAUSES.get(cause, "failed")
                 return TransferOutcome(status, f"asterisk: {event.get('cause_txt') or cause}")

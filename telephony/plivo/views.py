@@ -178,7 +178,8 @@ def warm_answer(request: HttpRequest, token: str) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def warm_digits(request: HttpRequest, token: str) -> HttpResponse:
-    """The person's key: 1 joins the conference room (the caller follows), 2 declines."""
+    """The person's key: 1 joins the conference room (the caller follows), 2 declines; none (the
+    brief's <Redirect> after the key timed out): no answer."""
     data = _signed(request)
     if data is None:
         return HttpResponseForbidden("invalid signature")
@@ -186,9 +187,13 @@ def warm_digits(request: HttpRequest, token: str) -> HttpResponse:
     person = str(data.get("CallUUID", ""))
     if state is None:
         return _xml(xml.hangup())
-    if str(data.get("Digits", "")) == "1":
+    digits = str(data.get("Digits", ""))
+    if digits == "1":
         warm.report(token, "accepted", call_uuid=person)
         return _xml(xml.conference(state.room, "Connecting you to the caller."))
+    if not digits:  # the <Redirect> after <GetDigits> timed out
+        warm.report(token, "nokey", call_uuid=person)
+        return _xml(xml.no_key())
     warm.report(token, "declined", call_uuid=person)
     return _xml(xml.declined())
 

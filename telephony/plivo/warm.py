@@ -10,8 +10,8 @@ covered by Plivo's V3 signature, and every signed request is accepted once (sign
 - answered: the answer webhook speaks the brief and asks for one key (`<GetDigits>`);
 - 1: the person's leg joins the conference room; the port transfers the caller's leg (Plivo's call
   transfer API, `aleg_url` -> `<Conference>` of the same room) and returns "accepted";
-- 2: "declined"; the hangup callback's CallStatus gives "busy", "no-answer" (also: answered but no
-  key) or "failed".
+- 2: "declined"; no key in time: "no-answer"; the hangup callback's CallStatus gives "busy",
+  "no-answer" or "failed", and "declined" for a person who hung up on the brief (as on Twilio).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ HANGUP_STATUSES = {
     "timeout": "no-answer",
     "cancel": "no-answer",
     "failed": "failed",
-    "completed": "no-answer",  # answered, heard the brief, pressed nothing (or hung up)
+    "completed": "declined",  # answered and hung up on the brief (as on Twilio)
 }
 
 
@@ -178,12 +178,14 @@ class WarmTransfer:
                 return await self._bridge()
             elif step == "declined":
                 return TransferOutcome("declined", f"{self.offer.target_name} pressed 2")
+            elif step == "nokey":
+                return TransferOutcome("no-answer", "answered but pressed no key in time")
             elif step == "ended":
                 status = str(message.get("status", ""))
                 outcome = HANGUP_STATUSES.get(status, "failed")
                 detail = f"Plivo: {status} ({message.get('cause') or '-'})"
                 if status == "completed":
-                    detail = "answered but pressed no key"
+                    detail = "hung up on the brief"
                 return TransferOutcome(outcome, detail)
 
     async def _bridge(self) -> TransferOutcome:

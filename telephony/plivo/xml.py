@@ -49,17 +49,16 @@ def dial(destination: str) -> str:
 # --- warm transfer (telephony/plivo/warm.py) -------------------------------------------------------
 def brief(text: str, digits_url: str, seconds: int) -> str:
     """The person's leg: the brief, then one key (1 takes the call, 2 declines) posted to `digits_url`.
-    With no key after `seconds` the XML goes on: a goodbye, and the hangup callback says so."""
+    With no key after `seconds` the XML goes on to `digits_url` without Digits (answered, no key)."""
     ask = plivoxml.GetDigitsElement(
         action=digits_url, method="POST", timeout=seconds, num_digits=1, valid_digits="12", redirect=True
     )
     ask.add(plivoxml.SpeakElement("Press 1 to take the call, or 2 to decline."))
-    return _render(
-        plivoxml.SpeakElement(text),
-        ask,
-        plivoxml.SpeakElement("No key was pressed. Goodbye."),
-        plivoxml.HangupElement(),
-    )
+    return _render(plivoxml.SpeakElement(text), ask, plivoxml.RedirectElement(digits_url, method="POST"))
+
+
+def no_key() -> str:
+    return _render(plivoxml.SpeakElement("No key was pressed. Goodbye."), plivoxml.HangupElement())
 
 
 def conference(room: str, greeting: str = "") -> str:

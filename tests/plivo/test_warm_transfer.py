@@ -87,7 +87,7 @@ async def test_accepted_bridges_caller_and_person_in_one_conference(
     assert members == {call.uuid, person.uuid}
 
     brief = person.spoken[0]
-    assert brief.startswith(f"Call from {CALLER} about {REASON}."), person.spoken
+    assert brief.startswith(f"Call from +1 415 555 0177 about {REASON}."), person.spoken  # CALLER, as said
     assert "charged twice for order A12345" in brief and "Press 1" in brief
     assert person.digits_pressed == ["1"]
     assert call.handset.first_speech_after(asked_at + 1.0) is not None, "the caller heard no hold audio"

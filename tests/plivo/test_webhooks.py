@@ -161,7 +161,13 @@ def test_warm_transfer_person_hears_the_brief_and_is_asked_for_one_key(client, p
     ask = root.find("GetDigits")
     assert ask.get("action") == BASE + "/plivo/warm/abc123/digits/"
     assert (ask.get("numDigits"), ask.get("validDigits")) == ("1", "12")
-    assert root[-1].tag == "Hangup"  # no key: a goodbye, then the hangup callback says so
+    assert root[-1].tag == "Redirect" and root[-1].text == ask.get("action")  # no key: posted without one
+
+
+def test_warm_transfer_person_pressing_no_key_hears_goodbye(client, pending_transfer):
+    response = post_signed(client, "/plivo/warm/abc123/digits/", form(Direction="outbound"))
+    root = ET.fromstring(response.content)
+    assert [e.tag for e in root] == ["Speak", "Hangup"] and "No key" in root[0].text
 
 
 def test_warm_transfer_webhooks_are_signed_and_single_use(client, pending_transfer):

@@ -49,12 +49,17 @@ def endpoint_for(destination: str) -> str | None:
     return None
 
 
+SPOKEN_CHOICE = "Press 1 or say yes to take the call, press 2 or say no to decline."  # engine.transfer
+KEYS_CHOICE = "Press 1 to take the call, or 2 to decline."  # no speech recognition on the person's leg
+
+
 def speak(text: str) -> bytes:
-    """The brief as 8 kHz PCM, spoken by flite (blocking: run in a thread)."""
+    """The brief as 8 kHz PCM, spoken by flite (blocking: run in a thread); keys only, so the engine's
+    "or say yes" is not offered."""
     from telephony.loopback import check_flite, flite_pcm
 
     check_flite()
-    return flite_pcm(text, 8000)
+    return flite_pcm(text.replace(SPOKEN_CHOICE, KEYS_CHOICE), 8000)
 
 
 class WarmTransfer:

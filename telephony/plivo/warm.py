@@ -89,6 +89,15 @@ def report(token: str, step: str, **fields: Any) -> None:
     async_to_sync(layer.group_send)(group_for(token), {"type": EVENT, "step": step, **fields})
 
 
+SPOKEN_CHOICE = "Press 1 or say yes to take the call, press 2 or say no to decline."  # engine.transfer
+
+
+def without_choice(brief: str) -> str:
+    """The engine's brief without its "press 1 or say yes" line: <GetDigits> asks for keys only (it does
+    not hear "yes"), so the person is asked with the nested prompt instead."""
+    return brief.replace(SPOKEN_CHOICE, "").strip()
+
+
 def room_for(caller_uuid: str) -> str:
     return f"cc-warm-{caller_uuid}"
 
@@ -122,7 +131,7 @@ class WarmTransfer:
         channel = await layer.new_channel()
         group = group_for(self.token)
         await layer.group_add(group, channel)
-        state = Pending(self.offer.brief, self.room, self.offer.target_name)
+        state = Pending(without_choice(self.offer.brief), self.room, self.offer.target_name)
         await sync_to_async(cache.set)(CACHE_PREFIX + self.token, state.as_dict(), 3600)
         try:
             return await self._attempt(layer, channel, started)

@@ -71,6 +71,7 @@ async def _agent_back(emu, call, person, outcome: str) -> None:
     assert call.uuid not in {uuid for _, uuid in emu.emulator.conference_log}, "the caller joined a room"
 
 
+@pytest.mark.production  # with Redis the person's webhooks reach the port over the channel layer
 async def test_accepted_bridges_caller_and_person_in_one_conference(
     plivo_server, plivo_emulator, plivo_agent
 ):
@@ -88,7 +89,8 @@ async def test_accepted_bridges_caller_and_person_in_one_conference(
 
     brief = person.spoken[0]
     assert brief.startswith(f"Call from +1 415 555 0177 about {REASON}."), person.spoken  # CALLER, as said
-    assert "charged twice for order A12345" in brief and "Press 1" in brief
+    assert brief.endswith("The caller was charged twice for order A12345."), brief
+    assert person.spoken[1] == "Press 1 to take the call, or 2 to decline."  # keys only on Plivo
     assert person.digits_pressed == ["1"]
     assert call.handset.first_speech_after(asked_at + 1.0) is not None, "the caller heard no hold audio"
 

@@ -199,6 +199,9 @@ class WarmTransfer:
 
     async def _bridge(self) -> TransferOutcome:
         """The person is in the room: send the caller there (the stream ends; the caller stays up)."""
+        if not self.port.open:  # the caller hung up on hold: nobody to bridge the person with
+            await self._hang_up_person("the caller hung up on hold")
+            return TransferOutcome("failed", "the caller hung up before the person accepted")
         self.port.remote_ended = True  # from now the stream's close is the hand-off, not a hangup
         try:
             await asyncio.to_thread(

@@ -132,3 +132,17 @@ def test_busy_brings_the_agent_back(asterisk, runasterisk, asterisk_agent):
     chan, person, _ = _ask_for_sales(asterisk, runasterisk, asterisk_agent, "PJSIP/204")
     _agent_back(asterisk, chan, person, "busy")
     assert person.phone.end_cause == 17 and person.media_heard == []
+
+
+def test_caller_hanging_up_on_hold_hangs_up_the_person(asterisk, runasterisk, asterisk_agent):
+    """Thrown: the caller hangs up while the person (PJSIP/201) is still hearing the brief. Survives: the
+    person's channel is hung up by runasterisk (not bridged to nobody), nothing of the call is left on
+    the PBX, and the record says the transfer was abandoned."""
+    chan, person, _ = _ask_for_sales(asterisk, runasterisk, asterisk_agent, "PJSIP/201")
+    asterisk.wait_for(lambda: person.media_heard and person.playback, 20, "the brief to start playing")
+    asterisk.hangup(chan)
+    asterisk.wait_for(lambda: person.hungup, 15, "the person's channel to be hung up")
+    assert person.keys_pressed == [] and person.bridge is None
+    row = stored(chan.id)
+    assert row.end_reason == "caller hung up" and row.handoff_outcome == "abandoned", row.end_reason
+    assert call_resources_gone(asterisk, chan)

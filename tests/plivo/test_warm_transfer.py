@@ -136,3 +136,18 @@ async def test_busy_brings_the_agent_back(plivo_server, plivo_emulator, plivo_ag
     call, person, _ = await _ask_for_sales(emu, plivo_agent, "+15005550204")
     await _agent_back(emu, call, person, "busy")
     assert person.final_status == "busy" and person.spoken == []
+
+
+async def test_caller_hanging_up_on_hold_hangs_up_the_person(plivo_server, plivo_emulator, plivo_agent):
+    """Thrown: the caller hangs up while the person (…01) is still hearing the brief. Survives: the
+    person's call is hung up through the REST API when they press 1 (not left alone in a conference),
+    and the call is stored as the caller's hangup."""
+    emu = plivo_emulator
+    call, person, _ = await _ask_for_sales(emu, plivo_agent, "+15005550201")
+    await emu.run(person.wait_until(lambda: person.spoken, timeout=20, what="the brief"))
+    await emu.run(call.hangup())
+    await emu.run(person.ended.wait())
+    assert person.hangup_source == "API Request" and not person.conference
+    assert call.uuid not in {uuid for _, uuid in emu.emulator.conference_log}
+    row = await stored(call.uuid)
+    assert row.end_reason == "caller hung up" and row.handoff_outcome in ("abandoned", "failed")

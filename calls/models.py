@@ -94,10 +94,17 @@ class Call(models.Model):
     # closed as "process ended" (calls/recovery.py).
     process = models.CharField(max_length=100, blank=True, db_index=True)
     summary = models.TextField(blank=True, help_text="Written after the call by a Gemini text model.")
+    # db_default: rows written by raw SQL (the benchmarks' bulk insert, an older release mid-deploy) stay valid.
     handoff_to = models.CharField(
-        max_length=80, blank=True, default="", help_text="The transfer target of the agent's last warm transfer."
+        max_length=80,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The transfer target of the agent's last warm transfer.",
     )
-    handoff_outcome = models.CharField(max_length=16, blank=True, default="", choices=Handoff.choices)
+    handoff_outcome = models.CharField(
+        max_length=16, blank=True, default="", db_default="", choices=Handoff.choices
+    )
     handoff_seconds = models.FloatField(
         null=True, blank=True, help_text="From the agent's warm transfer request to its outcome."
     )

@@ -113,6 +113,12 @@ async def test_accepted_hands_the_caller_to_the_person(demo_agent, dial, gemini,
     assert (
         f"to Sales: Accepted (the caller was handed to the person) after {call.handoff_seconds:.1f} s" in page
     )
+    # And the JSON API.
+    from calls.api import tokens
+
+    token = (await sync_to_async(tokens.mint)("transfer test", created_by=staff_user))[1]
+    api = await sync_to_async(client.get)(f"/api/calls/{call.pk}", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert api.json()["handoff"] == {"to": "Sales", "outcome": "accepted", "seconds": call.handoff_seconds}
 
 
 async def test_declined_brings_the_agent_back(demo_agent, dial, gemini, transfer_rule):

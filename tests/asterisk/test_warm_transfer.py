@@ -37,11 +37,12 @@ def _ask_for_sales(asterisk, runasterisk, agent, endpoint: str):
     add_sales(agent, endpoint)
     chan = asterisk.place_call(CONTEXT, bind_extension(agent), caller_number=CALLER, app=run.app)
     _, end, _ = next_reply(asterisk, chan, 0)  # the greeting
-    say(asterisk, chan, ASK)
     emu = asterisk.emulator
+    earlier = asterisk.call(lambda: len(emu.originated))  # the session's emulator keeps earlier dials
+    say(asterisk, chan, ASK)
 
     def person():
-        ids = [o.get("channelId") for o in emu.originated if o.get("endpoint") == endpoint]
+        ids = [o.get("channelId") for o in emu.originated[earlier:] if o.get("endpoint") == endpoint]
         found = [c for c in [*emu.channels.values(), *emu.finished_calls] if c.id in ids]
         return found[0] if found else None
 

@@ -42,10 +42,13 @@ async def _ask_for_sales(emu, agent, destination: str):
     assert call.stream_started.is_set(), call.errors
     await heard(emu, call)  # the greeting
     asked_at = call.handset.heard_seconds
+    earlier = set(emu.emulator.calls)  # the session's emulator keeps earlier tests' calls
     await emu.run(call.say(ASK))
 
     def person():
-        return next((c for c in emu.emulator.calls.values() if c.to == destination), None)
+        return next(
+            (c for u, c in emu.emulator.calls.items() if c.to == destination and u not in earlier), None
+        )
 
     await emu.run(call.wait_until(person, timeout=25, what=f"a call to {destination}"))
     return call, person(), asked_at

@@ -62,6 +62,7 @@ def start_runasterisk(env: dict[str, str], ari_url: str, transport: str) -> subp
             "MEDIA_ADVERTISE_HOST": "127.0.0.1",
             "RTP_PORT_RANGE": "31000-35999",
             "AUDIOSOCKET_PORT": str(free_port()),
+            "ASTERISK_SOUNDS_PORT": str(free_port()),
             "ASTERISK_MEDIA_TRANSPORT": transport,
             "LOG_LEVEL": "WARNING",
         },

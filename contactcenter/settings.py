@@ -365,6 +365,9 @@ MEDIA_BIND_HOST = os.environ.get("MEDIA_BIND_HOST", "0.0.0.0")
 MEDIA_ADVERTISE_HOST = os.environ.get("MEDIA_ADVERTISE_HOST", "")
 RTP_PORT_RANGE = os.environ.get("RTP_PORT_RANGE", "20000-29999")
 AUDIOSOCKET_PORT = int(os.environ.get("AUDIOSOCKET_PORT", "9092"))
+# A warm transfer's brief, spoken by flite, is served to Asterisk over HTTP from runasterisk on this
+# port (at MEDIA_ADVERTISE_HOST): Asterisk plays it with `sound:http://...` (docs/asterisk.md).
+ASTERISK_SOUNDS_PORT = int(os.environ.get("ASTERISK_SOUNDS_PORT", "9093"))
 # Media leg when an extension does not choose one: rtp (u-law), rtp:alaw, audiosocket (slin16),
 # audiosocket:slin (8 kHz), websocket (slin16), websocket:ulaw.
 ASTERISK_MEDIA_TRANSPORT = os.environ.get("ASTERISK_MEDIA_TRANSPORT", "rtp")

@@ -28,6 +28,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from emulators.carrier import dialled_person
 from emulators.wire.resample import Resampler
 
 from . import facts
@@ -121,6 +122,10 @@ class Channel:
     variables: dict = field(default_factory=dict)
     playback: Playback | None = None
     hungup: bool = False
+    # A warm transfer's person (originated to e.g. PJSIP/201): what they do, what media they were played.
+    person: str | None = None
+    media_heard: list = field(default_factory=list)  # media URIs played to this channel, in order
+    keys_pressed: list = field(default_factory=list)
 
     def json(self, with_vars: bool = False) -> dict:
         data = {
@@ -218,6 +223,8 @@ class AsteriskEmulator:
         self.outcomes: dict[str, list[str]] = {}
         self.originated: list[dict] = []  # the params of every originate, in order
         self.ring_seconds = 0.2
+        self.media_fetches: list[tuple[str, int]] = []  # (URL, HTTP status) of every sound:http(s) fetch
+        self.http = None  # httpx.AsyncClient for sound:http(s) URIs, made on first use
         self._seq = 0
         self._startup = timestamp()
         self._runner: web.AppRunner | None = None
@@ -252,6 +259,8 @@ class AsteriskEmulator:
                 await ws.close()
         if self._runner:
             await self._runner.cleanup()
+        if self.http is not None:
+            await self.http.aclose()
 
     @property
     def url(self) -> str:
@@ -444,19 +453,31 @@ class AsteriskEmulator:
                 log.exception("emulator: mixer tick failed")
 
     def _mix(self) -> None:
+        mics: dict[str, bytes | None] = {}  # what each phone says this tick (None: nothing sent)
+        for chan in list(self.channels.values()):
+            phone = chan.phone
+            if phone is None or chan.hungup:
+                continue
+            if chan.state == "Up" and phone.mic:
+                mics[chan.id] = phone.mic.popleft()
+            else:
+                mics[chan.id] = None if phone.silence_suppression else SILENCE
         for chan in list(self.channels.values()):
             phone = chan.phone
             if phone is None or chan.hungup:
                 continue
             up = chan.state == "Up"
-            if up and phone.mic:
-                mic: bytes | None = phone.mic.popleft()
-            else:
-                mic = None if phone.silence_suppression else SILENCE
+            mic = mics.get(chan.id)
             ear = [] if not up else self._playback_frame(chan)
             if chan.bridge and up:
                 for other in chan.bridge.channels:
-                    if other is chan or other.leg is None or other.hungup:
+                    if other is chan or other.hungup:
+                        continue
+                    if other.leg is None:
+                        # Two phones in one bridge (a warm transfer's caller and person) hear each other.
+                        said = mics.get(other.id) if other.state == "Up" else None
+                        if said is not None and said is not SILENCE:
+                            ear.append(said)
                         continue
                     frame = other.leg.pop_inbound()
                     if frame is not None:
@@ -488,10 +509,21 @@ class AsteriskEmulator:
 
     def _finish_playback(self, playback: Playback, state: str) -> None:
         playback.state = state
-        if playback.channel.playback is playback:
-            playback.channel.playback = None
+        chan = playback.channel
+        if chan.playback is playback:
+            chan.playback = None
         self.playbacks.pop(playback.id, None)
-        self.emit(playback.channel.app, "PlaybackFinished", playback=playback.json())
+        self.emit(chan.app, "PlaybackFinished", playback=playback.json())
+        key = {dialled_person.ACCEPTS: "1", dialled_person.DECLINES: "2"}.get(chan.person or "")
+        if key and state == "done" and not chan.hungup and not chan.keys_pressed:
+            # The person heard the brief to its end, then presses their key.
+            self.loop.call_later(0.3, self._person_presses, chan, key)
+
+    def _person_presses(self, chan: Channel, key: str) -> None:
+        if chan.hungup or chan.keys_pressed:
+            return
+        chan.keys_pressed.append(key)
+        self.send_dtmf(chan, key)
 
     # --- HTTP ---------------------------------------------------------------------------------------
     def _authorised(self, request: web.Request) -> bool:
@@ -739,9 +771,19 @@ class AsteriskEmulator:
         )
         self.channels[cid] = chan
         queue = self.outcomes.get(number)
+        chan.person = dialled_person.behaviour(endpoint)
         outcome = queue.pop(0) if queue else "answer"
+        if not queue and chan.person in (dialled_person.NEVER_ANSWERS, dialled_person.BUSY):
+            outcome = chan.person
+        ring = self.ring_seconds
+        if outcome == "no-answer":
+            # Rings until the originate's `timeout` (30 s by default; capped at 2 s here for tests).
+            try:
+                ring = min(float(params.get("timeout") or 30), 2.0)
+            except (TypeError, ValueError):
+                raise AriHttpError(400, "timeout: Invalid integer value") from None
         args = [a for a in str(params.get("appArgs", "")).split(",") if a]
-        self.loop.call_later(self.ring_seconds, self._originate_result, chan, app, args, outcome)
+        self.loop.call_later(ring, self._originate_result, chan, app, args, outcome)
         return chan.json()
 
     def _originate_result(self, chan: Channel, app: str, args: list[str], outcome: str) -> None:
@@ -799,7 +841,11 @@ class AsteriskEmulator:
         pid = params.get("playbackId") or str(uuid.uuid4())
         if pid in self.playbacks:
             raise AriHttpError(409, "Playback ID already exists")
-        frames = self._load_sound(media)
+        chan.media_heard.append(media)
+        if media.startswith(("sound:http://", "sound:https://")):
+            frames = await self._fetch_sound(media[len("sound:") :])
+        else:
+            frames = self._load_sound(media)
         playback = Playback(pid, media, chan, deque(frames or []))
         if frames is None:
             playback.state = "failed"
@@ -808,6 +854,43 @@ class AsteriskEmulator:
             self.playbacks[pid] = playback
             chan.playback = playback
         return web.json_response(playback.json(), status=201, headers={"Location": f"/playbacks/{pid}"})
+
+    async def _fetch_sound(self, url: str) -> list[bytes] | None:
+        """A `sound:http(s)://` URI as Asterisk's HTTP media cache takes it: fetched, then played by the
+        format its name or Content-Type gives. Only `.wav` (format_wav: 8 kHz, mono, 16-bit) is
+        emulated; anything else fails the playback, as a missing sound file would."""
+        import io
+
+        import httpx
+
+        if self.http is None:
+            self.http = httpx.AsyncClient(timeout=10, trust_env=False)
+        try:
+            response = await self.http.get(url)
+        except httpx.HTTPError as exc:
+            log.warning("sound %s: fetch failed: %s", url, exc)
+            self.media_fetches.append((url, 0))
+            return None
+        self.media_fetches.append((url, response.status_code))
+        kind = response.headers.get("content-type", "").split(";")[0].strip()
+        path = url.split("?", 1)[0]
+        if response.status_code != 200 or not (path.endswith(".wav") or kind in ("audio/wav", "audio/x-wav")):
+            return None
+        try:
+            with wave.open(io.BytesIO(response.content), "rb") as wav:
+                shape = (wav.getframerate(), wav.getnchannels(), wav.getsampwidth())
+                pcm = wav.readframes(wav.getnframes())
+        except (wave.Error, EOFError):
+            return None
+        if shape != (8000, 1, 2):
+            log.warning(
+                "sound %s: %s Hz, %s channel(s), %s-byte samples: format_wav plays 8 kHz mono", url, *shape
+            )
+            return None
+        resampler = Resampler(8000, 16000)
+        pcm = resampler.process(pcm) + resampler.flush()
+        pcm += bytes(-len(pcm) % FRAME)
+        return [pcm[i : i + FRAME] for i in range(0, len(pcm), FRAME)]
 
     def _load_sound(self, media: str) -> list[bytes] | None:
         if not media.startswith("sound:") or self.sounds_dir is None:

@@ -25,6 +25,7 @@ from urllib.parse import urljoin
 import websockets
 from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
 
+from emulators.carrier import dialled_person
 from emulators.carrier.call import CarrierCall
 
 from .records import cdr_json, hangup_cause, live_json
@@ -69,6 +70,9 @@ class PlivoCall(CarrierCall):
         self._transfer: str | None = None  # aleg_url to fetch after the stream closes
         self.machine_detection_url = ""  # asynchronous AMD result goes here (Machine=true|false)
         self.final_status = "completed"  # CallStatus of the hangup callback
+        self.ring_timeout = 0.0  # outbound: seconds to ring before no-answer (REST `ring_timeout`)
+        self.digits_pressed: list[str] = []  # what the callee keyed into <GetDigits>
+        self.conference = ""  # the <Conference> room the call is in (emulator.conferences)
 
     @property
     def call_id(self) -> str:
@@ -76,6 +80,10 @@ class PlivoCall(CarrierCall):
 
     # --- lifecycle --------------------------------------------------------------------------------
     async def _flow(self) -> None:
+        if self.direction == "outbound" and self.outcome == "no-answer" and self.ring_timeout:
+            # Rings until `ring_timeout` (capped at 2 s here, so tests need not wait the full time).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hangup.wait(), min(self.ring_timeout, 2.0))
         if self.direction == "outbound" and self.outcome in ("busy", "no-answer", "failed"):
             self.final_status = self.outcome
             self.end_reason = f"callee {self.outcome}"
@@ -197,6 +205,15 @@ class PlivoCall(CarrierCall):
                 self.dialed.extend(numbers)
                 self.end_reason = f"dialed {', '.join(numbers)}"
                 return None
+            elif element.tag == "GetDigits":
+                document = await self._get_digits(element)
+                if document is not None:
+                    return document
+                if self._hangup.is_set():
+                    return await self._interrupted()
+            elif element.tag == "Conference":
+                await self._conference(element)
+                return await self._interrupted()
             elif element.tag == "Redirect":
                 return await self._fetch_xml(urljoin(self.answer_url, (element.text or "").strip()))
             elif element.tag == "Stream":
@@ -208,6 +225,53 @@ class PlivoCall(CarrierCall):
             else:
                 self.errors.append(f"<{element.tag}> not emulated")
         return None
+
+    async def _get_digits(self, element: ET.Element) -> str | None:
+        """Play the nested <Speak>s, then the callee keys (a warm transfer's person: by their
+        destination, emulators/carrier/dialled_person.py); with a key the action URL's XML runs next.
+        No key: the element times out and the document goes on."""
+        for child in element:
+            if child.tag == "Speak":
+                self.spoken.append((child.text or "").strip())
+            elif child.tag not in ("Play", "Wait"):
+                self.errors.append(f"<{child.tag}> inside <GetDigits>")
+        # The callee listens to what was spoken before keying (2.5 words a second; at most 3 s here).
+        words = sum(len(text.split()) for text in self.spoken)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._hangup.wait(), min(words / 2.5, 3.0))
+        if self._hangup.is_set():
+            return None
+        action = element.get("action", "")
+        if not action:
+            self.errors.append("<GetDigits> without action")
+        digit = dialled_person.digit(self.to) if self.direction == "outbound" else None
+        valid = element.get("validDigits", "1234567890*#")
+        if digit is None or digit not in valid or not action:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hangup.wait(), min(float(element.get("timeout", "5")), 2.0))
+            return None
+        self.digits_pressed.append(digit)
+        return await self._fetch_xml(urljoin(self.answer_url, action), Digits=digit)
+
+    async def _conference(self, element: ET.Element) -> None:
+        """Join the room until this call is hung up or transferred; with endConferenceOnExit the
+        room's other members are hung up when this one leaves (as Plivo ends the conference)."""
+        room = (element.text or "").strip()
+        if not room:
+            self.errors.append("<Conference> without a room name")
+            return
+        self.conference = room
+        members = self.emulator.conferences.setdefault(room, [])
+        members.append(self)
+        self.emulator.conference_log.append((room, self.uuid))
+        try:
+            await self._hangup.wait()
+        finally:
+            members.remove(self)
+            self.conference = ""
+        if element.get("endConferenceOnExit") == "true":
+            for other in list(members):
+                other.end_by_api()
 
     async def _interrupted(self) -> str | None:
         """The REST API transferred the call (the aleg_url's XML to run) or hung it up (None)."""

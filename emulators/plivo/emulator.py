@@ -31,6 +31,7 @@ import uuid
 
 from aiohttp import web
 
+from emulators.carrier import dialled_person
 from emulators.carrier.rest import CarrierEmulator
 
 from . import records
@@ -62,6 +63,8 @@ class PlivoEmulator(CarrierEmulator):
         self.hangup_path = hangup_path
         self.max_frame_bytes = max_frame_bytes  # playAudio payloads above this are refused (seed 004)
         self.numbers = PlivoNumbers(self)  # the account's numbers and Applications
+        self.conferences: dict[str, list[PlivoCall]] = {}  # <Conference> room -> calls in it now
+        self.conference_log: list[tuple[str, str]] = []  # (room, call uuid) of every join, in order
 
     @property
     def rest_user(self) -> str:
@@ -76,8 +79,13 @@ class PlivoEmulator(CarrierEmulator):
         return self.app_url + self.hangup_path
 
     def next_outcome(self, number: str) -> str:
+        """An explicit outcome first; else a warm transfer's person by their number (03: no-answer,
+        04: busy; emulators/carrier/dialled_person.py); else a human answers."""
         queue = self.outcomes.get(number) or self.outcomes.get(number.lstrip("+"))
-        return queue.pop(0) if queue else "human"
+        if queue:
+            return queue.pop(0)
+        person = dialled_person.behaviour(number)
+        return person if person in (dialled_person.NEVER_ANSWERS, dialled_person.BUSY) else "human"
 
     def place_call(
         self,
@@ -162,6 +170,12 @@ class PlivoEmulator(CarrierEmulator):
             hangup_url=str(body.get("hangup_url") or ""),
         )
         call.outcome = self.next_outcome(str(body["to"]))
+        try:
+            call.ring_timeout = float(body.get("ring_timeout") or 0)
+        except (TypeError, ValueError):
+            return web.json_response(
+                {"api_id": self._api_id(), "error": "ring_timeout must be a number"}, 400
+            )
         if str(body.get("machine_detection") or "").lower() in ("true", "hangup"):
             call.machine_detection_url = str(body.get("machine_detection_url") or "")
         self._placed(call)

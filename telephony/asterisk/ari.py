@@ -177,6 +177,9 @@ class AriClient:
     async def add_channel(self, bridge_id: str, *channel_ids: str) -> None:
         await self.request("POST", f"/bridges/{bridge_id}/addChannel", {"channel": ",".join(channel_ids)})
 
+    async def remove_channel(self, bridge_id: str, channel_id: str) -> None:
+        await self.request("POST", f"/bridges/{bridge_id}/removeChannel", {"channel": channel_id})
+
     async def external_media(self, **params: Any) -> dict:
         """POST /channels/externalMedia (params as Asterisk names them; `app` defaults to ours)."""
         params.setdefault("app", self.app)

@@ -48,6 +48,7 @@ class AsteriskConfig:
     rtp_ports: tuple[int, int]
     audiosocket_port: int
     transport: tuple[str, str]
+    sounds_port: int = 0  # HTTP port of the sounds Asterisk fetches (a warm transfer's brief)
 
     @classmethod
     def from_settings(cls, **overrides) -> AsteriskConfig:
@@ -63,6 +64,7 @@ class AsteriskConfig:
             rtp_ports=parse_port_range(settings.RTP_PORT_RANGE),
             audiosocket_port=settings.AUDIOSOCKET_PORT,
             transport=parse_transport(settings.ASTERISK_MEDIA_TRANSPORT),
+            sounds_port=settings.ASTERISK_SOUNDS_PORT,
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

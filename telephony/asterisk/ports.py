@@ -1,14 +1,14 @@
 """The engine's `MediaPort` on each Asterisk media leg: encode nothing, time nothing, just send.
 
 The engine hands over 20 ms frames already in the wire format and already paced; each port puts
-them on its leg. Hangup and transfer go back to the call (`stasis.StasisCall`), which speaks ARI.
+them on its leg. Hangup and (warm) transfer go back to the call (`stasis.StasisCall`), which speaks ARI.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.port import WireFormat
+from engine.port import TransferOffer, TransferOutcome, WireFormat
 from telephony.rtp import RtpEndpoint
 
 from .audiosocket import AudioSocketSession
@@ -36,6 +36,10 @@ class _AsteriskPort:
 
     async def transfer(self, destination: str) -> dict[str, Any]:
         return await self.call.transfer(destination)
+
+    async def warm_transfer(self, offer: TransferOffer) -> TransferOutcome:
+        """A dialled channel for the person, then ARI bridges (telephony/asterisk/warm.py)."""
+        return await self.call.warm_transfer(offer)
 
 
 class RtpPort(_AsteriskPort):

@@ -14,6 +14,7 @@ from engine.warmup import warm_up
 from .ari import AriClient, redact_url
 from .audiosocket import AudioSocketServer
 from .config import AsteriskConfig
+from .sounds import SoundServer
 from .stasis import APOLOGY_SOUND, StasisApp
 
 log = logging.getLogger(__name__)
@@ -43,14 +44,18 @@ async def serve(config: AsteriskConfig, apology_sound: str = APOLOGY_SOUND, read
     warm_up()  # the engine's one-time costs before any call (engine.warmup)
     audiosocket = AudioSocketServer(config.bind_host, config.audiosocket_port)
     await audiosocket.start()
+    sounds = SoundServer(config.bind_host, config.sounds_port, config.advertise_host)
+    await sounds.start()
     ari = AriClient(config.ari_url, config.username, config.password, config.app)
-    app = StasisApp(ari, config, audiosocket, apology_sound)
+    app = StasisApp(ari, config, audiosocket, apology_sound, sounds)
     log.info(
-        "runasterisk: app %r on %s; AudioSocket on %s:%d; RTP %d-%d on %s, advertised as %s; default media %s:%s",
+        "runasterisk: app %r on %s; AudioSocket on %s:%d; sounds on :%d; RTP %d-%d on %s, advertised as %s;"
+        " default media %s:%s",
         config.app,
         redact_url(ari.base_url),
         config.bind_host,
         audiosocket.port,
+        sounds.port,
         *config.rtp_ports,
         config.bind_host,
         config.advertise_host,
@@ -66,3 +71,4 @@ async def serve(config: AsteriskConfig, apology_sound: str = APOLOGY_SOUND, read
     await ari.close()
     events.cancel()
     await audiosocket.close()
+    await sounds.close()

@@ -23,7 +23,7 @@ from agents.models import Carrier
 from agents.routing import route_extension
 from calls.models import Call
 from contactcenter.logging import call_context
-from engine.port import CallRequest, WireFormat
+from engine.port import CallRequest, TransferOffer, TransferOutcome, WireFormat
 from telephony.outbound.dial import (
     ASTERISK_CAUSES,
     asterisk_call_id,
@@ -38,6 +38,8 @@ from .ari import AriClient, AriError, AriNotFound, AriUnprocessable
 from .audiosocket import AudioSocketServer, AudioSocketSession
 from .config import FORMAT_WIRE, AsteriskConfig
 from .ports import AudioSocketPort, RtpPort, WebSocketPort
+from .sounds import SoundServer
+from .warm import PERSON_PREFIX, WarmTransfer
 from .wsmedia import WebSocketMedia
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,7 @@ class StasisCall:
         self.end_reason = ""
         self.hangup_reason = "normal"
         self.transferred = False
+        self.person_id = ""  # a warm transfer's person, once bridged with the caller (the engine is gone)
         self.handle = None
         self.media: RtpEndpoint | AudioSocketSession | WebSocketMedia | None = None
         self.bridge_created = False
@@ -234,6 +237,15 @@ class StasisCall:
         if self.ended.is_set():
             self.handle.remote_hangup(self.end_reason)
         await self.handle.wait()
+        if self.person_id:
+            await self._keep_bridge()
+
+    async def _keep_bridge(self) -> None:
+        """After a warm transfer: the engine is done; caller and person talk in our bridge until one
+        hangs up (then teardown hangs up the other and destroys the bridge)."""
+        await self._close_media()
+        log.info("caller and %s bridged; the agent has left", self.person_id)
+        await self.ended.wait()
 
     async def _bridge_leg(self) -> None:
         """Add the leg; a 422 (leg not in Stasis yet, reference §0.4) is retried for ~2 s."""
@@ -365,6 +377,13 @@ class StasisCall:
         self.transferred = True
         return {"ok": True, "error": ""}
 
+    async def warm_transfer(self, offer: TransferOffer) -> TransferOutcome:
+        return await WarmTransfer(self, offer).run()
+
+    def person_left(self, reason: str) -> None:
+        """The bridged person hung up: the call is over for the caller too."""
+        self.end(reason)
+
     # --- teardown ---------------------------------------------------------------------------------
     async def _delete_channel(self, channel_id: str, reason: str = "normal") -> None:
         try:
@@ -373,6 +392,20 @@ class StasisCall:
             pass
         except AriError as exc:
             log.warning("hangup of %s: %s", channel_id, exc)
+
+    async def _close_media(self) -> None:
+        media, self.media = self.media, None
+        if isinstance(media, RtpEndpoint):
+            media.close()
+        elif isinstance(media, AudioSocketSession):
+            self.app.audiosocket.unregister(media)
+        elif isinstance(media, WebSocketMedia):
+            await media.close()
+        if self.leg_created:
+            self.leg_created = False
+            if self.person_id:  # the leg's hangup events must not end the caller's call with the person
+                self.app.legs.pop(self.leg_id, None)
+            await self._delete_channel(self.leg_id)
 
     async def teardown(self) -> None:
         if self._torn_down:
@@ -387,15 +420,10 @@ class StasisCall:
                 await asyncio.wait_for(self.handle.wait(), 30)
             except (TimeoutError, Exception):  # noqa: BLE001 - the engine logs its own failures
                 log.warning("engine did not finish cleanly", exc_info=True)
-        media = self.media
-        if isinstance(media, RtpEndpoint):
-            media.close()
-        elif isinstance(media, AudioSocketSession):
-            self.app.audiosocket.unregister(media)
-        elif isinstance(media, WebSocketMedia):
-            await media.close()
-        if self.leg_created:
-            await self._delete_channel(self.leg_id)
+        await self._close_media()
+        if self.person_id:
+            self.app.persons.pop(self.person_id, None)
+            await self._delete_channel(self.person_id)
         if self.bridge_created:
             try:
                 await self.ari.destroy_bridge(self.bridge_id)
@@ -416,8 +444,10 @@ class StasisApp:
         config: AsteriskConfig,
         audiosocket: AudioSocketServer,
         apology_sound: str = APOLOGY_SOUND,
+        sounds: SoundServer | None = None,
     ) -> None:
         self.ari = ari
+        self.sounds = sounds  # serves a warm transfer's brief to Asterisk
         self.config = config
         self.audiosocket = audiosocket
         self.apology_sound = apology_sound
@@ -425,6 +455,9 @@ class StasisApp:
         self.calls: dict[str, StasisCall] = {}
         self.legs: dict[str, StasisCall] = {}
         self.playbacks: dict[str, StasisCall] = {}
+        # A warm transfer's person channel and brief playback -> its transfer while it runs, then
+        # (accepted) the person's channel -> the call that keeps the pair's bridge.
+        self.persons: dict[str, WarmTransfer | StasisCall] = {}
         self.finished = 0
 
     def forget(self, call: StasisCall) -> None:
@@ -453,8 +486,19 @@ class StasisApp:
         for call in list(self.calls.values()):
             if call.caller_id not in alive:
                 call.end("caller hung up while ARI was away")
+            elif call.person_id:  # handed off: the leg is gone on purpose; the person must be there
+                if call.person_id not in alive:
+                    call.end("the person hung up while ARI was away")
             elif call.leg_in_stasis.is_set() and call.leg_id not in alive:
                 call.end("media leg vanished while ARI was away")
+        persons = f"{PERSON_PREFIX}{self.ari.app}-"
+        for channel in channels:
+            if channel["id"].startswith(persons) and channel["id"] not in self.persons:
+                log.warning("ari: hanging up orphan warm-transfer channel %s", channel["id"])
+                try:
+                    await self.ari.hangup(channel["id"])
+                except AriError:
+                    pass
         mine = f"{LEG_PREFIX}{self.ari.app}-"
         for channel in channels:
             cid = channel["id"]
@@ -481,6 +525,10 @@ class StasisApp:
         kind = event.get("type", "")
         channel = event.get("channel") or {}
         cid = channel.get("id", "")
+        person = self.persons.get(cid) or self.persons.get((event.get("playback") or {}).get("id", ""))
+        if person is not None:
+            self._person_event(person, kind, event)
+            return
         if kind == "StasisStart":
             if cid in self.legs:
                 self.legs[cid].leg_in_stasis.set()
@@ -520,6 +568,12 @@ class StasisApp:
                 call.playback_done.set()
         elif kind == "ApplicationReplaced":
             log.error("ari: another process registered app %r: this one gets no more calls", self.ari.app)
+
+    def _person_event(self, person: WarmTransfer | StasisCall, kind: str, event: dict[str, Any]) -> None:
+        if isinstance(person, WarmTransfer):
+            person.event(event)
+        elif kind in ("ChannelHangupRequest", "StasisEnd", "ChannelDestroyed"):
+            person.person_left("the person hung up" if kind != "StasisEnd" else "the person left Stasis")
 
     async def shutdown(self) -> None:
         for call in list(self.calls.values()):

@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.urls import reverse
 
-from engine.port import WireFormat
+from engine.port import TransferOffer, TransferOutcome, WireFormat
 
-from . import rest
+from . import rest, warm
 from .serializer import PlivoSerializer
 
 log = logging.getLogger(__name__)
@@ -80,3 +80,8 @@ class PlivoPort:
             log.warning("plivo: transfer of %s to %s failed: %s", self.serializer.call_id, destination, exc)
             return {"ok": False, "error": str(exc)}
         return {"ok": True, "error": ""}
+
+    async def warm_transfer(self, offer: TransferOffer) -> TransferOutcome:
+        """Dial the person, brief them, and on a 1 bridge them with the caller in a conference
+        (telephony/plivo/warm.py). Never raises."""
+        return await warm.warm_transfer(self, offer, settings.PUBLIC_BASE_URL or self._public_base)

@@ -56,3 +56,22 @@ def transfer(call_uuid: str, aleg_url: str) -> None:
     if api is None:
         raise RuntimeError("PLIVO_AUTH_ID / PLIVO_AUTH_TOKEN are not set")
     api.calls.transfer(call_uuid, legs="aleg", aleg_url=aleg_url, aleg_method="POST")
+
+
+def dial_person(from_: str, to: str, answer_url: str, hangup_url: str, ring_seconds: int) -> str:
+    """Call the person of a warm transfer (POST Call/); returns Plivo's request_uuid."""
+    api = client()
+    if api is None:
+        raise RuntimeError("PLIVO_AUTH_ID / PLIVO_AUTH_TOKEN are not set")
+    if not from_:
+        raise RuntimeError("this call has no Plivo number of ours to dial from")
+    response = api.calls.create(
+        from_=from_,
+        to_=to,
+        answer_url=answer_url,
+        answer_method="POST",
+        hangup_url=hangup_url,
+        hangup_method="POST",
+        ring_timeout=max(5, ring_seconds),
+    )
+    return str(getattr(response, "request_uuid", "") or "")

@@ -1,4 +1,5 @@
-"""Plivo webhooks: answer (a bidirectional `<Stream>`), hangup, and the XML a transfer fetches."""
+"""Plivo webhooks: answer (a bidirectional `<Stream>`), hangup, the XML a transfer fetches, and a warm
+transfer's person (brief, key, hangup) and conference."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -15,7 +17,7 @@ from agents.routing import normalise_number, route_number
 from calls.models import Call
 from telephony import media_token
 
-from . import signature, xml
+from . import signature, warm, xml
 
 log = logging.getLogger(__name__)
 
@@ -149,3 +151,76 @@ def webhook_urls() -> dict[str, str]:
 
     urls = targets()
     return {"Answer URL (POST)": urls["answer_url"], "Hangup URL (POST)": urls["hangup_url"]}
+
+
+# --- warm transfer: the person's call and the caller's conference (telephony/plivo/warm.py) -------------
+def _signed(request: HttpRequest) -> dict[str, str] | None:
+    data = signature.params(request)
+    return data if signature.is_valid(request, data) else None
+
+
+@csrf_exempt
+@require_POST
+def warm_answer(request: HttpRequest, token: str) -> HttpResponse:
+    """The person answered: speak the brief and ask for one key."""
+    data = _signed(request)
+    if data is None:
+        return HttpResponseForbidden("invalid signature")
+    state = warm.pending(token)
+    if state is None:
+        log.warning("plivo: warm transfer %s is over or unknown; hanging up the person", token)
+        return _xml(xml.hangup())
+    warm.report(token, "answered", call_uuid=str(data.get("CallUUID", "")))
+    digits_url = public_base(request) + reverse("plivo-warm-digits", kwargs={"token": token})
+    return _xml(xml.brief(state.brief, digits_url, warm.DIGITS_SECONDS))
+
+
+@csrf_exempt
+@require_POST
+def warm_digits(request: HttpRequest, token: str) -> HttpResponse:
+    """The person's key: 1 joins the conference room (the caller follows), 2 declines; none (the
+    brief's <Redirect> after the key timed out): no answer."""
+    data = _signed(request)
+    if data is None:
+        return HttpResponseForbidden("invalid signature")
+    state = warm.pending(token)
+    person = str(data.get("CallUUID", ""))
+    if state is None:
+        return _xml(xml.hangup())
+    digits = str(data.get("Digits", ""))
+    if digits == "1":
+        warm.report(token, "accepted", call_uuid=person)
+        return _xml(xml.conference(state.room, "Connecting you to the caller."))
+    if not digits:  # the <Redirect> after <GetDigits> timed out
+        warm.report(token, "nokey", call_uuid=person)
+        return _xml(xml.no_key())
+    warm.report(token, "declined", call_uuid=person)
+    return _xml(xml.declined())
+
+
+@csrf_exempt
+@require_POST
+def warm_hangup(request: HttpRequest, token: str) -> HttpResponse:
+    """The person's call ended (busy, not answered, or after the brief)."""
+    data = _signed(request)
+    if data is None:
+        return HttpResponseForbidden("invalid signature")
+    status = str(data.get("CallStatus", "completed"))
+    log.info(
+        "plivo: warm transfer %s: the person's call ended: %s (%s)", token, status, data.get("HangupCause")
+    )
+    warm.report(token, "ended", status=status, cause=str(data.get("HangupCause", "")))
+    return HttpResponse(status=204)
+
+
+@csrf_exempt
+@require_POST
+def warm_conference(request: HttpRequest, token: str) -> HttpResponse:
+    """XML the caller's leg fetches when the port transfers it: the room the person is in."""
+    data = _signed(request)
+    if data is None:
+        return HttpResponseForbidden("invalid signature")
+    room = request.GET.get("room", "")
+    if room != warm.room_for(str(data.get("CallUUID", ""))):
+        return HttpResponseBadRequest("no such room for this call")
+    return _xml(xml.conference(room))

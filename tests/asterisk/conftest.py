@@ -103,6 +103,7 @@ def start_runasterisk(
         "MEDIA_ADVERTISE_HOST": "127.0.0.1",
         "RTP_PORT_RANGE": f"{low}-{low + 199}",
         "AUDIOSOCKET_PORT": str(free_port()),
+        "ASTERISK_SOUNDS_PORT": str(free_port()),
         "ASTERISK_MEDIA_TRANSPORT": transport,
         "LOG_LEVEL": "INFO",
     }

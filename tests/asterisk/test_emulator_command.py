@@ -85,6 +85,7 @@ def test_call_at_the_prompt_reaches_the_demo_extension_and_prints_the_apps_trans
                 "MEDIA_ADVERTISE_HOST": "127.0.0.1",
                 "RTP_PORT_RANGE": f"{low}-{low + 199}",
                 "AUDIOSOCKET_PORT": str(free_port()),
+                "ASTERISK_SOUNDS_PORT": str(free_port()),
                 "LOG_LEVEL": "INFO",
                 "DRAIN_SECONDS": "2",
             },

@@ -136,3 +136,56 @@ def test_transfer_xml_dials_the_destination_and_needs_a_signature(client, number
     assert client.post(path, form()).status_code == 403
     response = post_signed(client, path, form())
     assert ET.fromstring(response.content).find("Dial/Number").text == "+15551230000"
+
+
+# --- warm transfer: the person's webhooks (telephony/plivo/warm.py) --------------------------------------
+@pytest.fixture
+def pending_transfer():
+    """A warm transfer whose port is waiting (what it keeps in the cache for the person's webhooks)."""
+    from telephony.plivo import warm
+
+    state = {
+        "brief": "Call from +14155550100 about a refund.",
+        "room": warm.room_for(UUID),
+        "target_name": "Sales",
+    }
+    cache.set(warm.CACHE_PREFIX + "abc123", state, 60)
+    return state
+
+
+def test_warm_transfer_person_hears_the_brief_and_is_asked_for_one_key(client, pending_transfer):
+    response = post_signed(client, "/plivo/warm/abc123/answer/", form(Direction="outbound"))
+    assert response.status_code == 200
+    root = ET.fromstring(response.content)
+    assert root.find("Speak").text == pending_transfer["brief"]
+    ask = root.find("GetDigits")
+    assert ask.get("action") == BASE + "/plivo/warm/abc123/digits/"
+    assert (ask.get("numDigits"), ask.get("validDigits")) == ("1", "12")
+    assert root[-1].tag == "Redirect" and root[-1].text == ask.get("action")  # no key: posted without one
+
+
+def test_warm_transfer_person_pressing_no_key_hears_goodbye(client, pending_transfer):
+    response = post_signed(client, "/plivo/warm/abc123/digits/", form(Direction="outbound"))
+    root = ET.fromstring(response.content)
+    assert [e.tag for e in root] == ["Speak", "Hangup"] and "No key" in root[0].text
+
+
+def test_warm_transfer_webhooks_are_signed_and_single_use(client, pending_transfer):
+    """Thrown: the person's key posted unsigned, then a correctly signed post replayed with its nonce.
+    Survives: both refused with 403; only the first signed post puts the person in the caller's room."""
+    path = "/plivo/warm/abc123/digits/"
+    assert client.post(path, form(Digits="1")).status_code == 403
+    nonce = "48151623420815162342"
+    first = post_signed(client, path, form(Digits="1"), nonce=nonce)
+    assert first.status_code == 200
+    assert ET.fromstring(first.content).find("Conference").text == pending_transfer["room"]
+    assert post_signed(client, path, form(Digits="1"), nonce=nonce).status_code == 403
+
+
+def test_warm_transfer_over_or_unknown_hangs_the_person_up(client):
+    """Thrown: the person answers after the transfer ended (or with a made-up token). Survives: they
+    are hung up, not left on a silent line; and a caller cannot be sent into another call's room."""
+    response = post_signed(client, "/plivo/warm/gone999/answer/", form(Direction="outbound"))
+    assert response.status_code == 200 and ET.fromstring(response.content)[0].tag == "Hangup"
+    other = post_signed(client, "/plivo/warm/gone999/conference/?room=cc-warm-someone-else", form())
+    assert other.status_code == 400

@@ -196,6 +196,10 @@ async def warm_transfer(handle: CallHandle, tool: ToolConfig, args: dict[str, An
     except BaseException:  # the call is ending (cancelled): stop the hold loop, leave the line alone
         await handle.end_hold(flush=False)
         raise
+    if outcome.status != "accepted" and handle.line_gone.is_set():
+        # The caller left while on hold: whatever the port reports after that (a cancelled dial reads as
+        # failed on SIP), the record says so, the same on every transport.
+        outcome = TransferOutcome("abandoned", outcome.detail or "the caller hung up while on hold")
     seconds = loop.time() - started
     handle.handoff = Handoff(target.name, outcome.status, seconds)
     log.info("warm transfer to %s: %s after %.1f s %s", target.name, outcome.status, seconds, outcome.detail)

@@ -352,7 +352,7 @@ def message_times(messages: str, start: str, direction: str) -> list[float]:
 def test_caller_hanging_up_cancels_the_ringing_person(warm_runsip, sipp, sales_line, warm_gemini, tmp_path):
     """Fault: the caller hangs up while the person's phone rings. runsip CANCELs the person's INVITE
     at once (not at the end of the ring time), takes their 487 with an ACK, and stores the call as
-    ended by the caller, with the hand-off to Sales recorded as failed."""
+    ended by the caller, with the hand-off to Sales recorded as abandoned (as on every transport)."""
     person = start_person(sipp, warm_runsip, tmp_path, "never")
     sales_line(person.ports[0])
     script = CallerScript("ulaw").silence(4.0).say(ASKS).silence(2.5)
@@ -376,5 +376,5 @@ def test_caller_hanging_up_cancels_the_ringing_person(warm_runsip, sipp, sales_l
     assert 0 <= cancel - bye < 1.5, (cancel - bye, cancel - invite)
 
     (call,) = wait_for_calls(1)
-    assert (call.handoff_to, call.handoff_outcome) == ("Sales", "failed")
+    assert (call.handoff_to, call.handoff_outcome) == ("Sales", "abandoned")
     assert "hung up" in call.end_reason, call.end_reason

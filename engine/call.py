@@ -98,6 +98,9 @@ class CallHandle:
         self._transport_dropped = 0
         self._secure_digits: list[str] | None = None  # digits keyed during secure entry (None: closed)
         self._secure_done = asyncio.Event()
+        self.tap = None  # a listeners.Mix while supervisors listen in: the frame hooks test only this
+        # A supervisor who took over: (loop time their latest utterance began, last time they spoke).
+        self.human_voice: tuple[float, float] | None = None
 
     # --- transport-facing ---------------------------------------------------------------------
     def push_audio(self, payload: bytes) -> None:
@@ -158,6 +161,17 @@ class CallHandle:
         log.info("supervisor %s whispered to the agent", by)
         await self._link.send_context_update(system_instruction(self.agent, self._variables, self._guidance))
 
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    @property
+    def link(self) -> LiveLink | None:
+        return self._link
+
+    def elapsed_ms(self) -> int:
+        return self._ms()
+
     def remote_hangup(self, reason: str = "caller hung up", *, failed: bool = False) -> None:
         """The line is gone (or unusable): end without hanging up on the carrier. `failed` stores the
         call as failed (a transport fault) rather than completed (a normal hang-up)."""
@@ -196,9 +210,13 @@ class CallHandle:
 
     def _caller_pcm(self, pcm: bytes) -> None:
         self.recorder.add("caller", pcm, self._loop.time() - self._t0)
+        if self.tap is not None:
+            self.tap.caller(pcm)
 
     def _agent_frame(self, pcm: bytes, at: float) -> None:
         self.recorder.add("agent", pcm, at - self._t0)
+        if self.tap is not None:
+            self.tap.agent(pcm)
 
     async def _prepare(self) -> None:
         self._prepared = await store.prepare(self.request)
@@ -454,10 +472,10 @@ class CallHandle:
             self._turn_done_at = now
             self._agent_quiet.set()
         if content.input_transcription and content.input_transcription.text:
-            self.transcript.add(
-                "caller", content.input_transcription.text, self._ms(), started_ms=self._utterance_ms()
-            )
-        if content.output_transcription and content.output_transcription.text:
+            # The caller's words, or those of a supervisor who took over (Gemini hears both).
+            speaker, started = supervision.input_turn(self, self._utterance_ms())
+            self.transcript.add(speaker, content.input_transcription.text, self._ms(), started_ms=started)
+        if content.output_transcription and content.output_transcription.text and not self.playout.muted:
             self.transcript.add("agent", content.output_transcription.text, self._ms())
         if content.model_turn and content.model_turn.parts:
             for part in content.model_turn.parts:

@@ -46,10 +46,13 @@ class Playout:
         # call's memory does not grow with its length (the benchmarks read it).
         self.lateness_ms: deque[float] = deque(maxlen=LATENESS_FRAMES)
         self._task: asyncio.Task | None = None
+        self.muted = False  # a supervisor took over: the model's audio is dropped (engine/supervision.py)
 
     # --- feeding ------------------------------------------------------------------------------
     def add_model_audio(self, pcm24k: bytes) -> None:
         """Queue agent audio as Gemini sent it (24 kHz PCM)."""
+        if self.muted:
+            return
         self._tail = False
         pcm = self._resampler.process(pcm24k)
         if pcm:
@@ -84,7 +87,10 @@ class Playout:
                 self._send_mark_soon(name)
 
     async def flush(self) -> None:
-        """Barge-in: drop everything not yet played, here and on the carrier."""
+        """Barge-in: drop everything not yet played, here and on the carrier (while muted nothing of
+        the model's is queued: the supervisor's voice plays on)."""
+        if self.muted:
+            return
         self._buffer.clear()
         self._resampler.reset()
         self._pending_mark = None

@@ -36,6 +36,7 @@ GEMINI_INPUT_RATE = 16000
 SILENCE_GAP_S = 0.06  # no caller audio for this long: the line is silent, feed comfort silence
 MAX_CATCH_UP_S = 0.2  # after a stall, at most this much comfort silence at once
 VOICE_PEAK = 1500  # rough speech threshold, for latency metrics and transcript timing (Gemini does the VAD)
+MAX_EXTRA_BATCHES = 5  # mixed-in audio (a supervisor) queued beyond this many batches loses its oldest
 UTTERANCE_GAP = 0.7  # quiet longer than this between voiced frames starts a new caller utterance
 
 
@@ -76,6 +77,7 @@ class Uplink:
         self.enabled = True
         self.masked = False  # Gemini hears silence in place of the caller (a prompt that must not be cut)
         self.secure = False  # Gemini and the recording hear silence (secure keypad entry)
+        self._extra = bytearray()  # 16 kHz audio mixed into what Gemini hears (a supervisor on the line)
 
     def push(self, payload: bytes) -> None:
         """Take caller audio as it came off the wire (any size)."""
@@ -102,11 +104,26 @@ class Uplink:
         self._pending += self._resampler.process(pcm)
         self._batch()
 
+    def mix_in(self, pcm16k: bytes) -> None:
+        """Audio Gemini should hear along with the caller (a supervisor who took over the call): summed
+        into the next batches. Bounded, so a burst cannot delay it by more than MAX_EXTRA_BATCHES."""
+        self._extra += pcm16k
+        if len(self._extra) > MAX_EXTRA_BATCHES * self._batch_bytes:
+            del self._extra[: len(self._extra) - self._batch_bytes]
+
+    def _mixed(self, batch: bytes) -> bytes:
+        extra = bytes(self._extra[: len(batch)])
+        del self._extra[: len(batch)]
+        mixed = np.frombuffer(batch, dtype="<i2").astype(np.int32)
+        mixed[: len(extra) // 2] += np.frombuffer(extra, dtype="<i2")
+        return np.clip(mixed, -32768, 32767).astype("<i2").tobytes()
+
     def _batch(self) -> None:
         while len(self._pending) >= self._batch_bytes:
             if len(self._queue) == self._queue.maxlen:
                 self.dropped += 1
-            self._queue.append(bytes(self._pending[: self._batch_bytes]))
+            batch = bytes(self._pending[: self._batch_bytes])
+            self._queue.append(self._mixed(batch) if self._extra else batch)
             del self._pending[: self._batch_bytes]
             self._ready.set()
 

@@ -166,6 +166,11 @@ class CallHandle:
         return self._ended.is_set()
 
     @property
+    def generating(self) -> bool:
+        """The model's reply is arriving."""
+        return self._generating
+
+    @property
     def link(self) -> LiveLink | None:
         return self._link
 

@@ -169,7 +169,10 @@ class Desk:
         if self._watch is not None and self._watch is not asyncio.current_task():
             self._watch.cancel()
         self._watch = None
-        handle.playout.muted = False
+        if handle.generating:
+            handle.playout.unmute_after_reply = True  # the reply the caller did not hear stays unheard
+        else:
+            handle.playout.muted = False
         handle.transcript.close("human", handle.elapsed_ms())
         handle.transcript.note("system", note, handle.elapsed_ms())
         log.info("%s", note)

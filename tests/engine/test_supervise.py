@@ -71,6 +71,7 @@ async def keep_line_open(line) -> None:
         await line.caller.silence(0.1)
 
 
+@pytest.mark.production
 async def test_listen_streams_the_mixed_call_only_while_someone_listens(demo_agent, dial, django_user_model):
     """Thrown at it: a call nobody listens to, then a staff listener, then that listener stopping, and a
     non-staff user. Holds: with no listener the call has no mix at all (its frame hooks see None) and
@@ -132,11 +133,13 @@ async def test_listen_streams_the_mixed_call_only_while_someone_listens(demo_age
     finally:
         feeder.cancel()
     await line.hang_up_and_wait()
+    await stored(line.handle.call_id)
     rows = await sync_to_async(list)(Supervision.objects.filter(call_id=line.handle.call_id))
     assert [(r.username, r.action) for r in rows] == [("sup", "listen")]
     assert rows[0].ended_at is not None
 
 
+@pytest.mark.production
 async def test_take_over_puts_the_supervisor_on_the_line_and_hand_back_returns_the_agent(
     demo_agent, dial, django_user_model, gemini
 ):

@@ -462,6 +462,9 @@ class CallHandle:
         if message.tool_call and message.tool_call.function_calls:
             for fc in message.tool_call.function_calls:
                 self.metrics.tool_calls += 1
+                if self.playout.muted:  # a supervisor has the call: the model does nothing on it
+                    self._spawn(self._responder(fc)(supervision.TOOLS_WHILE_TAKEN_OVER))
+                    continue
                 self._tools.submit(fc.id or "", fc.name or "", dict(fc.args or {}), self._responder(fc))
         if message.tool_call_cancellation and message.tool_call_cancellation.ids:
             self._tools.cancel(list(message.tool_call_cancellation.ids))

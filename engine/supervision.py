@@ -32,6 +32,7 @@ from calls.supervision import (
 from engine.codec import StreamResampler
 
 from .listeners import Listeners
+from .tools import failed
 
 if TYPE_CHECKING:
     from .call import CallHandle
@@ -42,6 +43,12 @@ log = logging.getLogger(__name__)
 HANDED_BACK = (
     "A human supervisor was talking with the caller and has now handed the call back to you. "
     "You heard what they said. Continue helping the caller from where the conversation is now."
+)
+# The answer to a tool call the model makes while a supervisor has the call (no end_call, no transfer).
+TOOLS_WHILE_TAKEN_OVER = failed(
+    "A human supervisor is talking with the caller now: nothing was done. Wait until the call is handed "
+    "back to you.",
+    retryable=False,
 )
 PREBUFFER_MS = 120  # the supervisor's voice starts playing once this much arrived: a jitter cushion
 UTTERANCE_GAP = 0.7  # as the uplink's: quiet longer than this starts a new utterance

@@ -180,7 +180,8 @@ async def test_take_over_puts_the_supervisor_on_the_line_and_hand_back_returns_t
         assert "sup has already taken over" in refused["reason"]
         await other.disconnect()
 
-        voice = flite_pcm(SUPERVISOR_SAYS, 16000) + bytes(16000 * 2 * 2)
+        phrase = flite_pcm(SUPERVISOR_SAYS, 16000)
+        voice = phrase + bytes(16000 * 2) + flite_pcm("thank you goodbye", 16000) + bytes(16000 * 2 * 2)
         step = 16000 * 2 // 25  # 40 ms chunks, as the browser sends them
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -189,11 +190,17 @@ async def test_take_over_puts_the_supervisor_on_the_line_and_hand_back_returns_t
             await ws.send_to(bytes_data=voice[i : i + step])
             await asyncio.sleep(max(0.0, start + (n + 1) * 0.04 - loop.time()))
         await asyncio.sleep(2.0)  # the model answers what it heard; that answer must not reach the caller
-        on_line = bytes(line.port.audio[int(said_from * rate) * 2 :])
+        phrase_s = len(phrase) / 32000 + 0.6
+        on_line = bytes(line.port.audio[int(said_from * rate) * 2 : int((said_from + phrase_s) * rate) * 2])
         assert heard_phrase(on_line, [SUPERVISOR_SAYS, "can you tell me a long story", "hello"], rate) == (
             SUPERVISOR_SAYS
         ), "the caller did not hear the supervisor"
         assert any(SUPERVISOR_SAYS in h for h in gemini.sessions[-1].heard), gemini.sessions[-1].heard
+        # The supervisor's goodbye made the model call end_call: not run while the supervisor has the call.
+        responses = gemini.sessions[-1].tool_responses
+        assert [r["name"] for r in responses] == ["end_call"], responses
+        assert "human supervisor" in responses[0]["response"]["error"]
+        assert not line.port.hung_up.is_set()
         spoken_until = line.port.seconds()
 
         await ws.send_json_to({"type": "hand_back"})
@@ -210,6 +217,7 @@ async def test_take_over_puts_the_supervisor_on_the_line_and_hand_back_returns_t
     speakers = [speaker for speaker, _ in lines]
     human = [text for speaker, text in lines if speaker == "human"]
     assert human and SUPERVISOR_SAYS in " ".join(human).lower(), lines
+    assert call.end_reason == "test caller hung up"
     took = speakers.index("system", speakers.index("caller"))
     assert lines[took] == ("system", "sup took over the call"), lines
     assert ("system", "sup handed the call back to the agent") in lines

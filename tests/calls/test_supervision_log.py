@@ -49,6 +49,8 @@ def test_the_call_page_lists_who_listened_and_who_took_over_with_when(staff_clie
         "staff: took over at 2026-12-02 14:05:17 UTC",
     ]
     assert 'id="listen"' not in html and 'id="supervise"' not in html
+    admin = staff_client.get(f"/admin/calls/call/{call.pk}/change/").content.decode()
+    assert "Supervisions" in admin and "Took over" in admin and "gone" in admin
 
 
 def test_a_live_call_page_offers_listen_and_take_over_to_staff_only(staff_client, plain_user, agent):

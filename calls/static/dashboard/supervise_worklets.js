@@ -11,8 +11,8 @@ class ListenProcessor extends AudioWorkletProcessor {
   constructor() {
     super();
     this.step = RATE / sampleRate; // 16 kHz samples per context sample
-    this.start = 0.2 * RATE; // prime 200 ms before playing
-    this.most = 0.4 * RATE; // never more than 400 ms behind: drop the oldest beyond
+    this.start = 0.15 * RATE; // prime 150 ms before playing (chunks come every 100 ms)
+    this.most = 0.3 * RATE; // never more than 300 ms behind: drop the oldest beyond
     this.queue = [];
     this.head = 0;
     this.queued = 0;

@@ -73,8 +73,18 @@
     });
   }
 
+  let unanswered = null;
   function send(command) {
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: command }));
+    if (command === "listen" || command === "take_over") {
+      clearTimeout(unanswered);
+      unanswered = setTimeout(() => {
+        fail(
+          "The call did not answer: it may just have ended, or it is held by a process this server cannot " +
+            "reach (in embedded mode only calls the web process holds; set REDIS_URL for every process)."
+        );
+      }, 5000);
+    }
   }
 
   function fail(text) {
@@ -104,6 +114,7 @@
     } catch (err) {
       return;
     }
+    if (message.type === "state" || message.type === "refused") clearTimeout(unanswered);
     if (message.type === "state") {
       stats.takenBy = message.taken_by;
       stats.mine = message.mine;

@@ -43,12 +43,14 @@ class SuperviseConsumer(AsyncWebsocketConsumer):
     refresh_seconds = route.LISTEN_REFRESH_SECONDS
 
     async def connect(self) -> None:
+        """Staff only (anyone else is refused at the handshake, 4403); 4404 when the call is not live."""
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_staff or not user.is_active:
             await self.close(code=4403)
             return
         self.call_id = self.scope["url_route"]["kwargs"]["call_id"]
         if not await _live(self.call_id):
+            await self.accept()  # then close: a browser only sees the code of a socket that opened
             await self.close(code=4404)
             return
         self.user = user

@@ -77,7 +77,8 @@ async def test_listen_streams_the_mixed_call_only_while_someone_listens(demo_age
     non-staff user. Holds: with no listener the call has no mix at all (its frame hooks see None) and
     nothing is published; a listener gets 100 ms chunks of 16 kHz audio in which the agent's reply
     arrives less than 500 ms after it went to the line; after "stop" the mix is gone and no chunk
-    follows; the non-staff user's socket is refused; the listen is logged on the call."""
+    follows; the non-staff user's socket is refused; the listen is logged on the call; once the call
+    ended a staff socket is closed with 4404 (the page says the call is over)."""
     staff = await cookie_for(django_user_model, "sup")
     clerk = await cookie_for(django_user_model, "clerk", staff=False)
     line = await dial()
@@ -134,6 +135,8 @@ async def test_listen_streams_the_mixed_call_only_while_someone_listens(demo_age
         feeder.cancel()
     await line.hang_up_and_wait()
     await stored(line.handle.call_id)
+    late, connected, _ = await supervise(line.handle.call_id, staff)  # a page left open after the end
+    assert connected and await late.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}
     rows = await sync_to_async(list)(Supervision.objects.filter(call_id=line.handle.call_id))
     assert [(r.username, r.action) for r in rows] == [("sup", "listen")]
     assert rows[0].ended_at is not None

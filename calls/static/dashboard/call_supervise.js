@@ -61,11 +61,15 @@
       const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
       ws = new WebSocket(`${scheme}//${window.location.host}${root.dataset.socket}`);
       ws.binaryType = "arraybuffer";
-      ws.onopen = () => resolve(ws);
+      let opened = false;
+      ws.onopen = () => {
+        opened = true;
+        resolve(ws);
+      };
       ws.onmessage = onMessage;
       ws.onclose = (event) => {
         ws = null;
-        if (event.code === 4403) fail("Only signed-in staff can listen in: sign in again.");
+        if (!opened || event.code === 4403) fail("The server refused: sign in again as staff, then reload the page.");
         else if (event.code === 4404) fail("This call is not in progress any more.");
         reset();
         reject(new Error(`closed ${event.code}`));

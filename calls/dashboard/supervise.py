@@ -142,11 +142,9 @@ class SuperviseConsumer(AsyncWebsocketConsumer):
     async def supervision_state(self, message: dict) -> None:
         taken_by = message.get("taken_by", "")
         mine = bool(taken_by) and message.get("holder") == self.channel_name
-        if self.has_call and not mine:
+        if self.has_call and not mine:  # handed back (by this page, or the call's watchdog)
             await self._ended_take_over()
         self.has_call = mine
-        if not taken_by and self.taking is not None:
-            await self._ended_take_over()
         await self.send(
             text_data=json.dumps(
                 {"type": "state", "taken_by": taken_by, "mine": mine, "listening": self.listening is not None}

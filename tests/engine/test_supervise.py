@@ -234,3 +234,5 @@ async def test_take_over_puts_the_supervisor_on_the_line_and_hand_back_returns_t
         ("sup", "take_over"),
     ]
     assert all(r.ended_at for r in rows)
+    took_over = next(r for r in rows if r.action == "take_over")
+    assert (took_over.ended_at - took_over.started_at).total_seconds() > 3  # until the hand back

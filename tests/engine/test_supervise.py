@@ -236,3 +236,44 @@ async def test_take_over_puts_the_supervisor_on_the_line_and_hand_back_returns_t
     assert all(r.ended_at for r in rows)
     took_over = next(r for r in rows if r.action == "take_over")
     assert (took_over.ended_at - took_over.started_at).total_seconds() > 3  # until the hand back
+
+
+async def test_a_supervisor_whose_process_died_is_forgotten(demo_agent, dial, monkeypatch):
+    """Thrown at it: a listener and a supervisor who took over, both from a web process that then died
+    (their channel never reads, never refreshes, never says stop or hand back). Survives: the call
+    drops the listener after the expiry and stops mixing, and takes the call back from the silent
+    supervisor, noting why, so the agent speaks to the caller again."""
+    from channels.layers import get_channel_layer
+
+    from calls import supervision as route
+    from engine import listeners, supervision
+
+    monkeypatch.setattr(listeners, "LISTENER_EXPIRY_SECONDS", 1.0)
+    monkeypatch.setattr(supervision, "SUPERVISOR_GONE_S", 1.5)
+    layer = get_channel_layer()
+    line = await dial()
+    feeder = asyncio.create_task(keep_line_open(line))
+    try:
+        await line.wait_for_audio(0.5)
+        await line.wait_quiet()
+        group = route.group_for(line.handle.call_id)
+        ghost = await layer.new_channel()
+        await layer.group_send(group, {"type": route.LISTEN, "channel": ghost, "by": "ghost"})
+        await layer.group_send(group, {"type": route.TAKE_OVER, "channel": ghost, "by": "ghost"})
+        await asyncio.sleep(0.5)
+        assert line.handle.tap is not None and line.handle.playout.muted
+        await asyncio.sleep(3.0)
+        assert line.handle.tap is None, "the dead listener was never dropped"
+        assert not line.handle.playout.muted, "the call stayed taken over by a dead supervisor"
+        spoken = line.port.seconds()
+        feeder.cancel()
+        await line.caller.say("hello", then_silence=0.1)
+        feeder = asyncio.create_task(keep_line_open(line))
+        await line.wait_for_audio(0.5)
+        assert line.port.seconds() > spoken
+    finally:
+        feeder.cancel()
+    await line.hang_up_and_wait()
+    call = await stored(line.handle.call_id)
+    lines = await sync_to_async(segments)(call.id)
+    assert ("system", "ghost's microphone went silent: the agent took the call back") in lines

@@ -8,6 +8,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def setup_django(data_dir: str | None = None) -> str:
 class EmulatorProcess:
     """`manage.py gemini_emulator` in a child process, so its CPU is not counted as ours."""
 
-    def __init__(self, profile: str = "bench", max_sessions: int = 1000) -> None:
+    def __init__(self, profile: str = "bench", max_sessions: int = 1000, scenario: str | None = None) -> None:
         from tests.support.live import free_port
 
         self.port = free_port()
@@ -55,6 +56,7 @@ class EmulatorProcess:
                 profile,
                 "--max-sessions",
                 str(max_sessions),
+                *(["--scenario", scenario] if scenario else []),
             ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -66,6 +68,17 @@ class EmulatorProcess:
         if "listening" not in line:
             raise RuntimeError(f"the Gemini emulator did not start: {line}{self.proc.stdout.read()}")
         self.base_url = f"https://127.0.0.1:{self.port}"
+        # Keep reading its output (to a log beside the data), so a chatty run never fills the pipe and
+        # stalls the emulator mid-benchmark.
+        self.log_path = (
+            Path(os.environ.get("DATA_DIR") or tempfile.gettempdir()) / f"gemini-emulator-{self.port}.log"
+        )
+        threading.Thread(target=self._drain, name="emulator-log", daemon=True).start()
+
+    def _drain(self) -> None:
+        with open(self.log_path, "a") as log:
+            for line in self.proc.stdout:
+                log.write(line)
 
     def env(self) -> dict[str, str]:
         return {

@@ -227,6 +227,10 @@ if _prices.startswith("@"):
 GEMINI_PRICES: dict = __import__("json").loads(_prices) if _prices else {}
 # Caller audio is sent to Gemini in batches of this many milliseconds.
 GEMINI_INPUT_BATCH_MS = int(os.environ.get("GEMINI_INPUT_BATCH_MS", "40"))
+# The rate caller audio is sent to Gemini at: 0 = the line's own (8 kHz on phone lines), which the API
+# resamples ("any sample rate can be sent"); 16000 upsamples in the bridge first (a streaming resampler
+# holds back about 40 ms of audio, which every reply waits for, and costs CPU per frame).
+GEMINI_INPUT_RATE = int(os.environ.get("GEMINI_INPUT_RATE", "0"))
 
 # --- Calls ---------------------------------------------------------------------------------------------
 # Agent used when a number, extension or trunk user is not bound to any agent (name); empty: refuse.

@@ -75,7 +75,9 @@ class CallHandle:
         self.recorder = Recorder(port.wire.rate, enabled=False)
         self._recording: RecordingStream | None = None  # once the agent says whether to record
         self.playout = Playout(port, on_frame=self._agent_frame)
-        self.uplink = Uplink(port.wire, settings.GEMINI_INPUT_BATCH_MS, self._caller_pcm)
+        self.uplink = Uplink(
+            port.wire, settings.GEMINI_INPUT_BATCH_MS, self._caller_pcm, rate=settings.GEMINI_INPUT_RATE
+        )
         self._ended = asyncio.Event()
         self._end_reason = ""
         self._remote = False
@@ -136,7 +138,9 @@ class CallHandle:
         finally:
             self.uplink.secure = False
             digits, self._secure_digits = "".join(self._secure_digits or ()), None
-        self.transcript.note("system", f"Secure entry closed: {len(digits)} digits to {tool.name}", self._ms())
+        self.transcript.note(
+            "system", f"Secure entry closed: {len(digits)} digits to {tool.name}", self._ms()
+        )
         return digits
 
     def mark_played(self, name: str) -> None:
@@ -316,6 +320,7 @@ class CallHandle:
                 self._on_reconnect,
                 self._at_pause,
                 settings.GEMINI_INPUT_BATCH_MS,
+                mime=self.uplink.mime,
             )
             await self._link.open()
         except Exception as exc:  # noqa: BLE001 - GeminiUnavailable or a configuration error

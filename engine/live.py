@@ -64,8 +64,10 @@ class LiveLink:
         on_reconnect: Callable[[bool], None] | None = None,
         at_pause: Callable[[], bool] | None = None,
         batch_ms: int = 40,
+        mime: str = MIME,
     ) -> None:
         self._client = client
+        self._mime = mime  # caller audio's declared rate (the uplink's)
         self._model = model
         self._config_for = config_for
         self._on_message = on_message
@@ -102,7 +104,7 @@ class LiveLink:
         cm = self._client.aio.live.connect(model=self._model, config=self._config_for(handle))
         session = await asyncio.wait_for(cm.__aenter__(), timeout=10)
         self._cm, self._session = cm, session
-        self._audio = await AudioMessages.for_session(session)
+        self._audio = await AudioMessages.for_session(session, self._mime)
         self._sent, self._index_reported = 0, False
 
     async def _disconnect(self) -> None:
@@ -253,22 +255,22 @@ class LiveLink:
         self.meter.note(message.usage_metadata)
 
     # --- sending ------------------------------------------------------------------------------
-    async def send_audio(self, pcm16k: bytes) -> None:
+    async def send_audio(self, pcm: bytes) -> None:
         session = self._session
         if session is None or not self.connected.is_set():
             raise ConnectionError("Gemini is reconnecting")
-        await self._send_audio_on(session, pcm16k)
+        await self._send_audio_on(session, pcm)
 
-    async def _send_audio_on(self, session: Any, pcm16k: bytes) -> None:
+    async def _send_audio_on(self, session: Any, pcm: bytes) -> None:
         self._sent += 1
-        entry = (self._sent, pcm16k)
+        entry = (self._sent, pcm)
         self._unconsumed.append(entry)
         try:
             audio = self._audio
             if audio is not None and audio.session is session:
-                await audio.send(pcm16k)  # engine.wire: the SDK's text without its models
+                await audio.send(pcm)  # engine.wire: the SDK's text without its models
             else:
-                await session.send_realtime_input(audio=types.Blob(data=pcm16k, mime_type=MIME))
+                await session.send_realtime_input(audio=types.Blob(data=pcm, mime_type=self._mime))
         except BaseException:
             # Not sent (or unknown): the uplink queues it again, so it must not be resent twice.
             if self._unconsumed and self._unconsumed[-1] is entry:

@@ -1,4 +1,6 @@
-"""Caller audio to Gemini: decode, resample to 16 kHz, batch, send.
+"""Caller audio to Gemini: decode, batch, send (at the line's rate unless GEMINI_INPUT_RATE asks for
+another: the Live API resamples, and a bridge-side streaming resampler would hold back ~40 ms of every
+utterance's end, which each reply waits for).
 
 `push` runs in the transport's coroutine and never awaits: it converts (microseconds) and queues.
 A sender task batches 40 ms (configurable) per message, because each SDK message costs ~70 µs.
@@ -32,7 +34,6 @@ from .port import WireFormat
 
 log = logging.getLogger(__name__)
 
-GEMINI_INPUT_RATE = 16000
 SILENCE_GAP_S = 0.06  # no caller audio for this long: the line is silent, feed comfort silence
 MAX_CATCH_UP_S = 0.2  # after a stall, at most this much comfort silence at once
 VOICE_PEAK = 1500  # rough speech threshold, for latency metrics and transcript timing (Gemini does the VAD)
@@ -47,10 +48,13 @@ class Uplink:
         batch_ms: int,
         on_caller_pcm: Callable[[bytes], None],
         max_queue_ms: int = 2000,
+        rate: int = 0,
     ) -> None:
         self._decode = DECODERS[wire.encoding]
-        self._resampler = StreamResampler(wire.rate, GEMINI_INPUT_RATE)
-        self._batch_bytes = GEMINI_INPUT_RATE * batch_ms // 1000 * 2
+        self.rate = rate or wire.rate  # what Gemini receives (0: the line's own rate)
+        self.mime = f"audio/pcm;rate={self.rate}"
+        self._resampler = StreamResampler(wire.rate, self.rate)  # a pass-through at the line's rate
+        self._batch_bytes = self.rate * batch_ms // 1000 * 2
         self._pending = bytearray()
         self._queue: deque[bytes] = deque(maxlen=max(1, max_queue_ms // batch_ms))
         self._ready = asyncio.Event()

@@ -25,7 +25,7 @@ MIME = "audio/pcm;rate=16000"
 _SAMPLES = (bytes(range(256)) * 2, b"\x01\x80" * 161)  # two lengths, every byte value
 _ENCODERS = (base64.urlsafe_b64encode, base64.b64encode)  # the SDK 3.x uses the URL-safe alphabet
 Frame = tuple[Callable[[bytes], bytes], str, str]  # (base64 encoder, text before, text after)
-_frames: dict[bool, Frame | None] = {}  # per API flavour (vertexai or not)
+_frames: dict[tuple[bool, str], Frame | None] = {}  # per API flavour (vertexai or not) and MIME type
 
 
 class _Recorder:
@@ -38,23 +38,23 @@ class _Recorder:
         self.sent.append(text)
 
 
-async def sdk_text(api_client: Any, pcm: bytes) -> str:
+async def sdk_text(api_client: Any, pcm: bytes, mime: str = MIME) -> str:
     """The exact text the SDK sends for one audio batch."""
     recorder = _Recorder()
     session = AsyncSession(api_client=api_client, websocket=recorder)  # type: ignore[arg-type]
-    await session.send_realtime_input(audio=types.Blob(data=pcm, mime_type=MIME))
+    await session.send_realtime_input(audio=types.Blob(data=pcm, mime_type=mime))
     return recorder.sent[0]
 
 
-async def _learn(api_client: Any) -> Frame | None:
+async def _learn(api_client: Any, mime: str) -> Frame | None:
     first, second = _SAMPLES
-    text = await sdk_text(api_client, first)
+    text = await sdk_text(api_client, first, mime)
     for encode in _ENCODERS:
         encoded = encode(first).decode("ascii")
         if text.count(encoded) == 1:
             before, after = text.split(encoded)
             check = before + encode(second).decode("ascii") + after
-            if check == await sdk_text(api_client, second):
+            if check == await sdk_text(api_client, second, mime):
                 return encode, before, after
     return None
 
@@ -62,29 +62,30 @@ async def _learn(api_client: Any) -> Frame | None:
 class AudioMessages:
     """Builds and sends one connection's caller-audio messages."""
 
-    def __init__(self, session: Any, frame: Frame | None) -> None:
+    def __init__(self, session: Any, frame: Frame | None, mime: str = MIME) -> None:
         self.session = session
         self._frame = frame
+        self._mime = mime
 
     @classmethod
-    async def for_session(cls, session: Any) -> AudioMessages:
-        flavour = bool(getattr(session._api_client, "vertexai", False))
-        if flavour not in _frames:
-            _frames[flavour] = await _learn(session._api_client)
-            if _frames[flavour] is None:
+    async def for_session(cls, session: Any, mime: str = MIME) -> AudioMessages:
+        key = (bool(getattr(session._api_client, "vertexai", False)), mime)
+        if key not in _frames:
+            _frames[key] = await _learn(session._api_client, mime)
+            if _frames[key] is None:
                 log.warning("the SDK frames audio in a way not learnt: sending through its models")
-        return cls(session, _frames[flavour])
+        return cls(session, _frames[key], mime)
 
-    def text(self, pcm16k: bytes) -> str | None:
+    def text(self, pcm: bytes) -> str | None:
         """The message for one batch, or None where the SDK's method must build it."""
         if self._frame is None:
             return None
         encode, before, after = self._frame
-        return before + encode(pcm16k).decode("ascii") + after
+        return before + encode(pcm).decode("ascii") + after
 
-    async def send(self, pcm16k: bytes) -> None:
-        text = self.text(pcm16k)
+    async def send(self, pcm: bytes) -> None:
+        text = self.text(pcm)
         if text is None:
-            await self.session.send_realtime_input(audio=types.Blob(data=pcm16k, mime_type=MIME))
+            await self.session.send_realtime_input(audio=types.Blob(data=pcm, mime_type=self._mime))
         else:
             await self.session._ws.send(text)

@@ -110,3 +110,33 @@ async def test_the_ai_disclosure_is_spoken_first_and_not_cut_by_the_caller(
     twilio_server, twilio_emulator, twilio_agent
 ):
     await disclosure_is_not_cut(twilio_emulator, TWILIO_NUMBER, twilio_agent, "clear")
+
+
+def _audio_mime_types(session) -> set[str]:
+    """The MIME types of the caller audio a Gemini session received (either JSON spelling)."""
+    found = set()
+    for message in session.messages:
+        body = message.get("realtime_input") or message.get("realtimeInput") or {}
+        audio = body.get("audio") if isinstance(body, dict) else None
+        if isinstance(audio, dict):
+            found.add(audio.get("mime_type") or audio.get("mimeType"))
+    return found
+
+
+async def test_caller_audio_reaches_gemini_at_the_phone_lines_own_rate(
+    twilio_server, twilio_emulator, twilio_agent, gemini_emulator
+):
+    """Thrown at it: a phone line's 8 kHz u-law. Survives: Gemini receives it as 8 kHz PCM declared
+    `audio/pcm;rate=8000` (the API resamples; no bridge-side resampler holds back the end of every
+    utterance, which each reply would wait for), and the agent still understands the caller."""
+    emu = twilio_emulator
+    before = len(gemini_emulator.sessions)
+    call = await emu.place(to=TWILIO_NUMBER)
+    await emu.run(call.answered())
+    await heard(emu, call)  # the greeting
+    await emu.run(call.say("hello"))
+    assert await heard_agent_line(emu, call) == HELLO_REPLY
+    await emu.run(call.hangup())
+    sessions = gemini_emulator.sessions[before:]
+    assert sessions, "the call opened no Gemini session"
+    assert _audio_mime_types(sessions[0]) == {"audio/pcm;rate=8000"}

@@ -65,7 +65,8 @@ class TakeOver:
         self.channel = channel
         self.by = by
         rate = handle.port.wire.rate
-        self._resampler = StreamResampler(LISTEN_RATE, rate)
+        self._resampler = StreamResampler(LISTEN_RATE, rate)  # to the line
+        self._to_gemini = StreamResampler(LISTEN_RATE, handle.uplink.rate)  # to what Gemini hears
         self._frame = rate * handle.port.wire.frame_ms // 1000 * 2
         self._prebuffer = rate * PREBUFFER_MS // 1000 * 2
         self._pending = bytearray()
@@ -82,7 +83,7 @@ class TakeOver:
             now, voice = self.last_audio_at, self.handle.human_voice
             began = voice[0] if voice is not None and now - voice[1] <= UTTERANCE_GAP else now
             self.handle.human_voice = (began, now)
-        self.handle.uplink.mix_in(pcm16k)
+        self.handle.uplink.mix_in(self._to_gemini.process(pcm16k))
         self._pending += self._resampler.process(pcm16k)
         if not self._started and len(self._pending) < self._prebuffer:
             return

@@ -81,7 +81,7 @@ class Uplink:
         self.enabled = True
         self.masked = False  # Gemini hears silence in place of the caller (a prompt that must not be cut)
         self.secure = False  # Gemini and the recording hear silence (secure keypad entry)
-        self._extra = bytearray()  # 16 kHz audio mixed into what Gemini hears (a supervisor on the line)
+        self._extra = bytearray()  # audio mixed into what Gemini hears (a supervisor on the line), at `rate`
 
     def push(self, payload: bytes) -> None:
         """Take caller audio as it came off the wire (any size)."""
@@ -108,10 +108,10 @@ class Uplink:
         self._pending += self._resampler.process(pcm)
         self._batch()
 
-    def mix_in(self, pcm16k: bytes) -> None:
-        """Audio Gemini should hear along with the caller (a supervisor who took over the call): summed
-        into the next batches. Bounded, so a burst cannot delay it by more than MAX_EXTRA_BATCHES."""
-        self._extra += pcm16k
+    def mix_in(self, pcm: bytes) -> None:
+        """Audio Gemini should hear along with the caller (a supervisor who took over the call), at
+        `rate`: summed into the next batches. Bounded: a burst delays it by MAX_EXTRA_BATCHES at most."""
+        self._extra += pcm
         if len(self._extra) > MAX_EXTRA_BATCHES * self._batch_bytes:
             del self._extra[: len(self._extra) - self._batch_bytes]
 

@@ -201,6 +201,10 @@ async def test_take_over_puts_the_supervisor_on_the_line_and_hand_back_returns_t
         assert any(SUPERVISOR_SAYS in h for h in gemini.sessions[-1].heard), gemini.sessions[-1].heard
         # The supervisor's goodbye made the model call end_call: not run while the supervisor has the call.
         responses = gemini.sessions[-1].tool_responses
+        for _ in range(80):
+            if responses:
+                break
+            await asyncio.sleep(0.1)
         assert [r["name"] for r in responses] == ["end_call"], responses
         assert "human supervisor" in responses[0]["response"]["error"]
         assert not line.port.hung_up.is_set()
@@ -277,3 +281,58 @@ async def test_a_supervisor_whose_process_died_is_forgotten(demo_agent, dial, mo
     call = await stored(line.handle.call_id)
     lines = await sync_to_async(segments)(call.id)
     assert ("system", "ghost's microphone went silent: the agent took the call back") in lines
+
+
+@pytest.mark.production
+@pytest.mark.production_only
+async def test_listen_and_take_over_reach_a_call_held_by_another_process(
+    demo_agent, dial, daphne_server, staff_user
+):
+    """Thrown at it: the call runs in this process, the supervisor's socket is on the daphne web
+    process, and only Redis joins them (production). Holds: the listener on daphne gets the call's
+    mixed audio, the take-over reaches the call (the model falls silent) and the hand back too."""
+    import websockets
+
+    def login() -> str:
+        client = Client()
+        client.force_login(staff_user)  # a database session: the daphne process reads the same table
+        return client.cookies["sessionid"].value
+
+    session = await sync_to_async(login)()
+    line = await dial()
+    feeder = asyncio.create_task(keep_line_open(line))
+    try:
+        await line.wait_for_audio(0.3)
+        url = f"{daphne_server.ws_url}/ws/calls/{line.handle.call_id}/supervise/"
+        headers = {"Cookie": f"sessionid={session}"}
+        async with (
+            asyncio.timeout(30),
+            websockets.connect(url, origin=daphne_server.url, additional_headers=headers) as ws,
+        ):
+            await ws.send(json.dumps({"type": "listen"}))
+            loud = 0
+            while loud < 3:  # the greeting, mixed, from the other process
+                message = await ws.recv()
+                if isinstance(message, bytes):
+                    assert len(message) == CHUNK_BYTES
+                    loud += rms(message) > 300
+            await ws.send(json.dumps({"type": "take_over"}))
+            while True:
+                message = await ws.recv()
+                if isinstance(message, str) and json.loads(message).get("mine"):
+                    break
+            assert line.handle.playout.muted
+            await ws.send(json.dumps({"type": "hand_back"}))
+            while True:
+                message = await ws.recv()
+                if isinstance(message, str) and json.loads(message) == {
+                    "type": "state",
+                    "taken_by": "",
+                    "mine": False,
+                    "listening": True,
+                }:
+                    break
+    finally:
+        feeder.cancel()
+    await line.hang_up_and_wait()
+    await stored(line.handle.call_id)

@@ -97,10 +97,9 @@ class TakeOver:
 class Desk:
     """What supervisors are doing with one call: who listens, who (if anyone) took it over."""
 
-    def __init__(self, handle: CallHandle, layer: Any, channel: str) -> None:
+    def __init__(self, handle: CallHandle, layer: Any) -> None:
         self.handle = handle
         self.layer = layer
-        self.channel = channel
         self.listeners = Listeners(handle, layer)
         self.taken: TakeOver | None = None
         self._watch: asyncio.Task | None = None
@@ -232,7 +231,7 @@ async def listen(handle: CallHandle) -> None:
     channel = await layer.new_channel()
     group = group_for(handle.call_id)
     await layer.group_add(group, channel)
-    desk = Desk(handle, layer, channel)
+    desk = Desk(handle, layer)
     try:
         while True:
             message = await layer.receive(channel)

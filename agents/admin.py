@@ -20,6 +20,7 @@ from .models import (
     Extension,
     PhoneNumber,
     Tool,
+    TransferTarget,
 )
 from .wiring import public_url_problem
 
@@ -63,9 +64,23 @@ class AgentForm(forms.ModelForm):
             ]
 
 
+class TransferTargetInline(admin.TabularInline):
+    """Who the agent may hand a caller to with a warm transfer (the `warm_transfer` tool)."""
+
+    model = TransferTarget
+    extra = 0
+    fields = ("name", "destination", "hours", "position")
+    verbose_name = "warm transfer target"
+    verbose_name_plural = (
+        "Warm transfer targets (the agent briefs the person, who accepts with 1 or 'yes'; tick a "
+        "'warm_transfer' tool under Tools so the agent can use them)"
+    )
+
+
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
     form = AgentForm
+    inlines = (TransferTargetInline,)
     list_display = (
         "name",
         "model",

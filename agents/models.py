@@ -13,6 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from . import gemini_catalog as catalog
+from . import hours as opening_hours
 from .media import media_choices
 from .schema import SchemaError, validate_gemini_schema
 
@@ -30,6 +31,7 @@ class Tool(models.Model):
     class Kind(models.TextChoices):
         END_CALL = "end_call", "End the call"
         TRANSFER = "transfer_call", "Transfer to a number or SIP URI"
+        WARM_TRANSFER = "warm_transfer", "Warm transfer to a person (brief them first)"
         SEND_SMS = "send_sms", "Send an SMS"
         SCHEDULE_CALLBACK = "schedule_callback", "Schedule a callback"
         WEBHOOK = "webhook", "HTTP webhook"
@@ -299,6 +301,55 @@ E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
 # SIP trunk user parts: what a carrier puts before the @ of the Request-URI. Digits with an optional
 # leading +, or a name of letters, digits, dot, dash and underscore; at most 64 characters.
 SIP_USER_RE = re.compile(r"^(\+?\d{2,32}|[A-Za-z0-9][A-Za-z0-9._-]{0,63})$")
+
+
+# Where a warm transfer may dial: E.164, a SIP URI, or an Asterisk endpoint (technology/resource).
+TRANSFER_DESTINATION_RE = re.compile(r"^(\+[1-9]\d{6,14}|sips?:\S+@?\S*|[A-Za-z][A-Za-z0-9]*/\S+)$")
+
+
+class TransferTarget(models.Model):
+    """A person or team the agent may hand a caller to after briefing them (the `warm_transfer` tool)."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="transfer_targets")
+    name = models.CharField(
+        max_length=80,
+        help_text="What the agent calls this target, e.g. Sales. The model picks a target by this name.",
+    )
+    destination = models.CharField(
+        max_length=200,
+        help_text="Who is dialled: an E.164 number (+14155550123), a SIP URI (sip:sales@pbx.example.com) "
+        "or an Asterisk endpoint (PJSIP/200).",
+    )
+    hours = models.CharField(
+        "opening hours",
+        max_length=200,
+        blank=True,
+        help_text=f"When this target takes calls, in the server's time zone (TIME_ZONE). {opening_hours.FORMAT_HELP}",
+    )
+    position = models.PositiveIntegerField(default=0, help_text="Order in which targets are listed to the model.")
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "name"], name="transfertarget_agent_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.destination})"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if not TRANSFER_DESTINATION_RE.match(self.destination or ""):
+            errors["destination"] = (
+                "Use an E.164 number (+14155550123), a SIP URI (sip:sales@pbx.example.com) or an "
+                "Asterisk endpoint (PJSIP/200)."
+            )
+        try:
+            opening_hours.parse(self.hours)
+        except opening_hours.HoursError as exc:
+            errors["hours"] = str(exc)
+        if errors:
+            raise ValidationError(errors)
 
 
 class Carrier(models.TextChoices):

@@ -25,6 +25,20 @@ BUILTIN_PARAMETERS: dict[str, dict[str, Any]] = {
         },
         "required": ["destination"],
     },
+    "warm_transfer": {
+        "type": "OBJECT",
+        "properties": {
+            # The enum of the agent's target names is added per call (ToolConfig.declaration).
+            "target": {"type": "STRING", "description": "Who to transfer to: one of the listed targets."},
+            "reason": {"type": "STRING", "description": "Why the caller wants a person, in a few words."},
+            "summary": {
+                "type": "STRING",
+                "description": "Two or three sentences summing up the call so far, for the person who "
+                "takes it: who the caller is, what they want, what was already done.",
+            },
+        },
+        "required": ["target", "reason", "summary"],
+    },
     "send_sms": {
         "type": "OBJECT",
         "properties": {
@@ -58,13 +72,26 @@ class ToolConfig:
     scheduling: str = ""  # INTERRUPT | WHEN_IDLE | SILENT; "" = the default for its kind
     secure_entry: bool = False  # the caller keys digits for this webhook only (engine: secure entry)
 
-    def declaration(self) -> dict[str, Any]:
-        """The function declaration sent to Gemini in `setup.tools`."""
+    def declaration(self, targets: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The function declaration sent to Gemini in `setup.tools`; `targets`: the agent's transfer
+        target names, offered to a warm transfer as the enum of its `target`."""
         decl: dict[str, Any] = {"name": self.name, "description": self.description}
         params = self.parameters or BUILTIN_PARAMETERS.get(self.kind)
+        if params and self.kind == "warm_transfer" and targets and "target" in params.get("properties", {}):
+            target = {**params["properties"]["target"], "enum": list(targets)}
+            params = {**params, "properties": {**params["properties"], "target": target}}
         if params:
             decl["parameters"] = to_gemini_schema(params)
         return decl
+
+
+@dataclass(frozen=True)
+class TransferTargetConfig:
+    """A person the agent may hand the caller to (`agents.models.TransferTarget`)."""
+
+    name: str
+    destination: str
+    hours: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,7 +124,13 @@ class AgentConfig:
     extract_fields: str = ""
     post_call_webhook_url: str = ""
     tools: tuple[ToolConfig, ...] = ()
+    transfer_targets: tuple[TransferTargetConfig, ...] = ()
     agent_id: int | None = None
+
+    def transfer_target(self, name: str) -> TransferTargetConfig | None:
+        """The target the model named (case and surrounding spaces ignored)."""
+        wanted = name.strip().casefold()
+        return next((t for t in self.transfer_targets if t.name.casefold() == wanted), None)
 
     def to_json(self) -> dict[str, Any]:
         """JSON for `Call.agent_snapshot` (secrets left out: the snapshot is shown to staff)."""
@@ -112,6 +145,9 @@ class AgentConfig:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["tools"] = tuple(ToolConfig(**t) for t in data.get("tools", ()))
+        values["transfer_targets"] = tuple(
+            TransferTargetConfig(**t) for t in data.get("transfer_targets", ())
+        )
         return cls(**values)
 
     def with_overrides(self, overrides: dict[str, Any]) -> AgentConfig:
@@ -193,5 +229,9 @@ def snapshot(agent, draft: bool = False) -> AgentConfig:
         extract_fields=agent.extract_fields,
         post_call_webhook_url=agent.post_call_webhook_url,
         tools=tools,
+        transfer_targets=tuple(
+            TransferTargetConfig(name=t.name, destination=t.destination, hours=t.hours)
+            for t in agent.transfer_targets.order_by("position", "id")
+        ),
         agent_id=agent.pk,
     )

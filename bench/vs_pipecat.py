@@ -99,7 +99,7 @@ class Server:
     stop: object
 
 
-def start_project(gemini: EmulatorProcess, emulator) -> Server:
+def start_project(gemini: EmulatorProcess, emulator, server: str = "daphne") -> Server:
     from django.conf import settings
 
     from tests.support.live import start_daphne
@@ -113,8 +113,40 @@ def start_project(gemini: EmulatorProcess, emulator) -> Server:
         "TWILIO_API_BASE_URL": emulator.rest_url,
         "LOG_LEVEL": "WARNING",
     }
-    server = start_daphne(db_url, Path(settings.DATA_DIR) / "logs", env)
-    return Server("project", server.process.pid, server.url, "/twilio/voice/", "/twilio/status/", server.stop)
+    if server == "daphne":
+        live = start_daphne(db_url, Path(settings.DATA_DIR) / "logs", env)
+        return Server("project", live.process.pid, live.url, "/twilio/voice/", "/twilio/status/", live.stop)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(Path(settings.DATA_DIR) / "uvicorn.log", "wb")  # noqa: SIM115 - the child's lifetime
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "contactcenter.asgi:application",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env, "DATABASE_URL": db_url, "PUBLIC_BASE_URL": url},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    wait_for_port(port, proc, "uvicorn")
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+    return Server("proj-uv", proc.pid, url, "/twilio/voice/", "/twilio/status/", stop)
 
 
 def start_pipecat(python: Path, gemini: EmulatorProcess) -> Server:
@@ -417,11 +449,16 @@ async def main_async(args) -> None:
     emulators = {}
     servers: list[Server] = []
     try:
-        for side in ("project", "pipecat"):
+        sides = ["project", *(["proj-uv"] if args.uvicorn else []), *(["pipecat"] if args.pipecat else [])]
+        for side in sides:
             emulator = TwilioEmulator("http://127.0.0.1:1", auth_token=TOKEN, jitter_ms=60)
             await emulator.start_rest()
             emulators[side] = emulator
-        servers = [start_project(gemini, emulators["project"]), start_pipecat(python, gemini)]
+        servers = [start_project(gemini, emulators["project"])]
+        if args.uvicorn:
+            servers.append(start_project(gemini, emulators["proj-uv"], "uvicorn"))
+        if args.pipecat:
+            servers.append(start_pipecat(python, gemini))
         phrase = await asyncio.to_thread(flite_pcm, "hello can you hear me I would like some help please")
         speech = fit(phrase, SPEECH_S, 8000)
         barge = fit(phrase, 1.0, 8000)
@@ -460,6 +497,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--levels", default="1,10,30", help="comma-separated call counts")
     parser.add_argument("--seconds", type=float, default=40.0, help="length of each call's measured part")
+    parser.add_argument(
+        "--uvicorn", action="store_true", help="also the project under uvicorn (a row of its own)"
+    )
+    parser.add_argument("--no-pipecat", dest="pipecat", action="store_false", help="the project's rows only")
     parser.add_argument("--no-barge-in", dest="barge_in", action="store_false", help="skip the barge-in pass")
     args = parser.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]

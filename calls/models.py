@@ -25,6 +25,17 @@ class Call(models.Model):
         BUSY = "busy", "Busy"
         NO_ANSWER = "no_answer", "No answer"
 
+    class Handoff(models.TextChoices):
+        """How the agent's last warm transfer to a person went (`engine/transfer.py`)."""
+
+        ACCEPTED = "accepted", "Accepted (the caller was handed to the person)"
+        DECLINED = "declined", "Declined by the person"
+        NO_ANSWER = "no-answer", "No answer"
+        BUSY = "busy", "Busy"
+        FAILED = "failed", "Failed (the dial did not go through)"
+        CLOSED = "closed", "Closed (outside the target's hours)"
+        ABANDONED = "abandoned", "Abandoned (the caller hung up on hold)"
+
     LIVE_STATUSES = (Status.RINGING, Status.IN_PROGRESS)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -83,6 +94,20 @@ class Call(models.Model):
     # closed as "process ended" (calls/recovery.py).
     process = models.CharField(max_length=100, blank=True, db_index=True)
     summary = models.TextField(blank=True, help_text="Written after the call by a Gemini text model.")
+    # db_default: rows written by raw SQL (the benchmarks' bulk insert, an older release mid-deploy) stay valid.
+    handoff_to = models.CharField(
+        max_length=80,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The transfer target of the agent's last warm transfer.",
+    )
+    handoff_outcome = models.CharField(
+        max_length=16, blank=True, default="", db_default="", choices=Handoff.choices
+    )
+    handoff_seconds = models.FloatField(
+        null=True, blank=True, help_text="From the agent's warm transfer request to its outcome."
+    )
     extracted = models.JSONField(default=dict, blank=True, help_text="The agent's extract fields, filled in.")
 
     class Meta:

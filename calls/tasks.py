@@ -142,6 +142,11 @@ def store_call(payload: dict) -> str:
         call.tokens_output_text = per_modality["output"].get("TEXT", 0)
         model = (call.agent_snapshot or {}).get("model", "")
         call.cost, call.cost_basis = cost_of(model, per_modality) if tokens else (None, "")
+        handoff = payload.get("handoff") or {}
+        if handoff:
+            call.handoff_to = str(handoff.get("to", ""))[:80]
+            call.handoff_outcome = str(handoff.get("outcome", ""))[:16]
+            call.handoff_seconds = handoff.get("seconds")
         call.save()
         _save_segments(call, payload.get("segments", []))
         # A snapshot stored during the call is replaced by the final figures.

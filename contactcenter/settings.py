@@ -343,6 +343,8 @@ TEST_CALLER_MODEL = os.environ.get("TEST_CALLER_MODEL", "gemini-3.8-live")
 TEST_CALLER_VOICE = os.environ.get("TEST_CALLER_VOICE", "Kore")
 # Secure keypad entry (a webhook tool with "secure keypad entry"): how long the caller has to key digits.
 SECURE_ENTRY_SECONDS = float(os.environ.get("SECURE_ENTRY_SECONDS", "60"))
+# Warm transfer: how long the person's phone rings before the agent returns to the caller ("no answer").
+WARM_TRANSFER_RING_SECONDS = float(os.environ.get("WARM_TRANSFER_RING_SECONDS", "25"))
 # During a call its transcript segments are stored this often (a crash keeps all but the last seconds).
 TRANSCRIPT_SAVE_SECONDS = float(os.environ.get("TRANSCRIPT_SAVE_SECONDS", "2"))
 # Calls per page in the dashboard history and the JSON API.
@@ -391,4 +393,8 @@ SIP_ANSWER_DELAY_MS = int(os.environ.get("SIP_ANSWER_DELAY_MS", "0"))
 SIP_TRANSFER_DOMAIN = os.environ.get("SIP_TRANSFER_DOMAIN", "")
 # RFC 3261 T1 in ms (retransmissions start at T1; transactions live 64*T1). Leave at 500 on the Internet.
 SIP_T1_MS = int(os.environ.get("SIP_T1_MS", "500"))
+# Credentials for the calls runsip places (a warm transfer's call to the person), answered when the
+# trunk or PBX challenges our INVITE with 401/407 (digest). Empty: a challenge ends the transfer.
+SIP_OUTBOUND_USERNAME = os.environ.get("SIP_OUTBOUND_USERNAME", "")
+SIP_OUTBOUND_PASSWORD = os.environ.get("SIP_OUTBOUND_PASSWORD", "")
 # --- end SIP trunk

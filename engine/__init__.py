@@ -7,13 +7,21 @@ recording, metrics, limits, reconnects, and handing the records to Celery at the
 
 Modules, one concern each: `port` (the contract with transports), `call` (one call's lifecycle),
 `live` (the Gemini Live session with reconnects), `playout` (the one pacer), `uplink` (caller audio
-to Gemini), `tools` (tool dispatch), `record` (transcript and recording), `metrics`, `setup`
+to Gemini), `tools` (tool dispatch), `transfer` (warm transfer: hold audio, brief, outcome), `record` (transcript and recording), `metrics`, `setup`
 (agent → Live config, configuration webhook), `store` (database work, off the event loop).
 """
 
 from .call import CallHandle, start_call
-from .port import CallRequest, MediaPort, WireFormat
+from .port import CallRequest, MediaPort, TransferOffer, TransferOutcome, WireFormat
 
 # Imported eagerly (google-genai and pydantic take ~0.7 s to load): a process that serves calls pays
 # it at start-up, not in the middle of its first call while other calls' frames wait.
-__all__ = ["CallHandle", "CallRequest", "MediaPort", "WireFormat", "start_call"]
+__all__ = [
+    "CallHandle",
+    "CallRequest",
+    "MediaPort",
+    "TransferOffer",
+    "TransferOutcome",
+    "WireFormat",
+    "start_call",
+]

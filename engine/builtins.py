@@ -61,6 +61,8 @@ _scheduling: dict[str, Scheduling] = {
     # Once the carrier has the caller (or the transfer failed), whatever filler the agent is saying
     # ("let me put you through…") is stale: the caller should hear the outcome at once.
     "transfer_call": "INTERRUPT",
+    # A warm transfer's outcome ends the hold: the caller waits in silence for the agent to say it.
+    "warm_transfer": "INTERRUPT",
     # A webhook's answer is what the caller is waiting for, but told after the current sentence: a
     # mid-word cut sounds broken. An admin picks INTERRUPT or SILENT per tool where that fits better.
     "webhook": "WHEN_IDLE",

@@ -19,7 +19,7 @@ from calls.jobs import enqueue
 from contactcenter.logging import call_context
 from engine.prompts import prompt_pcm
 
-from . import builtins, presence, store, supervision
+from . import builtins, presence, store, supervision, transfer
 from .live import GeminiUnavailable, LiveLink
 from .metrics import CallMetrics
 from .playout import Playout
@@ -100,6 +100,13 @@ class CallHandle:
         self._transport_dropped = 0
         self._secure_digits: list[str] | None = None  # digits keyed during secure entry (None: closed)
         self._secure_done = asyncio.Event()
+        # Warm transfer (engine/transfer.py): hold audio while the person is dialled, the line dropping
+        # meanwhile (the transport bridged the caller, or they hung up), and the record of the last one.
+        self.hold: transfer.Hold | None = None
+        self.line_gone = asyncio.Event()
+        self._line_gone: tuple[str, bool] = ("caller hung up", False)
+        self.handoff: transfer.Handoff | None = None
+        self._model_muted = False  # on hold, or handed off: the model's audio goes nowhere
         self.tap = None  # a listeners.Mix while supervisors listen in: the frame hooks test only this
         # A supervisor who took over: (loop time their latest utterance began, last time they spoke).
         self.human_voice: tuple[float, float] | None = None
@@ -184,6 +191,13 @@ class CallHandle:
     def remote_hangup(self, reason: str = "caller hung up", *, failed: bool = False) -> None:
         """The line is gone (or unusable): end without hanging up on the carrier. `failed` stores the
         call as failed (a transport fault) rather than completed (a normal hang-up)."""
+        if not self._ended.is_set() and self.hold is not None:
+            # Mid warm transfer: bridging the caller to the person ends this media leg, perhaps before
+            # the transport reports the acceptance; the transfer decides how the call ended.
+            self._line_gone = (reason, failed)
+            self._remote = True
+            self.line_gone.set()
+            return
         if not self._ended.is_set():
             self._remote = True
             if failed:
@@ -193,6 +207,40 @@ class CallHandle:
     def count_dropped(self, frames: int = 1) -> None:
         """Caller frames the transport refused (oversized, over its rate cap): in `frames_dropped`."""
         self._transport_dropped += frames
+
+    # --- warm transfer (engine/transfer.py) ------------------------------------------------------
+    def call_ms(self) -> int:
+        """Milliseconds since the call started (the transcript's clock)."""
+        return self._ms()
+
+    async def begin_hold(self, note: str) -> None:
+        """The caller goes on hold: the model's audio stops, hold audio plays, the model hears silence."""
+        self.transcript.note("system", note, self._ms())
+        self.uplink.held = True
+        self._model_muted = True
+        self.hold = transfer.Hold(self.playout, self.port.wire.rate)
+        await self.playout.flush()
+        self.hold.start()
+
+    async def end_hold(self, flush: bool = True) -> None:
+        """Off hold: the hold audio stops; with `flush` (the agent is back with the caller) what is queued
+        of it is dropped and the model hears and speaks on the line again."""
+        hold, self.hold = self.hold, None
+        self.uplink.held = False
+        self._model_muted = not flush
+        if hold is not None:
+            await hold.stop(flush)
+
+    def hand_off(self, reason: str, note: str) -> None:
+        """The caller is with a person now: end this side without hanging up on them."""
+        self.transcript.note("system", note, self._ms())
+        self._remote = True
+        self._end(reason)
+
+    def line_dropped(self) -> None:
+        """The line went during a transfer that was not accepted: end as the transport reported it."""
+        reason, failed = self._line_gone
+        self.remote_hangup(reason, failed=failed)
 
     async def wait(self) -> None:
         if self._task:
@@ -305,6 +353,7 @@ class CallHandle:
             {
                 "end_call": self._tool_end_call,
                 "transfer_call": self._tool_transfer,
+                "warm_transfer": partial(transfer.warm_transfer, self),
                 **{kind: partial(handler, self) for kind, handler in builtins.registered().items()},
             },
             {"call_id": str(self.call_id), **variables},
@@ -488,7 +537,11 @@ class CallHandle:
             # The caller's words, or those of a supervisor who took over (Gemini hears both).
             speaker, started = supervision.input_turn(self, self._utterance_ms())
             self.transcript.add(speaker, content.input_transcription.text, self._ms(), started_ms=started)
-        if content.output_transcription and content.output_transcription.text and not self.playout.muted:
+        if (
+            content.output_transcription
+            and content.output_transcription.text
+            and not (self._model_muted or self.playout.muted)
+        ):
             self.transcript.add("agent", content.output_transcription.text, self._ms())
         if content.model_turn and content.model_turn.parts:
             for part in content.model_turn.parts:
@@ -501,7 +554,8 @@ class CallHandle:
                         if voice is not None and voice != self._last_voice_answered:
                             self._last_voice_answered = voice
                             self.metrics.turn_latencies_ms.append((now - voice) * 1000)
-                    self.playout.add_model_audio(part.inline_data.data)
+                    if not self._model_muted:  # on hold the caller hears hold audio, not the model
+                        self.playout.add_model_audio(part.inline_data.data)
         if content.generation_complete:
             self._generating = False
             self.playout.end_of_generation()
@@ -586,6 +640,7 @@ class CallHandle:
             await self._link.close()
         if self._tools:
             await self._tools.wait_idle(timeout=2)
+            self._tools.abandon()  # e.g. an accepted transfer's response, with Gemini already closed
         for task in self._aux:
             task.cancel()
         await self.playout.stop()
@@ -611,6 +666,7 @@ class CallHandle:
             "metrics": self._metrics(),
             "tool_invocations": self._tools.invocations if self._tools else [],
             "recording": recording,
+            "handoff": self.handoff.payload() if self.handoff else None,
         }
         from calls.tasks import store_call
 

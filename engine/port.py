@@ -31,6 +31,29 @@ class WireFormat:
         return self.rate * self.frame_ms // 1000 * self.bytes_per_sample
 
 
+@dataclass(frozen=True)
+class TransferOffer:
+    """A warm transfer the engine asks the transport for: dial the person, brief them, bridge on yes."""
+
+    destination: str  # the target's destination (E.164 number, sip: URI, Asterisk endpoint)
+    target_name: str  # "Sales"
+    brief: str  # what the person hears before pressing 1 / saying yes (built by engine/transfer.py)
+    caller_number: str
+    ring_seconds: float = 25.0  # no answer after this -> "no-answer"
+    our_number: str = ""  # the number of ours on this call (the caller ID a carrier lets us dial from)
+
+
+TRANSFER_STATUSES = ("accepted", "declined", "no-answer", "busy", "failed")
+
+
+@dataclass(frozen=True)
+class TransferOutcome:
+    """What became of a `TransferOffer`."""
+
+    status: str  # one of TRANSFER_STATUSES
+    detail: str = ""  # for the log and the model ("the carrier refused the dial: ...")
+
+
 @runtime_checkable
 class MediaPort(Protocol):
     """What a transport offers the engine for one call: wire encoding and commands, no timing."""
@@ -54,6 +77,12 @@ class MediaPort(Protocol):
 
     async def transfer(self, destination: str) -> dict[str, Any]:
         """Hand the caller to a number or SIP URI; returns {"ok": bool, "error": str}."""
+
+    # Optional (a port without it cannot warm-transfer; the tool then says so):
+    # async def warm_transfer(self, offer: TransferOffer) -> TransferOutcome:
+    #     """Dial the person, brief them, and on acceptance bridge them with the caller (the engine's
+    #     media leg then ends without hanging up the caller). Must return (never raise) within
+    #     offer.ring_seconds + ~30 s; the engine cancels it if the caller hangs up meanwhile."""
 
 
 @dataclass

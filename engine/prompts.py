@@ -1,6 +1,7 @@
 """Pre-rendered prompts shipped in the repo (made once with flite), for when no agent can speak.
 
 `apology.wav`: an unknown or inactive number. `busy.wav`: a concurrency cap or Gemini unreachable.
+`hold.wav`: "Please hold while I connect you." (a warm transfer, before the hold music).
 Loaded once and cached at each rate a transport asks for.
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from .codec import StreamResampler
 
 AUDIO_DIR = Path(__file__).resolve().parent / "audio"
-PROMPTS = {"apology": AUDIO_DIR / "apology.wav", "busy": AUDIO_DIR / "busy.wav"}
+PROMPTS = {name: AUDIO_DIR / f"{name}.wav" for name in ("apology", "busy", "hold")}
 
 
 @lru_cache(maxsize=16)

@@ -93,7 +93,8 @@ def live_config(
     prompt = system_instruction(agent, variables, guidance)
     tools = None
     if agent.tools:
-        declarations = [types.FunctionDeclaration.model_validate(t.declaration()) for t in agent.tools]
+        targets = tuple(t.name for t in agent.transfer_targets)
+        declarations = [types.FunctionDeclaration.model_validate(t.declaration(targets)) for t in agent.tools]
         tools = [types.Tool(function_declarations=declarations)]
     return types.LiveConnectConfig(
         response_modalities=[types.Modality.AUDIO],

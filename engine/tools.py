@@ -245,6 +245,11 @@ class ToolDispatcher:
         """A tool call is still running (its response has not been sent)."""
         return bool(self._tasks)
 
+    def abandon(self) -> None:
+        """The call is over: cancel tool calls still running (their responses have nowhere to go)."""
+        for task in list(self._tasks):
+            task.cancel()
+
     async def wait_idle(self, timeout: float = 5.0) -> None:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout)

@@ -81,6 +81,7 @@ class Uplink:
         self.enabled = True
         self.masked = False  # Gemini hears silence in place of the caller (a prompt that must not be cut)
         self.secure = False  # Gemini and the recording hear silence (secure keypad entry)
+        self.held = False  # Gemini hears silence while the caller is on hold (a warm transfer)
         self._extra = bytearray()  # audio mixed into what Gemini hears (a supervisor on the line), at `rate`
 
     def push(self, payload: bytes) -> None:
@@ -103,7 +104,7 @@ class Uplink:
             if self.last_voice_at is None or now - self.last_voice_at > UTTERANCE_GAP:
                 self.utterance_started_at = now
             self.last_voice_at = now
-        if self.masked:
+        if self.masked or self.held:
             pcm = bytes(len(pcm))
         self._pending += self._resampler.process(pcm)
         self._batch()

@@ -19,7 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.codec import DECODERS, ENCODERS, StreamResampler
-from engine.port import WireFormat
+from engine.port import TransferOffer, TransferOutcome, WireFormat
+
+# The person a warm transfer dials, by the destination's last two digits (the convention of every
+# emulator, docs/emulators.md): 01 accepts, 02 declines, 03 never answers, 04 is busy.
+PERSON_ANSWERS_S = 0.5
 
 
 @dataclass
@@ -31,6 +35,7 @@ class LoopbackPort:
     hung_up: asyncio.Event = field(default_factory=asyncio.Event)
     frames: int = 0
     frame_times: list[float] = field(default_factory=list)
+    bridged_to: str = ""  # a warm transfer's person the caller was handed to
 
     def _t(self) -> float:
         return asyncio.get_running_loop().time()
@@ -53,6 +58,25 @@ class LoopbackPort:
     async def transfer(self, destination: str) -> dict[str, Any]:
         self.events.append((self._t(), "transfer", destination))
         return {"ok": True}
+
+    async def warm_transfer(self, offer: TransferOffer) -> TransferOutcome:
+        """The in-process person: answers (or not) per the destination convention above, "hears" the
+        brief (kept in `events`), and on acceptance the caller is "bridged" (`bridged_to`)."""
+        self.events.append((self._t(), "warm_transfer", offer))
+        ending = offer.destination[-2:]
+        if ending == "04":
+            return TransferOutcome("busy", "the person's line is busy")
+        if ending == "03":
+            await asyncio.sleep(offer.ring_seconds)
+            return TransferOutcome("no-answer", f"no answer after {offer.ring_seconds:g} s")
+        await asyncio.sleep(PERSON_ANSWERS_S)
+        self.events.append((self._t(), "person_heard", offer.brief))
+        if ending == "01":
+            self.bridged_to = offer.destination
+            return TransferOutcome("accepted")
+        if ending == "02":
+            return TransferOutcome("declined", "the person pressed 2")
+        return TransferOutcome("failed", f"nobody is modelled at {offer.destination}")
 
     def seconds(self) -> float:
         return len(self.audio) / 2 / self.wire.rate

@@ -68,6 +68,14 @@ def call_detail(request, call_id):
             # A string (exact decimal), or null when a price is unknown.
             "cost": None if call.cost is None else str(call.cost),
             "cost_basis": call.cost_basis,
+            # The agent's last warm transfer to a person, or null when it made none.
+            "handoff": {
+                "to": call.handoff_to,
+                "outcome": call.handoff_outcome,
+                "seconds": call.handoff_seconds,
+            }
+            if call.handoff_outcome
+            else None,
             "transcript": [
                 {"speaker": s.speaker, "text": s.text, "start_ms": s.start_ms, "end_ms": s.end_ms}
                 for s in call.segments.all()

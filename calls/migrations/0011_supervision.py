@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('calls', '0009_transcript_search'),
+        ('calls', '0010_call_handoff'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

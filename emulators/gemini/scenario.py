@@ -122,6 +122,10 @@ def talking_points(instruction: str) -> list[str]:
 
 
 def fill(template: str, response: Any) -> str:
-    """Fill {placeholders} in after_tool text from the tool response's top-level fields."""
+    """Fill {placeholders} in after_tool text from the tool response's top-level fields, or else from
+    its `output` (a built-in's result, e.g. a warm transfer's {outcome})."""
     values = response if isinstance(response, dict) else {}
+    output = values.get("output")
+    if isinstance(output, dict):
+        values = {**output, **values}
     return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), "unknown")), template)

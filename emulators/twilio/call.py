@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+PERSON_LISTENS_S = 0.5  # a warm transfer's person hears the brief this long before pressing
+
 
 def new_sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
@@ -69,6 +71,11 @@ class TwilioCall(CarrierCall):
         self.stream_sid = ""
         self._stream_params: dict[str, str] = {}  # <Parameter>s of the <Stream>, sent in `start`
         self._redirect: tuple[str, str] | None = None  # TwiML to run after the stream stops
+        # A warm transfer's person (emulator._create): the digit they press at a <Gather> ("" = none).
+        self.person_presses = ""
+        self.ring_seconds = 0.0  # how long the phone rings before its outcome (no-answer)
+        self.gathers: list[dict[str, str]] = []  # each <Gather> answered: action and what was sent
+        self.conference = ""  # the <Dial><Conference> room this call is (or was) in
 
     @property
     def call_id(self) -> str:
@@ -93,6 +100,13 @@ class TwilioCall(CarrierCall):
             self.status = "ringing"
             await self._status_callback("ringing")
             if self.outcome in ("busy", "no-answer", "failed"):
+                if self.outcome == "no-answer" and self.ring_seconds:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._hangup.wait(), self.ring_seconds)
+                    if self._hangup.is_set():  # the REST API ended it while it rang: Twilio says canceled
+                        self.status = "canceled"
+                        self.end_reason = "canceled while ringing"
+                        return
                 self.status = self.outcome
                 self.end_reason = f"callee {self.outcome}"
                 return
@@ -138,8 +152,8 @@ class TwilioCall(CarrierCall):
         headers = {"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1"}
         return await self.emulator.http.post(self.emulator.reach_url(url), data=data, headers=headers)
 
-    async def _fetch_twiml(self, url: str) -> str | None:
-        response = await self.post_signed(url, self.params())
+    async def _fetch_twiml(self, url: str, **extra: str) -> str | None:
+        response = await self.post_signed(url, self.params(**extra))
         self.webhook_status = response.status_code
         if response.status_code != 200:
             self.errors.append(f"11200: voice webhook answered HTTP {response.status_code}")
@@ -192,6 +206,13 @@ class TwilioCall(CarrierCall):
                     await asyncio.wait_for(self._hangup.wait(), min(float(verb.get("length", "1")), 5.0))
                 if self._hangup.is_set():
                     return await self._interrupted()
+            elif verb.tag == "Gather":
+                answered = await self._gather(verb)
+                if answered is not False:
+                    return answered
+            elif verb.tag == "Dial" and verb.find("Conference") is not None:
+                await self._conference(verb.find("Conference"))
+                return await self._interrupted()
             elif verb.tag == "Dial":
                 numbers = [(child.text or "").strip() for child in verb] or [(verb.text or "").strip()]
                 self.dialed.extend(numbers)
@@ -213,6 +234,60 @@ class TwilioCall(CarrierCall):
             else:
                 self.errors.append(f"12100: verb <{verb.tag}> not emulated")
         return None
+
+    async def _gather(self, verb: ET.Element) -> str | None | bool:
+        """<Gather>: its nested <Say>s are heard, then the person presses `person_presses` (a caller
+        placed by a test presses nothing). With an answer, or `actionOnEmptyResult`, Twilio posts the
+        action and runs the TwiML it answers; with neither it goes on to the next verb (False)."""
+        for child in verb:
+            if child.tag == "Say":
+                self.said.append((child.text or "").strip())
+            elif child.tag not in ("Play", "Pause"):
+                self.errors.append(f"12200: <{child.tag}> is not allowed inside <Gather>")
+        digits = self.person_presses
+        if digits:  # the person listens to the brief before answering
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hangup.wait(), PERSON_LISTENS_S)
+            if self._hangup.is_set():
+                return await self._interrupted()
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hangup.wait(), min(float(verb.get("timeout", "5")), 2.0))
+            if self._hangup.is_set():
+                return await self._interrupted()
+            if verb.get("actionOnEmptyResult") != "true":
+                return False
+        action = verb.get("action", "")
+        if not action:
+            self.errors.append("emulator: <Gather> without an action URL is not emulated")
+            return None
+        extra = {"Digits": digits, "FinishedOnKey": ""} if digits else {}
+        self.gathers.append({"action": action, **extra})
+        return await self._fetch_twiml(urljoin(self.voice_url, action), **extra)
+
+    async def _conference(self, element: ET.Element) -> None:
+        """<Dial><Conference>: in the room until hung up (or redirected); leaving a room whose member
+        had endConferenceOnExit ends it for everyone."""
+        room = (element.text or "").strip()
+        rooms = self.emulator.conferences
+        self.conference = room
+        rooms.setdefault(room, []).append(self.sid)
+        self.emulator.conference_log.append((room, self.sid, "join"))
+        self.dialed.append(f"conference:{room}")
+        self.end_reason = f"conference {room}"
+        await self._hangup.wait()
+        members = rooms.get(room, [])
+        if self.sid in members:
+            members.remove(self.sid)
+        self.emulator.conference_log.append((room, self.sid, "leave"))
+        if element.get("endConferenceOnExit") == "true":
+            for sid in list(members):
+                other = self.emulator.calls.get(sid)
+                if other is not None:
+                    other.end_reason = other.end_reason or f"conference {room} ended"
+                    other.end_by_api("completed")
+        if not members:
+            rooms.pop(room, None)
 
     async def _interrupted(self) -> str | None:
         """The REST API redirected the call (the new TwiML to run) or hung it up (None)."""

@@ -12,6 +12,10 @@ REST (reference §5, §8.6), under `/2010-04-01/Accounts/{AccountSid}/`, HTTP Ba
 - `GET /2010-04-01/Accounts/{AccountSid}.json` -> 200 Account JSON (status "active");
 - `IncomingPhoneNumbers.json` list, `IncomingPhoneNumbers/{PN}.json` fetch and update: the account's
   numbers (emulators/twilio/numbers.py), where inbound calls to them go.
+The person a warm transfer dials (a REST-created call whose TwiML has a `<Gather>`), when `outcomes` has
+nothing for the number, acts by the number's last two digits (docs/emulators.md): 01 answers, hears the
+`<Say>` and presses 1; 02 presses 2; 03 never answers (no-answer after the ring, at most PERSON_RING_S);
+04 is busy; ended through the REST API while it rings, it is "canceled". `<Dial><Conference>` rooms and who is in them: `conferences` (now) and `conference_log`.
 Outbound outcomes per dialled number (`outcomes["+1555..."] = ["busy", "human"]`, one per attempt):
 "human" (default) answers, "busy" / "no-answer" / "failed" never answer (status callbacks report it),
 "machine" answers as an answering machine: with `MachineDetection` the voice webhook carries
@@ -35,6 +39,12 @@ from .call import TwilioCall
 from .numbers import IncomingNumbers
 
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
+PERSON_RING_S = 2.0  # a person who never answers rings this long at most (Twilio: the create's Timeout)
+
+
+def person_outcome(number: str) -> str:
+    """What the person at `number` does with a warm transfer's call (the emulators' shared convention)."""
+    return {"03": "no-answer", "04": "busy"}.get(number[-2:], "human")
 
 
 class TwilioEmulator(CarrierEmulator):
@@ -56,6 +66,9 @@ class TwilioEmulator(CarrierEmulator):
         self.voice_url = self.app_url + voice_path
         self.status_url = self.app_url + status_path
         self.numbers = IncomingNumbers(self)  # the account's numbers (IncomingPhoneNumbers)
+        self.conferences: dict[str, list[str]] = {}  # room -> sids of the calls in it now
+        self.conference_log: list[tuple[str, str, str]] = []  # (room, call sid, "join" | "leave")
+        self.person_ring_s = PERSON_RING_S  # how long a never-answering person rings (at most)
 
     @property
     def rest_user(self) -> str:
@@ -151,7 +164,11 @@ class TwilioEmulator(CarrierEmulator):
         if twiml:
             call.voice_url = ""
             call.preset_twiml = twiml
-        call.outcome = self.next_outcome(to)
+        person = "<Gather" in twiml and not self.outcomes.get(to)
+        call.outcome = person_outcome(to) if person else self.next_outcome(to)
+        if person:
+            call.person_presses = {"01": "1", "02": "2"}.get(to[-2:], "")
+            call.ring_seconds = min(float(form.get("Timeout", "60") or 60), self.person_ring_s)
         call.machine_detection = form.get("MachineDetection", "")
         self._placed(call)
         return web.json_response(call.to_json(), status=201)

@@ -13,6 +13,8 @@ import binascii
 import json
 from dataclasses import dataclass, field
 
+import orjson
+
 CONTENT_TYPE = "audio/x-mulaw"
 SAMPLE_RATE = 8000
 
@@ -52,6 +54,15 @@ def parse_extra_headers(raw: object) -> dict[str, str]:
     return headers
 
 
+_PLAY_AUDIO_PREFIX = (
+    '{"event":"playAudio","media":{"contentType":'
+    + json.dumps(CONTENT_TYPE)
+    + ',"sampleRate":'
+    + json.dumps(SAMPLE_RATE)
+    + ',"payload":"'
+)
+
+
 class PlivoSerializer:
     """One per stream: remembers the `streamId` for checkpoints and clears."""
 
@@ -61,7 +72,7 @@ class PlivoSerializer:
 
     def parse(self, text: str) -> PlivoEvent:
         try:
-            msg = json.loads(text)
+            msg = orjson.loads(text)  # 50 times a second per call: ~5 times cheaper than json.loads
         except (TypeError, ValueError) as exc:
             raise FrameError(f"not JSON: {exc}") from None
         if not isinstance(msg, dict) or not isinstance(msg.get("event"), str):
@@ -94,16 +105,8 @@ class PlivoSerializer:
 
     # --- app -> Plivo ----------------------------------------------------------------------------
     def play_audio(self, payload: bytes) -> str:
-        return json.dumps(
-            {
-                "event": "playAudio",
-                "media": {
-                    "contentType": CONTENT_TYPE,
-                    "sampleRate": SAMPLE_RATE,
-                    "payload": base64.b64encode(payload).decode(),
-                },
-            }
-        )
+        # A fixed text around the frame's base64: no JSON encoding per frame.
+        return _PLAY_AUDIO_PREFIX + base64.b64encode(payload).decode("ascii") + '"}}'
 
     def checkpoint(self, name: str) -> str:
         return json.dumps({"event": "checkpoint", "streamId": self.stream_id, "name": name})

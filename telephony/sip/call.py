@@ -16,7 +16,7 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from contactcenter.logging import call_context
-from engine.port import CallRequest, WireFormat
+from engine.port import CallRequest, TransferOffer, TransferOutcome, WireFormat
 from telephony.rtp import RtpEndpoint
 
 from .message import (
@@ -43,6 +43,8 @@ from .transactions import T2, ServerTransaction, new_branch, new_tag
 from .transport import Flow
 
 if TYPE_CHECKING:
+    from .leg import PersonLeg
+    from .relay import MediaRelay
     from .server import SipServer
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,12 @@ class SipMediaPort:
     async def transfer(self, destination: str) -> dict[str, Any]:
         """Blind transfer with an in-dialog REFER: ok once the trunk accepts it (202)."""
         return await self.call.refer(destination)
+
+    async def warm_transfer(self, offer: TransferOffer) -> TransferOutcome:
+        """Attended transfer: dial and brief the person, then REFER with Replaces (see `warm.py`)."""
+        from .warm import warm_transfer
+
+        return await warm_transfer(self.call, offer)
 
 
 class SipCall:
@@ -119,10 +127,24 @@ class SipCall:
         self.transferred_to = ""  # the engine's destination, once the REFER got a 2xx
         self.transfer_status = 0
         self.transfer_final = asyncio.Event()
+        # Warm transfer: the call to the person, the in-process bridge when REFER is refused, and
+        # whether a REFER with Replaces is waiting for its NOTIFY (the engine is still on the call).
+        self.leg: PersonLeg | None = None
+        self.relay: MediaRelay | None = None
+        self.warm_pending = False
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.call_id, self.local_tag)
+
+    @property
+    def local_party(self) -> str:
+        """Our From in requests we send in this dialog (the INVITE's To, with our tag)."""
+        return self.local_to if ";tag=" in self.local_to else f"{self.local_to};tag={self.local_tag}"
+
+    @property
+    def remote_party(self) -> str:
+        return self.invite.get("From")
 
     # -- responses -------------------------------------------------------------------------------
     def response(self, request: SipRequest, status: int, reason: str) -> SipResponse:
@@ -265,7 +287,12 @@ class SipCall:
             return
         self.transfer_status = status[0]
         self.transfer_final.set()
-        if 200 <= status[0] < 300 and self.handle is not None and self.transferred_to:
+        if (
+            200 <= status[0] < 300
+            and self.handle is not None
+            and self.transferred_to
+            and not self.warm_pending
+        ):
             # The caller now talks to the destination: stop the agent, keep the SIP leg for the BYE.
             self.handle.remote_hangup(f"transferred to {self.transferred_to}")
 
@@ -293,7 +320,7 @@ class SipCall:
 
     # -- audio -----------------------------------------------------------------------------------
     def send_audio(self, payload: bytes) -> None:
-        if self.rtp is not None and self.state != "terminated":
+        if self.rtp is not None and self.state != "terminated" and self.relay is None:
             self.rtp.send_audio(payload)
 
     def _on_audio(self, payload: bytes, packet) -> None:
@@ -491,12 +518,17 @@ class SipCall:
             self.handle.remote_hangup(self.hangup_reason or "caller hung up")
         with call_context(str(self.handle.call_id)):
             await self.handle.wait()
-            if self.state != "terminated" and self.transferred_to:
+            if self.relay is not None:
+                await self.relay.run()  # a warm transfer bridged here: until one side hangs up
+            elif self.state != "terminated" and self.transferred_to:
                 await self._finish_transfer()
         if self.state != "terminated":
             self.hangup("call ended")
 
     async def _cleanup(self) -> None:
+        if self.leg is not None:
+            self.leg.hangup("call ended")
+            self.leg.close()
         for task in self._pending_2xx.values():
             task.cancel()
         self._pending_2xx.clear()

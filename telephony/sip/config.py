@@ -29,6 +29,9 @@ class SipConfig:
     # RFC 3261 T1 (the round-trip estimate) in seconds; retransmission and transaction timers scale
     # with it. 0.5 is the RFC's default; a smaller value is for tests and known-fast private links.
     t1: float = 0.5
+    # Digest credentials for INVITEs we send (a warm transfer's call to the person).
+    outbound_username: str = ""
+    outbound_password: str = ""
 
     @property
     def auth_enabled(self) -> bool:
@@ -54,6 +57,8 @@ class SipConfig:
                 getattr(settings, "SIP_TRANSFER_DOMAIN", "") or os.environ.get("SIP_TRANSFER_DOMAIN", "")
             ).strip(),
             t1=int(getattr(settings, "SIP_T1_MS", 500)) / 1000,
+            outbound_username=getattr(settings, "SIP_OUTBOUND_USERNAME", ""),
+            outbound_password=getattr(settings, "SIP_OUTBOUND_PASSWORD", ""),
         )
 
     def media_host_for(self, remote_host: str) -> str:

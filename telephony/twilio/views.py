@@ -16,7 +16,7 @@ from calls.models import Call
 from telephony import media_token
 from telephony.sip.twiml import dial_sip_twiml
 
-from . import signature, twiml
+from . import handoff, signature, twiml
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,70 @@ def status(request: HttpRequest) -> HttpResponse:
             ended_at=timezone.now(),
             end_reason=f"twilio: {call_status} before the stream started",
         )
+    return HttpResponse(status=204)
+
+
+# --- warm transfer: the person's answer and their call's final status (telephony/twilio/handoff.py) ------
+YES_WORDS = {"yes", "yeah", "yep", "sure", "okay", "ok"}
+NO_WORDS = {"no", "nope"}
+
+
+def _answer_of(data) -> str:
+    """accepted, declined or "" (nothing usable) from a <Gather> action's Digits / SpeechResult."""
+    digits = data.get("Digits", "")
+    if digits == "1":
+        return "accepted"
+    if digits == "2":
+        return "declined"
+    words = set(data.get("SpeechResult", "").lower().replace(".", " ").replace(",", " ").split())
+    if words & YES_WORDS and not words & NO_WORDS:
+        return "accepted"
+    if words & NO_WORDS:
+        return "declined"
+    return ""
+
+
+@csrf_exempt
+@require_POST
+def transfer_answer(request: HttpRequest, token: str) -> HttpResponse:
+    """The person's <Gather> answered: 1 / yes joins them to the caller's conference room, 2 / no (or
+    nothing) declines. Each token decides once: a replay is told the call was already handled."""
+    if not signature.is_valid(request):
+        return HttpResponseForbidden("invalid signature")
+    room = handoff.room_of(token)
+    if room is None:
+        log.warning("twilio: transfer answer for an unknown or expired token: hanging up the person")
+        return _xml(twiml.goodbye(twiml.ALREADY_HANDLED))
+    answer = _answer_of(request.POST)
+    status = answer or "no-answer"
+    detail = {
+        "accepted": "the person accepted",
+        "declined": "the person declined",
+    }.get(answer, "the person answered but neither accepted nor declined")
+    if not handoff.decide(token, status, detail):
+        log.warning("twilio: transfer answer for %s replayed or too late: hanging up the person", token)
+        return _xml(twiml.goodbye(twiml.ALREADY_HANDLED))
+    log.info("twilio: warm transfer %s: %s (call %s)", token, status, request.POST.get("CallSid", ""))
+    if status == "accepted":
+        return _xml(twiml.conference(room, announce=twiml.TAKEN))
+    return _xml(twiml.goodbye(twiml.DECLINED))
+
+
+@csrf_exempt
+@require_POST
+def transfer_status(request: HttpRequest, token: str) -> HttpResponse:
+    """The person's call ended: busy, no-answer, failed (or canceled) decide the transfer if the
+    <Gather> did not; completed without an answer means they hung up on the brief (declined)."""
+    if not signature.is_valid(request):
+        return HttpResponseForbidden("invalid signature")
+    call_status = request.POST.get("CallStatus", "")
+    outcome = {"busy": "busy", "no-answer": "no-answer", "failed": "failed", "canceled": "no-answer"}.get(
+        call_status, "declined" if call_status == "completed" else ""
+    )
+    if outcome and handoff.room_of(token) is not None:
+        detail = f"Twilio reported the person's call {call_status}"
+        if handoff.decide(token, outcome, detail):
+            log.info("twilio: warm transfer %s: %s", token, detail)
     return HttpResponse(status=204)
 
 

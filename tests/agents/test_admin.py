@@ -26,6 +26,9 @@ AGENT_FORM = {
     "record_calls": "on",
     "config_webhook_url": "",
     "config_webhook_secret": "",
+    # The warm transfer targets inline (none), as the admin page posts it.
+    "transfer_targets-TOTAL_FORMS": "0",
+    "transfer_targets-INITIAL_FORMS": "0",
 }
 
 
@@ -170,3 +173,34 @@ def test_language_must_be_a_language_tag(admin_client):
     assert not Agent.objects.filter(name="Billing").exists()
     response = admin_client.post("/admin/agents/agent/add/", {**AGENT_FORM, "language": "de-DE"})
     assert response.status_code == 302 and Agent.objects.get(name="Billing").language == "de-DE"
+
+
+def test_transfer_targets_are_edited_on_the_agent(admin_client):
+    """Warm transfer targets are an inline of the agent: hours in a wrong format are refused with the
+    format shown; a good target is saved and lands in the snapshot calls use."""
+    from agents.models import TransferTarget
+    from agents.snapshot import snapshot
+
+    target = {
+        "transfer_targets-TOTAL_FORMS": "1",
+        "transfer_targets-0-name": "Sales",
+        "transfer_targets-0-destination": "+15005550201",
+        "transfer_targets-0-position": "0",
+    }
+    bad = admin_client.post(
+        "/admin/agents/agent/add/", {**AGENT_FORM, **target, "transfer_targets-0-hours": "weekdays 9 to 5"}
+    )
+    assert bad.status_code == 200
+    page = bad.content.decode().replace("&#x27;", "'")
+    assert "'weekdays 9 to 5' is not 'days HH:MM-HH:MM'" in page and "Mon-Fri 09:00-17:00" in page
+    assert not Agent.objects.filter(name="Billing").exists()
+
+    good = admin_client.post(
+        "/admin/agents/agent/add/",
+        {**AGENT_FORM, **target, "transfer_targets-0-hours": "Mon-Fri 09:00-17:00; Sat 10:00-13:00"},
+    )
+    assert good.status_code == 302, good.content.decode()[:2000]
+    agent = Agent.objects.get(name="Billing")
+    assert TransferTarget.objects.get(agent=agent).destination == "+15005550201"
+    (config,) = snapshot(agent).transfer_targets
+    assert (config.name, config.hours) == ("Sales", "Mon-Fri 09:00-17:00; Sat 10:00-13:00")

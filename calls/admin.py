@@ -1,10 +1,10 @@
-"""Admin for what calls leave behind: read-only calls with their transcript and tool calls,
+"""Admin for what calls leave behind: read-only calls with their transcript, tool calls and supervisors,
 recordings, metrics; API tokens (api/admin.py)."""
 
 from django.contrib import admin
 
 from .api import admin as _api_admin  # noqa: F401  (registers ApiToken)
-from .models import Call, CallMetrics, Recording, ToolInvocation, TranscriptSegment
+from .models import Call, CallMetrics, Recording, Supervision, ToolInvocation, TranscriptSegment
 
 
 class TranscriptInline(admin.TabularInline):
@@ -19,6 +19,16 @@ class ToolInvocationInline(admin.TabularInline):
     model = ToolInvocation
     extra = 0
     fields = ("tool_name", "arguments", "result", "error", "retryable", "cancelled", "repeats", "latency_ms")
+    readonly_fields = fields
+    can_delete = False
+
+
+class SupervisionInline(admin.TabularInline):
+    """Who listened in or took the call over (logged by the call page's supervise socket)."""
+
+    model = Supervision
+    extra = 0
+    fields = ("username", "action", "started_at", "ended_at")
     readonly_fields = fields
     can_delete = False
 
@@ -41,7 +51,7 @@ class CallAdmin(admin.ModelAdmin):
     list_select_related = ("agent",)
     readonly_fields = [f.name for f in Call._meta.fields if f.name != "media_token_hash"]
     exclude = ("media_token_hash",)
-    inlines = [TranscriptInline, ToolInvocationInline]
+    inlines = [TranscriptInline, ToolInvocationInline, SupervisionInline]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -172,6 +172,7 @@ class TranscriptSegment(models.Model):
         AGENT = "agent", "Agent"
         SYSTEM = "system", "System"
         SUPERVISOR = "supervisor", "Supervisor"  # a whisper to the agent, never heard by the caller
+        HUMAN = "human", "Supervisor (on the line)"  # a supervisor who took the call over, speaking
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="segments")
     speaker = models.CharField(max_length=10, choices=Speaker.choices)
@@ -185,6 +186,27 @@ class TranscriptSegment(models.Model):
     class Meta:
         ordering = ["call", "start_ms", "id"]
         constraints = [models.UniqueConstraint(fields=["call", "seq"], name="unique_segment_seq_per_call")]
+
+
+class Supervision(models.Model):
+    """A staff member listening in on a live call, or taking it over: who, when, until when."""
+
+    class Action(models.TextChoices):
+        LISTEN = "listen", "Listened in"
+        TAKE_OVER = "take_over", "Took over"
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="supervisions")
+    user = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
+    username = models.CharField(max_length=150, help_text="Kept when the user is deleted.")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["call", "started_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.username} {self.get_action_display().lower()} at {self.started_at:%H:%M:%S}"
 
 
 class Recording(models.Model):

@@ -107,6 +107,9 @@ class CallHandle:
         self._line_gone: tuple[str, bool] = ("caller hung up", False)
         self.handoff: transfer.Handoff | None = None
         self._model_muted = False  # on hold, or handed off: the model's audio goes nowhere
+        self.tap = None  # a listeners.Mix while supervisors listen in: the frame hooks test only this
+        # A supervisor who took over: (loop time their latest utterance began, last time they spoke).
+        self.human_voice: tuple[float, float] | None = None
 
     # --- transport-facing ---------------------------------------------------------------------
     def push_audio(self, payload: bytes) -> None:
@@ -168,6 +171,22 @@ class CallHandle:
         self.transcript.note("supervisor", f"{by or 'Supervisor'}: {text}", self._ms())
         log.info("supervisor %s whispered to the agent", by)
         await self._link.send_context_update(system_instruction(self.agent, self._variables, self._guidance))
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    @property
+    def generating(self) -> bool:
+        """The model's reply is arriving."""
+        return self._generating
+
+    @property
+    def link(self) -> LiveLink | None:
+        return self._link
+
+    def elapsed_ms(self) -> int:
+        return self._ms()
 
     def remote_hangup(self, reason: str = "caller hung up", *, failed: bool = False) -> None:
         """The line is gone (or unusable): end without hanging up on the carrier. `failed` stores the
@@ -248,9 +267,13 @@ class CallHandle:
 
     def _caller_pcm(self, pcm: bytes) -> None:
         self.recorder.add("caller", pcm, self._loop.time() - self._t0)
+        if self.tap is not None:
+            self.tap.caller(pcm)
 
     def _agent_frame(self, pcm: bytes, at: float) -> None:
         self.recorder.add("agent", pcm, at - self._t0)
+        if self.tap is not None:
+            self.tap.agent(pcm)
 
     async def _prepare(self) -> None:
         self._prepared = await store.prepare(self.request)
@@ -493,6 +516,9 @@ class CallHandle:
         if message.tool_call and message.tool_call.function_calls:
             for fc in message.tool_call.function_calls:
                 self.metrics.tool_calls += 1
+                if self.playout.muted:  # a supervisor has the call: the model does nothing on it
+                    self._spawn(self._responder(fc)(supervision.TOOLS_WHILE_TAKEN_OVER))
+                    continue
                 self._tools.submit(fc.id or "", fc.name or "", dict(fc.args or {}), self._responder(fc))
         if message.tool_call_cancellation and message.tool_call_cancellation.ids:
             self._tools.cancel(list(message.tool_call_cancellation.ids))
@@ -508,10 +534,14 @@ class CallHandle:
             self._turn_done_at = now
             self._agent_quiet.set()
         if content.input_transcription and content.input_transcription.text:
-            self.transcript.add(
-                "caller", content.input_transcription.text, self._ms(), started_ms=self._utterance_ms()
-            )
-        if content.output_transcription and content.output_transcription.text and not self._model_muted:
+            # The caller's words, or those of a supervisor who took over (Gemini hears both).
+            speaker, started = supervision.input_turn(self, self._utterance_ms())
+            self.transcript.add(speaker, content.input_transcription.text, self._ms(), started_ms=started)
+        if (
+            content.output_transcription
+            and content.output_transcription.text
+            and not (self._model_muted or self.playout.muted)
+        ):
             self.transcript.add("agent", content.output_transcription.text, self._ms())
         if content.model_turn and content.model_turn.parts:
             for part in content.model_turn.parts:

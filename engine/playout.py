@@ -46,10 +46,14 @@ class Playout:
         # call's memory does not grow with its length (the benchmarks read it).
         self.lateness_ms: deque[float] = deque(maxlen=LATENESS_FRAMES)
         self._task: asyncio.Task | None = None
+        self.muted = False  # a supervisor took over: the model's audio is dropped (engine/supervision.py)
+        self.unmute_after_reply = False  # handed back mid-reply: that reply stays unheard, the next plays
 
     # --- feeding ------------------------------------------------------------------------------
     def add_model_audio(self, pcm24k: bytes) -> None:
         """Queue agent audio as Gemini sent it (24 kHz PCM)."""
+        if self.muted:
+            return
         self._tail = False
         pcm = self._resampler.process(pcm24k)
         if pcm:
@@ -71,6 +75,9 @@ class Playout:
         Gemini holds turnComplete until it assumes playback ended, so waiting for it would leave
         the pacer dry and send the reply's last few frames late.
         """
+        if self.muted:
+            self._muted_reply_ended()
+            return
         self.add_pcm(self._resampler.flush())
         self._resampler = StreamResampler(GEMINI_OUTPUT_RATE, self.wire.rate)
 
@@ -84,12 +91,21 @@ class Playout:
                 self._send_mark_soon(name)
 
     async def flush(self) -> None:
-        """Barge-in: drop everything not yet played, here and on the carrier."""
+        """Barge-in: drop everything not yet played, here and on the carrier (while muted nothing of
+        the model's is queued: the supervisor's voice plays on)."""
+        if self.muted:
+            self._muted_reply_ended()
+            return
         self._buffer.clear()
         self._resampler.reset()
         self._pending_mark = None
         self._idle.set()
         await self.port.clear()
+
+    def _muted_reply_ended(self) -> None:
+        """A reply the caller did not hear ended; if the call was handed back during it, the next plays."""
+        if self.unmute_after_reply:
+            self.muted = self.unmute_after_reply = False
 
     @property
     def buffered_ms(self) -> float:

@@ -32,9 +32,9 @@ class Transcript:
             return
         seg = self._open.get(speaker)
         if seg is None:
-            # A new turn of one side closes the other side's open turn.
-            other = "agent" if speaker == "caller" else "caller"
-            self.close(other, at_ms)
+            # A new turn of one side closes the others' open turns (caller, agent, a supervisor on the line).
+            for other in [open_speaker for open_speaker in self._open if open_speaker != speaker]:
+                self.close(other, at_ms)
             start = at_ms
             if started_ms is not None:
                 floor = max(self._ended_ms.get(speaker, 0), at_ms - MAX_TRANSCRIPT_LAG_MS)

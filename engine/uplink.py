@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 SILENCE_GAP_S = 0.06  # no caller audio for this long: the line is silent, feed comfort silence
 MAX_CATCH_UP_S = 0.2  # after a stall, at most this much comfort silence at once
 VOICE_PEAK = 1500  # rough speech threshold, for latency metrics and transcript timing (Gemini does the VAD)
+MAX_EXTRA_BATCHES = 5  # mixed-in audio (a supervisor) queued beyond this many batches loses its oldest
 UTTERANCE_GAP = 0.7  # quiet longer than this between voiced frames starts a new caller utterance
 
 
@@ -81,6 +82,7 @@ class Uplink:
         self.masked = False  # Gemini hears silence in place of the caller (a prompt that must not be cut)
         self.secure = False  # Gemini and the recording hear silence (secure keypad entry)
         self.held = False  # Gemini hears silence while the caller is on hold (a warm transfer)
+        self._extra = bytearray()  # audio mixed into what Gemini hears (a supervisor on the line), at `rate`
 
     def push(self, payload: bytes) -> None:
         """Take caller audio as it came off the wire (any size)."""
@@ -107,11 +109,26 @@ class Uplink:
         self._pending += self._resampler.process(pcm)
         self._batch()
 
+    def mix_in(self, pcm: bytes) -> None:
+        """Audio Gemini should hear along with the caller (a supervisor who took over the call), at
+        `rate`: summed into the next batches. Bounded: a burst delays it by MAX_EXTRA_BATCHES at most."""
+        self._extra += pcm
+        if len(self._extra) > MAX_EXTRA_BATCHES * self._batch_bytes:
+            del self._extra[: len(self._extra) - self._batch_bytes]
+
+    def _mixed(self, batch: bytes) -> bytes:
+        extra = bytes(self._extra[: len(batch)])
+        del self._extra[: len(batch)]
+        mixed = np.frombuffer(batch, dtype="<i2").astype(np.int32)
+        mixed[: len(extra) // 2] += np.frombuffer(extra, dtype="<i2")
+        return np.clip(mixed, -32768, 32767).astype("<i2").tobytes()
+
     def _batch(self) -> None:
         while len(self._pending) >= self._batch_bytes:
             if len(self._queue) == self._queue.maxlen:
                 self.dropped += 1
-            self._queue.append(bytes(self._pending[: self._batch_bytes]))
+            batch = bytes(self._pending[: self._batch_bytes])
+            self._queue.append(self._mixed(batch) if self._extra else batch)
             del self._pending[: self._batch_bytes]
             self._ready.set()
 

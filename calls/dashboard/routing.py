@@ -5,7 +5,12 @@ from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path
 
 from .consumers import LiveCallsConsumer
+from .supervise import SuperviseConsumer
 
 websocket_urlpatterns = [
     path("ws/live/", AllowedHostsOriginValidator(AuthMiddlewareStack(LiveCallsConsumer.as_asgi()))),
+    path(
+        "ws/calls/<uuid:call_id>/supervise/",
+        AllowedHostsOriginValidator(AuthMiddlewareStack(SuperviseConsumer.as_asgi())),
+    ),
 ]

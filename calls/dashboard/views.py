@@ -80,6 +80,7 @@ def call_detail(request, call_id):
             "segments": segments,
             "last_seq": max((s.seq for s in segments), default=-1),  # the live page asks for what follows
             "tools": list(call.tool_invocations.all()),
+            "supervisions": list(call.supervisions.all()),
             "search": request.GET.get("q", "")[:100],  # marked in the transcript (from the history's search)
             "nav": "calls",
         },

@@ -177,6 +177,38 @@ async def test_listen_take_over_and_hand_back_from_the_call_page(
     await shot(page, "04-stored-call")
 
 
+async def test_a_whisper_typed_on_the_call_page_steers_the_agents_next_turn(
+    twilio_server, twilio_emulator, twilio_agent, staff_user, chromium
+):
+    """Thrown at it: a live Twilio call; the supervisor types a note into the call page's whisper box
+    and sends it (the form's CSRF token and the staff session, as a person does). Holds: the page says
+    it was sent; the caller's next words get the answer the note asked for (heard on the caller's
+    handset, words and signal), never the note itself; the stored transcript has it as a supervisor
+    line."""
+    emu, page = twilio_emulator, chromium
+    call = await emu.place(to=TWILIO_NUMBER)
+    await emu.run(call.answered())
+    assert call.stream_started.is_set(), call.errors
+    await heard(emu, call)  # the greeting
+    row = await live_call(call.sid)
+
+    await sign_in(page, f"/calls/{row.pk}/", "staff")
+    await page.fill("#whisper-text", "Offer the caller the 10 % discount")
+    await page.click("#whisper button[type=submit]")
+    await page.wait_for_load_state()
+    assert "Sent to the agent" in await page.inner_text("body")
+    await shot(page, "05-whispered")
+
+    await emu.run(call.say("i need some help"))
+    line = await heard_agent_line(emu, call, timeout=20)
+    assert line == "Good news: I can offer you a ten percent discount today.", line
+    await emu.run(call.hangup())
+
+    lines = await segments(await stored(call.sid))
+    assert any(speaker == "supervisor" and "discount" in text for speaker, text in lines), lines
+    assert not any(speaker == "agent" and "offer the caller" in text.lower() for speaker, text in lines)
+
+
 async def test_a_non_staff_user_sees_no_buttons_and_the_socket_refuses_them(
     twilio_server, twilio_emulator, twilio_agent, chromium, django_user_model
 ):

@@ -15,20 +15,8 @@ import pytest
 
 from calls.models import Call
 from tests.conftest import ARTIFACTS
+from tests.support.chromium import CHROMIUM, FAKE_MICROPHONE, FLAGS
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
 SHOTS = ARTIFACTS / "browser"
 pytestmark = [
     pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian's chromium"),
@@ -46,7 +34,8 @@ def page(daphne_server, speech_wav):
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(
-                executable_path=CHROMIUM, args=[*FLAGS, f"--use-file-for-fake-audio-capture={speech_wav}"]
+                executable_path=CHROMIUM,
+                args=[*FLAGS, *FAKE_MICROPHONE, f"--use-file-for-fake-audio-capture={speech_wav}"],
             )
             context = browser.new_context(
                 base_url=daphne_server.url,

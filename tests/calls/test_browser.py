@@ -15,20 +15,10 @@ from django.utils import timezone
 
 from calls.models import Call
 from tests.conftest import ARTIFACTS
+from tests.support.chromium import CHROMIUM, FLAGS
 
 from .conftest import make_call
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian's chromium")
 SHOTS = ARTIFACTS / "dashboard"
 

@@ -9,7 +9,6 @@ what the supervisor heard in the page's audio worklet. Screenshots go to test-ar
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import wave
 
@@ -22,23 +21,11 @@ from emulators.gemini.likeness import heard_phrase
 from telephony.loopback import flite_pcm
 from tests.conftest import ARTIFACTS
 from tests.support.carrier import heard, heard_agent_line, segments, stored
+from tests.support.chromium import CHROMIUM, FAKE_MICROPHONE, FLAGS
 from tests.support.hearing import AGENT_LINES
 
 from .conftest import TWILIO_NUMBER
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
 SHOTS = ARTIFACTS / "supervise"
 SUPERVISOR_SAYS = "what are your opening hours"
 pytestmark = [
@@ -70,7 +57,8 @@ async def chromium(twilio_server, supervisor_wav):
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(
-            executable_path=CHROMIUM, args=[*FLAGS, f"--use-file-for-fake-audio-capture={supervisor_wav}"]
+            executable_path=CHROMIUM,
+            args=[*FLAGS, *FAKE_MICROPHONE, f"--use-file-for-fake-audio-capture={supervisor_wav}"],
         )
         context = await browser.new_context(
             base_url=twilio_server.url, permissions=["microphone"], viewport={"width": 1100, "height": 900}

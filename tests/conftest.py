@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.live import LiveServer, database_url, start_daphne
+from tests.support.warm_transfer import transfer_rule  # noqa: F401 - a fixture for every warm transfer test
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
 PRODUCTION = os.environ.get("CC_TEST_PRODUCTION") == "1"

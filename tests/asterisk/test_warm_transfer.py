@@ -22,15 +22,6 @@ from .test_calls import CONTEXT, bind_extension, call_resources_gone, next_reply
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("transfer_rule")]
 
 
-@pytest.fixture
-def transfer_rule(gemini_emulator):
-    from tests.support.warm_transfer import RULE
-
-    gemini_emulator.server.scenario.keywords.insert(0, RULE)
-    yield RULE
-    gemini_emulator.server.scenario.keywords.remove(RULE)
-
-
 def _ask_for_sales(asterisk, runasterisk, agent, endpoint: str):
     """A caller asks for a person; returns (caller channel, person channel, bytes heard before asking)."""
     run = runasterisk("rtp")

@@ -17,6 +17,7 @@ from calls.models import ToolInvocation
 from engine import CallRequest, start_call
 from engine.transfer import NOT_POSSIBLE
 from telephony.loopback import LoopbackPort
+from tests.support.warm_transfer import ASK
 
 from .conftest import Line
 from .test_engine import stored
@@ -25,29 +26,6 @@ from .test_tool_cancellation import _responses
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 CALLER = "+15550001111"  # the loopback caller of tests/engine/conftest.py
-ASK = "can i speak to a person"
-RULE = {
-    "keywords": ["person"],
-    "phrases": [ASK],
-    "call": {
-        "name": "warm_transfer",
-        "args": {
-            "target": "Sales",
-            "reason": "a billing question",
-            "summary": "The caller was charged twice for order A12345.",
-        },
-    },
-    "after_tool": "The transfer outcome is {outcome}.",
-    "fallback": "I cannot transfer you.",
-}
-
-
-@pytest.fixture
-def transfer_rule(gemini):
-    """The emulated model calls warm_transfer when the caller asks for a person."""
-    gemini.server.scenario.keywords.insert(0, RULE)
-    yield
-    gemini.server.scenario.keywords.remove(RULE)
 
 
 async def _sales(agent: Agent, destination: str, hours: str = "") -> None:

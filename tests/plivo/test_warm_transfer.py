@@ -16,14 +16,7 @@ from asgiref.sync import sync_to_async
 
 from calls.models import ToolInvocation
 from tests.support.carrier import heard, segments, stored
-from tests.support.warm_transfer import (  # noqa: F401 - transfer_rule is a fixture
-    ASK,
-    CALLER,
-    REASON,
-    add_sales,
-    after_tool_line,
-    transfer_rule,
-)
+from tests.support.warm_transfer import ASK, CALLER, REASON, add_sales, after_tool_line
 
 from .conftest import PLIVO_NUMBER
 

@@ -13,45 +13,11 @@ from asgiref.sync import sync_to_async
 
 from emulators.twilio.phone import rms
 from tests.support.carrier import heard, segments, stored
+from tests.support.warm_transfer import ASK, CALLER, add_sales
 
 from .conftest import TWILIO_NUMBER
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
-
-CALLER = "+14155550177"
-ASK = "can i speak to a person"
-RULE = {
-    "keywords": ["person"],
-    "phrases": [ASK],
-    "call": {
-        "name": "warm_transfer",
-        "args": {
-            "target": "Sales",
-            "reason": "a billing question",
-            "summary": "The caller was charged twice for order A12345.",
-        },
-    },
-    "after_tool": "The transfer outcome is {outcome}.",
-    "fallback": "I cannot transfer you.",
-}
-
-
-@pytest.fixture
-def transfer_rule(gemini_emulator):
-    """The emulated model calls warm_transfer when the caller asks for a person."""
-    gemini_emulator.server.scenario.keywords.insert(0, RULE)
-    yield
-    gemini_emulator.server.scenario.keywords.remove(RULE)
-
-
-def _with_sales(agent, destination: str) -> None:
-    from agents.models import Tool, TransferTarget
-
-    tool, _ = Tool.objects.get_or_create(
-        name="warm_transfer", kind="warm_transfer", defaults={"description": "Hand the caller to a person."}
-    )
-    agent.tools.add(tool)
-    TransferTarget.objects.create(agent=agent, name="Sales", destination=destination)
 
 
 def _person(emu, number: str, before: set[str]):
@@ -62,7 +28,7 @@ def _person(emu, number: str, before: set[str]):
 
 
 async def _ask_for_a_person(emu, twilio_agent, destination: str):
-    await sync_to_async(_with_sales)(twilio_agent, destination)
+    await sync_to_async(add_sales)(twilio_agent, destination)
     before = set(emu.emulator.calls)
     call = await emu.place(to=TWILIO_NUMBER, from_=CALLER)
     await emu.run(call.answered())

@@ -99,7 +99,24 @@ class Server:
     stop: object
 
 
+def spawn(argv: list[str], env: dict[str, str], port: int, log_name: str, what: str) -> tuple[int, object]:
+    """Start a server process listening on `port` (output to DATA_DIR/<log_name>); its pid and a stop()."""
+    log = open(Path(os.environ["DATA_DIR"]) / log_name, "wb")  # noqa: SIM115 - the child's lifetime
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    wait_for_port(port, proc, what)
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+    return proc.pid, stop
+
+
 def start_project(gemini: EmulatorProcess, emulator, server: str = "daphne") -> Server:
+    """The project in one daphne (as `./run` and production start it), or the same ASGI app in uvicorn."""
     from django.conf import settings
 
     from tests.support.live import start_daphne
@@ -118,35 +135,11 @@ def start_project(gemini: EmulatorProcess, emulator, server: str = "daphne") -> 
         return Server("project", live.process.pid, live.url, "/twilio/voice/", "/twilio/status/", live.stop)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = open(Path(settings.DATA_DIR) / "uvicorn.log", "wb")  # noqa: SIM115 - the child's lifetime
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "contactcenter.asgi:application",
-        ],
-        cwd=ROOT,
-        env={**os.environ, **env, "DATABASE_URL": db_url, "PUBLIC_BASE_URL": url},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    wait_for_port(port, proc, "uvicorn")
-
-    def stop() -> None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-    return Server("proj-uv", proc.pid, url, "/twilio/voice/", "/twilio/status/", stop)
+    argv = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--log-level", "warning", "contactcenter.asgi:application"]
+    env = {**os.environ, **env, "DATABASE_URL": db_url, "PUBLIC_BASE_URL": url}
+    pid, stop = spawn(argv, env, port, "uvicorn.log", "uvicorn")
+    return Server("proj-uv", pid, url, "/twilio/voice/", "/twilio/status/", stop)
 
 
 def start_pipecat(python: Path, gemini: EmulatorProcess) -> Server:
@@ -158,23 +151,9 @@ def start_pipecat(python: Path, gemini: EmulatorProcess) -> Server:
         "SSL_CERT_FILE": gemini.ca_file,  # the stand-in's CA, through OpenSSL's default verify paths
         "BENCH_SILENCE_MS": str(SILENCE_MS),
     }
-    log = open(Path(os.environ["DATA_DIR"]) / "pipecat.log", "wb")  # noqa: SIM115 - the child's lifetime
-    proc = subprocess.Popen(
-        [str(python), str(ROOT / "bench" / "pipecat_bot.py"), "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    wait_for_port(port, proc, "the Pipecat bot")
-
-    def stop() -> None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-    return Server("pipecat", proc.pid, f"http://127.0.0.1:{port}", "/", "/status", stop)
+    argv = [str(python), str(ROOT / "bench" / "pipecat_bot.py"), "--port", str(port)]
+    pid, stop = spawn(argv, env, port, "pipecat.log", "the Pipecat bot")
+    return Server("pipecat", pid, f"http://127.0.0.1:{port}", "/", "/status", stop)
 
 
 # --- what each caller saw --------------------------------------------------------------------------------

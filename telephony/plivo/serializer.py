@@ -13,8 +13,6 @@ import binascii
 import json
 from dataclasses import dataclass, field
 
-import orjson
-
 CONTENT_TYPE = "audio/x-mulaw"
 SAMPLE_RATE = 8000
 
@@ -72,7 +70,7 @@ class PlivoSerializer:
 
     def parse(self, text: str) -> PlivoEvent:
         try:
-            msg = orjson.loads(text)  # 50 times a second per call: ~5 times cheaper than json.loads
+            msg = json.loads(text)
         except (TypeError, ValueError) as exc:
             raise FrameError(f"not JSON: {exc}") from None
         if not isinstance(msg, dict) or not isinstance(msg.get("event"), str):

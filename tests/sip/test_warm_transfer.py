@@ -319,7 +319,7 @@ def test_agent_comes_back_when_nobody_takes_the_call(
     person = start_person(sipp, warm_runsip, tmp_path, answer, **variables)
     sales_line(person.ports[0])
     before = len(warm_gemini.sessions)
-    script = CallerScript("ulaw").silence(4.0).say(ASKS).silence(14.0).say("thank you goodbye").silence(8.0)
+    script = CallerScript("ulaw").silence(4.0).say(ASKS).silence(20.0).say("thank you goodbye").silence(8.0)
     caller = call_in(sipp, warm_runsip, tmp_path, script)
     person_result = finish(person)
     assert caller.ok, caller.describe()

@@ -133,6 +133,12 @@ def start_project(gemini: EmulatorProcess, emulator, server: str = "daphne") -> 
     if server == "daphne":
         live = start_daphne(db_url, Path(settings.DATA_DIR) / "logs", env)
         return Server("project", live.process.pid, live.url, "/twilio/voice/", "/twilio/status/", live.stop)
+    import importlib.util
+
+    if importlib.util.find_spec("uvicorn") is None:
+        raise SystemExit(
+            "--uvicorn needs uvicorn in this virtualenv: .venv/bin/pip install 'uvicorn[standard]'"
+        )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)]

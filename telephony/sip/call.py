@@ -250,18 +250,8 @@ class SipCall:
             target = refer_target(destination, self.remote_target, config.transfer_domain)
         except (BadDestination, SipParseError) as exc:
             return {"ok": False, "error": str(exc)}
-        self.refer_to = target
-        ours = parse_name_addr(self.local_to).uri
-        extra = [
-            ("Refer-To", f"<{target}>"),
-            ("Referred-By", f"<{ours}>"),
-            ("Contact", self.server.contact_for(self.flow, self.media_host)),
-        ]
         log.info("sip: transferring %s to %s (REFER)", self.call_id, target)
-        try:
-            response = await asyncio.wait_for(self.server.send_in_dialog(self, "REFER", extra), REFER_TIMEOUT)
-        except TimeoutError:
-            response = None
+        response = await self.send_refer(target)
         if response is not None and 200 <= response.status < 300:
             self.transferred_to = destination
             log.info("sip: REFER for %s accepted (%s)", self.call_id, response.status)
@@ -273,6 +263,21 @@ class SipCall:
             error = refusal(response.status, response.reason)
         log.info("sip: REFER for %s failed: %s", self.call_id, error)
         return {"ok": False, "error": error}
+
+    async def send_refer(self, target: str) -> SipResponse | None:
+        """REFER the far end of this dialog to `target` (blind, or attended with Replaces in it); the
+        final response, or None if none came within REFER_TIMEOUT."""
+        self.refer_to = target
+        ours = parse_name_addr(self.local_to).uri
+        extra = [
+            ("Refer-To", f"<{target}>"),
+            ("Referred-By", f"<{ours}>"),
+            ("Contact", self.server.contact_for(self.flow, self.media_host)),
+        ]
+        try:
+            return await asyncio.wait_for(self.server.send_in_dialog(self, "REFER", extra), REFER_TIMEOUT)
+        except TimeoutError:
+            return None
 
     def on_notify(self, request: SipRequest, tx: ServerTransaction) -> None:
         """The transfer's progress (Event: refer): 200 to every NOTIFY, the call leg ends on a 2xx."""

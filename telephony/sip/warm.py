@@ -26,8 +26,9 @@ from engine.playout import Playout
 from engine.port import TransferOffer, TransferOutcome, WireFormat
 
 from .brief import BriefUnavailable, render_brief
+from .call import REFER_TIMEOUT
 from .leg import PersonLeg
-from .message import SipParseError, parse_name_addr
+from .message import SipParseError
 from .refer import BadDestination, refer_target, refusal
 from .relay import MediaRelay
 
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DECISION_SECONDS = 10.0  # after the brief has played: how long the person may take to press 1 or 2
-REFER_TIMEOUT = 5.0  # the REFER's final response
 REPLACES_WAIT = 15.0  # after 202: the final NOTIFY (the caller's side INVITEs a phone that is up)
 ACCEPT, DECLINE = "1", "2"
 
@@ -189,19 +189,9 @@ async def _hear_decision(
 async def _hand_over(call: SipCall, leg: PersonLeg, offer: TransferOffer) -> TransferOutcome:
     """REFER with Replaces; the in-process bridge when the trunk will not do it."""
     target = replaces_uri(leg)
-    ours = parse_name_addr(call.local_to).uri
-    call.refer_to = target
     call.warm_pending = True
-    extra = [
-        ("Refer-To", f"<{target}>"),
-        ("Referred-By", f"<{ours}>"),
-        ("Contact", call.server.contact_for(call.flow, call.media_host)),
-    ]
     log.info("sip: attended transfer of %s: REFER to %s", call.call_id, target)
-    try:
-        response = await asyncio.wait_for(call.server.send_in_dialog(call, "REFER", extra), REFER_TIMEOUT)
-    except TimeoutError:
-        response = None
+    response = await call.send_refer(target)
     why = ""
     if response is None:
         why = f"the phone system did not answer the REFER within {REFER_TIMEOUT:g} seconds"

@@ -186,6 +186,7 @@ class CallHandle:
         return self._link
 
     def elapsed_ms(self) -> int:
+        """Milliseconds since the call started (the transcript's clock)."""
         return self._ms()
 
     def remote_hangup(self, reason: str = "caller hung up", *, failed: bool = False) -> None:
@@ -209,10 +210,6 @@ class CallHandle:
         self._transport_dropped += frames
 
     # --- warm transfer (engine/transfer.py) ------------------------------------------------------
-    def call_ms(self) -> int:
-        """Milliseconds since the call started (the transcript's clock)."""
-        return self._ms()
-
     async def begin_hold(self, note: str) -> None:
         """The caller goes on hold: the model's audio stops, hold audio plays, the model hears silence."""
         self.transcript.note("system", note, self._ms())

@@ -213,7 +213,7 @@ async def warm_transfer(handle: CallHandle, tool: ToolConfig, args: dict[str, An
         return {"ok": False, "outcome": outcome.status}
     await handle.end_hold()
     handle.transcript.note(
-        "system", f"Warm transfer to {target.name}: {outcome.status}, the agent is back", handle.call_ms()
+        "system", f"Warm transfer to {target.name}: {outcome.status}, the agent is back", handle.elapsed_ms()
     )
     result = {
         "ok": False,

@@ -22,6 +22,7 @@ from calls.models import Call
 from campaigns import scheduler
 from campaigns.models import Campaign, CampaignContact, ScheduledCallback
 from telephony.outbound import place_call
+from tests.support.carrier import heard_agent_line
 from tests.tools.carriers import PLIVO_OURS, TWILIO_OURS, heard, stored_call, wait_for, wait_sync
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -80,8 +81,9 @@ async def test_api_places_a_twilio_call_that_talks_and_is_stored(here, twilio_em
     call = await emulator_call(twilio_emu, row.carrier_call_id)
     await twilio_emu.run(call.answered())
     assert call.direction == "outbound-api" and call.stream_started.is_set(), call.errors
-    greeting = await heard(twilio_emu, call)
-    assert {"calling", "help", "example"} & set(greeting.split()), greeting
+    # The greeting, checked on the words (a grammar of the agent's lines) and on the signal: the free
+    # decoder's guess ("so and recalling a band...") varied with the machine's load.
+    assert await heard_agent_line(twilio_emu, call) == tool_agent.greeting
     await twilio_emu.run(call.say("hello"))
     assert await heard(twilio_emu, call)
     await twilio_emu.run(call.hangup())

@@ -22,6 +22,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def celery_joins_allowed():
+    """Each test may wait on a task's result. Celery's eager `apply` sets a process-wide "a join would
+    block" flag and restores the value it found, so two threads storing at once (calls running
+    in-process) can leave it set, and every later `.get()` in that process refuses."""
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+
+
 @pytest.fixture(scope="session", autouse=PRODUCTION)
 def celery_worker_process(request):
     """Production runs: a real `celery worker` on Redis, storing into the test database.

@@ -80,7 +80,8 @@ class RunAsterisk:
                 self.process.kill()
 
 
-_port_block = [30000]
+# RTP port blocks of 200 from 30000; each parallel test worker (gw0, gw1, ...) starts 4,000 higher.
+_port_block = [30000 + 4000 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)]
 
 
 def start_runasterisk(

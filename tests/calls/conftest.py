@@ -19,6 +19,14 @@ from agents.snapshot import snapshot
 from calls.models import Call, CallMetrics, Recording, ToolInvocation, TranscriptSegment
 
 
+def minutes_into_the_day(needed: int = 15):
+    """Now, or (in the first `needed` minutes after local midnight) a moment late yesterday: calls made
+    a few minutes before it fall on one day, so a per-day chart shows them in one bar."""
+    now = timezone.now()
+    midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    return now if now - midnight >= timedelta(minutes=needed) else midnight - timedelta(minutes=1)
+
+
 def stereo_wav(
     seconds: float = 2.0, rate: int = 8000, left_hz: float = 440.0, right_hz: float = 1000.0
 ) -> bytes:

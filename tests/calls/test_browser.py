@@ -17,7 +17,7 @@ from calls.models import Call
 from tests.conftest import ARTIFACTS
 from tests.support.chromium import CHROMIUM, FLAGS
 
-from .conftest import make_call
+from .conftest import make_call, minutes_into_the_day
 
 pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian's chromium")
 SHOTS = ARTIFACTS / "dashboard"
@@ -69,7 +69,7 @@ def sign_in(page, next_path: str) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_sign_in_history_filter_detail_and_play_the_recording(page, staff_user, agent):
-    now = timezone.now()
+    now = minutes_into_the_day()
     twilio = make_call(
         agent=agent, carrier="twilio", from_number="+14155550111", started_at=now - timedelta(minutes=9)
     )
@@ -231,7 +231,7 @@ def test_the_dashboard_at_390_px_wide_with_integer_chart_ticks_and_no_404(
     one or two calls a day (the case whose axis read 0, 1, 1). Survived: no page scrolls sideways (the
     calls table scrolls in its own box), the chart's ticks are distinct integers, the call page shows
     the model and voice the call used, and no request (the favicon included) gets a 404."""
-    now = timezone.now()
+    now = minutes_into_the_day()
     call = make_call(agent=agent, carrier="plivo", started_at=now - timedelta(minutes=3))
     make_call(agent=agent, carrier="twilio", started_at=now - timedelta(minutes=2))
     make_call(agent=agent, carrier="asterisk", status="in_progress", transcript=False)

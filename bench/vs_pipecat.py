@@ -115,8 +115,11 @@ def spawn(argv: list[str], env: dict[str, str], port: int, log_name: str, what: 
     return proc.pid, stop
 
 
-def start_project(gemini: EmulatorProcess, emulator, server: str = "daphne") -> Server:
-    """The project in one daphne (as `./run` and production start it), or the same ASGI app in uvicorn."""
+def start_project(
+    gemini: EmulatorProcess, emulator, server: str = "daphne", batch_ms: int | None = None, name: str = ""
+) -> Server:
+    """The project in one daphne (as `./run` and production start it), or the same ASGI app in uvicorn;
+    `batch_ms` sets GEMINI_INPUT_BATCH_MS (the caller audio per message to Gemini)."""
     from django.conf import settings
 
     from tests.support.live import start_daphne
@@ -129,10 +132,13 @@ def start_project(gemini: EmulatorProcess, emulator, server: str = "daphne") -> 
         "TWILIO_AUTH_TOKEN": TOKEN,
         "TWILIO_API_BASE_URL": emulator.rest_url,
         "LOG_LEVEL": "WARNING",
+        **({"GEMINI_INPUT_BATCH_MS": str(batch_ms)} if batch_ms else {}),
     }
     if server == "daphne":
         live = start_daphne(db_url, Path(settings.DATA_DIR) / "logs", env)
-        return Server("project", live.process.pid, live.url, "/twilio/voice/", "/twilio/status/", live.stop)
+        return Server(
+            name or "project", live.process.pid, live.url, "/twilio/voice/", "/twilio/status/", live.stop
+        )
     import importlib.util
 
     if importlib.util.find_spec("uvicorn") is None:
@@ -429,17 +435,21 @@ async def main_async(args) -> None:
     from emulators.carrier.phone import flite_pcm
     from emulators.twilio.emulator import TwilioEmulator
 
-    python = ensure_pipecat()
+    python = ensure_pipecat() if args.pipecat else None
     gemini = EmulatorProcess(profile="bench", max_sessions=10000, scenario=str(SCENARIO))
     emulators = {}
     servers: list[Server] = []
     try:
-        sides = ["project", *(["proj-uv"] if args.uvicorn else []), *(["pipecat"] if args.pipecat else [])]
+        # One project row per --batch-ms value ("project" when only the default is measured).
+        batches = {("project" if args.batch_ms == [None] else f"proj-{ms}"): ms for ms in args.batch_ms}
+        sides = [*batches, *(["proj-uv"] if args.uvicorn else []), *(["pipecat"] if args.pipecat else [])]
         for side in sides:
             emulator = TwilioEmulator("http://127.0.0.1:1", auth_token=TOKEN, jitter_ms=60)
             await emulator.start_rest()
             emulators[side] = emulator
-        servers = [start_project(gemini, emulators["project"])]
+        servers = [
+            start_project(gemini, emulators[name], batch_ms=ms, name=name) for name, ms in batches.items()
+        ]
         if args.uvicorn:
             servers.append(start_project(gemini, emulators["proj-uv"], "uvicorn"))
         if args.pipecat:
@@ -487,8 +497,14 @@ def main() -> None:
     )
     parser.add_argument("--no-pipecat", dest="pipecat", action="store_false", help="the project's rows only")
     parser.add_argument("--no-barge-in", dest="barge_in", action="store_false", help="skip the barge-in pass")
+    parser.add_argument(
+        "--batch-ms",
+        default="",
+        help="comma-separated GEMINI_INPUT_BATCH_MS values: a project row for each (default: the setting's 40)",
+    )
     args = parser.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
+    args.batch_ms = [int(x) for x in args.batch_ms.split(",")] if args.batch_ms else [None]
     setup_django()
     prepare_db()
     asyncio.run(main_async(args))

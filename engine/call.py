@@ -365,7 +365,7 @@ class CallHandle:
                 self._on_message,
                 self._on_reconnect,
                 self._at_pause,
-                settings.GEMINI_INPUT_BATCH_MS,
+                self.uplink.shortest_ms,  # sizes the resend window (in messages)
                 mime=self.uplink.mime,
             )
             await self._link.open()

@@ -3,7 +3,11 @@ another: the Live API resamples, and a bridge-side streaming resampler would hol
 utterance's end, which each reply waits for).
 
 `push` runs in the transport's coroutine and never awaits: it converts (microseconds) and queues.
-A sender task batches 40 ms (configurable) per message, because each SDK message costs ~70 µs.
+A sender task sends 40 ms (GEMINI_INPUT_BATCH_MS) per message while the caller is quiet, because each
+message costs a WebSocket frame and a TLS write. While the caller speaks, and for QUICK_AFTER_VOICE_S
+after, each 20 ms goes up on its own: that is when Gemini's turn detection decides a barge-in (it needs
+speech it has received) and the end of a turn (silence it has received), so a half-filled batch would
+delay both (bench/vs_pipecat.py --batch-ms measured 20 against 40 ms for every frame).
 While Gemini reconnects the queue is bounded: the oldest audio is dropped and counted.
 
 Silent lines. Phones and PBXs with silence suppression (DTX, WebRTC, Asterisk's bridge relaying only
@@ -39,6 +43,8 @@ MAX_CATCH_UP_S = 0.2  # after a stall, at most this much comfort silence at once
 VOICE_PEAK = 1500  # rough speech threshold, for latency metrics and transcript timing (Gemini does the VAD)
 MAX_EXTRA_BATCHES = 5  # mixed-in audio (a supervisor) queued beyond this many batches loses its oldest
 UTTERANCE_GAP = 0.7  # quiet longer than this between voiced frames starts a new caller utterance
+QUICK_MS = 20  # while the caller speaks (and just after), caller audio goes up in messages this short
+QUICK_AFTER_VOICE_S = 1.0  # ... until this long after the last voiced frame (end-of-turn silences fit)
 
 
 class Uplink:
@@ -55,8 +61,10 @@ class Uplink:
         self.mime = f"audio/pcm;rate={self.rate}"
         self._resampler = StreamResampler(wire.rate, self.rate)  # a pass-through at the line's rate
         self._batch_bytes = self.rate * batch_ms // 1000 * 2
+        self.shortest_ms = min(batch_ms, QUICK_MS)  # the shortest message this uplink sends
+        self._quick_bytes = self.rate * self.shortest_ms // 1000 * 2
         self._pending = bytearray()
-        self._queue: deque[bytes] = deque(maxlen=max(1, max_queue_ms // batch_ms))
+        self._queue: deque[bytes] = deque(maxlen=max(1, max_queue_ms // self.shortest_ms))
         self._ready = asyncio.Event()
         self._on_caller_pcm = on_caller_pcm
         self._odd = b""
@@ -99,15 +107,17 @@ class Uplink:
         self._pcm_in += len(pcm)
         self._on_caller_pcm(pcm)
         samples = np.frombuffer(pcm, dtype="<i2")
+        now = asyncio.get_running_loop().time()
         if samples.size and (int(samples.max()) > VOICE_PEAK or int(samples.min()) < -VOICE_PEAK):
-            now = asyncio.get_running_loop().time()
             if self.last_voice_at is None or now - self.last_voice_at > UTTERANCE_GAP:
                 self.utterance_started_at = now
             self.last_voice_at = now
         if self.masked or self.held:
             pcm = bytes(len(pcm))
         self._pending += self._resampler.process(pcm)
-        self._batch()
+        voice = self.last_voice_at
+        quick = voice is not None and now - voice < QUICK_AFTER_VOICE_S
+        self._batch(self._quick_bytes if quick else self._batch_bytes)
 
     def mix_in(self, pcm: bytes) -> None:
         """Audio Gemini should hear along with the caller (a supervisor who took over the call), at
@@ -123,13 +133,14 @@ class Uplink:
         mixed[: len(extra) // 2] += np.frombuffer(extra, dtype="<i2")
         return np.clip(mixed, -32768, 32767).astype("<i2").tobytes()
 
-    def _batch(self) -> None:
-        while len(self._pending) >= self._batch_bytes:
+    def _batch(self, size: int) -> None:
+        """Queue whole messages of `size` bytes from what is pending."""
+        while len(self._pending) >= size:
             if len(self._queue) == self._queue.maxlen:
                 self.dropped += 1
-            batch = bytes(self._pending[: self._batch_bytes])
+            batch = bytes(self._pending[:size])
             self._queue.append(self._mixed(batch) if self._extra else batch)
-            del self._pending[: self._batch_bytes]
+            del self._pending[:size]
             self._ready.set()
 
     # --- silent lines ---------------------------------------------------------------------------
@@ -183,7 +194,7 @@ class Uplink:
             self._covered = max(self._covered + batches * self._period, now - self._period)
             self.silence_batches += batches
             self._filling = True
-            self._batch()
+            self._batch(self._batch_bytes)
         self._arm(loop)
 
     def clear_backlog(self) -> None:

@@ -22,8 +22,8 @@ from calls.models import Call
 from campaigns import scheduler
 from campaigns.models import Campaign, CampaignContact, ScheduledCallback
 from telephony.outbound import place_call
-from tests.support.carrier import heard_agent_line
-from tests.tools.carriers import PLIVO_OURS, TWILIO_OURS, heard, stored_call, wait_for, wait_sync
+from tests.support.carrier import heard, heard_agent_line
+from tests.tools.carriers import PLIVO_OURS, TWILIO_OURS, stored_call, wait_for, wait_sync
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

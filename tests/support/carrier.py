@@ -67,7 +67,7 @@ def recording_seconds(call) -> float:
     return call.recording.duration_seconds
 
 
-async def heard(emu, call, timeout: float = 20.0) -> str:
+async def heard(emu, call, timeout: float = 25.0) -> str:
     """Wait for the agent's next reply to finish playing; return what pocketsphinx heard in it."""
     start, end = await emu.run(call.handset.next_reply(timeout=timeout))
     return await emu.run(call.handset.transcribe(start, end + 0.2))

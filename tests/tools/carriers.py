@@ -184,12 +184,6 @@ def tool_agent(transactional_db):
 
 
 # --- helpers -----------------------------------------------------------------------------------------
-async def heard(emu, call, timeout: float = 25.0) -> str:
-    """Wait for the agent's next reply to finish playing; what pocketsphinx heard in it."""
-    start, end = await emu.run(call.handset.next_reply(timeout=timeout))
-    return await emu.run(call.handset.transcribe(start, end + 0.2))
-
-
 async def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
     """Poll a sync predicate (ORM allowed) until it returns something truthy."""
     check = sync_to_async(predicate)

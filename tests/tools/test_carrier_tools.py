@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from calls.models import ToolInvocation
 from campaigns.models import ScheduledCallback
+from tests.support.carrier import heard
 from tests.tools.carriers import (
     CALLER,
     EXTENSION_CONTEXT,
@@ -23,7 +24,6 @@ from tests.tools.carriers import (
     SMS_FROM,
     TRANSFER_TO,
     TWILIO_OURS,
-    heard,
     stored_call,
     wait_for,
     wait_sync,

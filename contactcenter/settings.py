@@ -18,7 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "data"))
-# Parallel test workers (pytest-xdist, `./test -n 2`) each get a data directory of their own (spool,
+# Parallel test workers (pytest-xdist, `./test` runs TEST_WORKERS of them) each get a data directory of their own (spool,
 # recordings), also handed to the servers their tests start (they inherit the environment).
 _test_worker = os.environ.get("PYTEST_XDIST_WORKER")
 if _test_worker and "_pytest" in sys.modules:  # the worker itself, not a server it started

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from engine import uplink as uplink_module
-from engine.codec import pcm_to_ulaw
+from engine.codec import DECODERS, pcm_to_ulaw
 from engine.port import WireFormat
 from engine.uplink import Uplink
 
@@ -51,7 +51,7 @@ async def test_speech_goes_up_frame_by_frame_and_quiet_in_batches(monkeypatch):
         start = len(sent)
         for _ in range(count):
             frame = ulaw_frame(amplitude)
-            pushed.extend(np.frombuffer(frame, dtype=np.uint8))
+            pushed.extend(frame)
             uplink.push(frame)
             await asyncio.sleep(0.02)
         return sent[start:]
@@ -69,7 +69,7 @@ async def test_speech_goes_up_frame_by_frame_and_quiet_in_batches(monkeypatch):
             speech_sizes.append(sum(len(m) for m in sent[start:]))
             await asyncio.sleep(0.02)
         assert speech_sizes == [320 * n for n in range(1, 11)], speech_sizes
-        pushed.extend(np.frombuffer(ulaw_frame(8000) * 10, dtype=np.uint8))
+        pushed.extend(ulaw_frame(8000) * 10)
 
         just_after = await frames(100, 5)  # the end-of-turn silence: still frame by frame
         assert [len(m) for m in just_after] == [320] * 5
@@ -78,8 +78,6 @@ async def test_speech_goes_up_frame_by_frame_and_quiet_in_batches(monkeypatch):
         assert later and all(len(m) == 640 for m in later), [len(m) for m in later]
     finally:
         sender.cancel()
-
-    from engine.codec import DECODERS
 
     decoded = DECODERS["ulaw"](bytes(pushed))
     assert b"".join(sent) == decoded[: len(b"".join(sent))]

@@ -252,6 +252,9 @@ RETENTION_DAYS_TRANSCRIPTS = int(os.environ.get("RETENTION_DAYS_TRANSCRIPTS", "3
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "")  # the emulator, in tests and demos
+# Agent audio per media message to Twilio. Twilio plays any length from its own buffer and drops it all
+# on `clear`; 40 ms halves the messages (and TLS writes) of 20 ms frames (bench/vs_pipecat.py).
+TWILIO_FRAME_MS = int(os.environ.get("TWILIO_FRAME_MS", "40"))
 PLIVO_AUTH_ID = os.environ.get("PLIVO_AUTH_ID", "")
 PLIVO_AUTH_TOKEN = os.environ.get("PLIVO_AUTH_TOKEN", "")
 PLIVO_API_BASE_URL = os.environ.get("PLIVO_API_BASE_URL", "")

@@ -14,11 +14,11 @@ from typing import Any, Protocol, runtime_checkable
 
 @dataclass(frozen=True)
 class WireFormat:
-    """Audio on the carrier side, the same both ways."""
+    """Audio on the carrier side: encoding and rate the same both ways."""
 
     encoding: str  # "ulaw", "alaw" or "pcm" (16-bit little-endian)
     rate: int  # 8000 or 16000
-    frame_ms: int = 20
+    frame_ms: int = 20  # agent audio per message the playout sends (what arrives may be any size)
     # Largest payload the carrier accepts per message (Plivo: 160 bytes); frames are split to fit.
     max_payload_bytes: int | None = None
 

@@ -16,7 +16,7 @@ detection measures the audio it *receives*, not wall-clock time: "gaps in the st
 `silenceDurationMs` "measures quiet periods, not stream interruptions" (reference gemini-live.md §5,
 [DOC] as quoted in a public repo; §4 `voiceActivity.audioOffset` "counts audio received, including
 silence" [OBS]). So an utterance followed by nothing never ends its turn. `keep_fed` therefore sends
-comfort silence (zeros at 16 kHz, one batch per batch interval, real-time pace) whenever no caller
+comfort silence (zeros, topped up every FEED_TICK_MS, real-time pace) whenever no caller
 audio arrived for more than `SILENCE_GAP_S`, until real audio resumes. Not `audioStreamEnd`: the
 reference documents it for a microphone paused "for more than 1 s" (§3, §5), so it could only end
 a turn a second or more late, and nothing documents how detection resumes after it; streamed
@@ -45,6 +45,7 @@ MAX_EXTRA_BATCHES = 5  # mixed-in audio (a supervisor) queued beyond this many b
 UTTERANCE_GAP = 0.7  # quiet longer than this between voiced frames starts a new caller utterance
 QUICK_MS = 20  # while the caller speaks (and just after), caller audio goes up in messages this short
 QUICK_AFTER_VOICE_S = 1.0  # ... until this long after the last voiced frame (end-of-turn silences fit)
+FEED_TICK_MS = 40  # how often a silent line's comfort silence is topped up (not the batch size: see _tick)
 
 
 class Uplink:
@@ -68,8 +69,9 @@ class Uplink:
         self._ready = asyncio.Event()
         self._on_caller_pcm = on_caller_pcm
         self._odd = b""
-        self._silence = bytes(wire.rate * batch_ms // 1000 * 2)  # one batch of zeros at the wire rate
-        self._period = batch_ms / 1000
+        tick_ms = min(batch_ms, FEED_TICK_MS)
+        self._silence = bytes(wire.rate * tick_ms // 1000 * 2)  # one tick of zeros at the wire rate
+        self._period = tick_ms / 1000
         self._feed: asyncio.TimerHandle | None = None
         self._connected: asyncio.Event | None = None
         self._wire_bytes_per_s = wire.rate * 2  # decoded linear PCM
@@ -115,9 +117,13 @@ class Uplink:
         if self.masked or self.held:
             pcm = bytes(len(pcm))
         self._pending += self._resampler.process(pcm)
+        self._batch(self._size_at(now))
+
+    def _size_at(self, now: float) -> int:
+        """The message size now: QUICK_MS while the caller speaks and just after, the batch otherwise."""
         voice = self.last_voice_at
         quick = voice is not None and now - voice < QUICK_AFTER_VOICE_S
-        self._batch(self._quick_bytes if quick else self._batch_bytes)
+        return self._quick_bytes if quick else self._batch_bytes
 
     def mix_in(self, pcm: bytes) -> None:
         """Audio Gemini should hear along with the caller (a supervisor who took over the call), at
@@ -147,7 +153,8 @@ class Uplink:
     def keep_fed(self, connected: asyncio.Event) -> None:
         """Feed comfort silence whenever the line goes quiet, until `stop_feeding` (module docstring).
 
-        One timer per batch interval, re-armed from its own callback on absolute deadlines. It
+        One timer per FEED_TICK_MS (or per batch, if shorter), re-armed from its own callback on absolute
+        deadlines: a long quiet batch does not delay the silence that ends a turn. It
         compares how much caller audio arrived with how much time passed, so a sender of large
         chunks (100 ms, 1 s) is not mistaken for a silent line; `push` only adds up byte counts.
         """
@@ -194,7 +201,8 @@ class Uplink:
             self._covered = max(self._covered + batches * self._period, now - self._period)
             self.silence_batches += batches
             self._filling = True
-            self._batch(self._batch_bytes)
+            # The silence after an utterance ends its turn: it goes up as quickly as live audio would.
+            self._batch(self._size_at(now))
         self._arm(loop)
 
     def clear_backlog(self) -> None:

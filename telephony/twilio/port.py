@@ -22,9 +22,9 @@ ANSWER_MARGIN_S = 25.0
 
 
 class TwilioPort:
-    """u-law 8 kHz, 20 ms frames; Twilio confirms playback with `mark` (and returns pending marks on `clear`)."""
+    """u-law 8 kHz (TWILIO_FRAME_MS per message out, 20 ms in); Twilio confirms playback with `mark` (and
+    returns pending marks on `clear`)."""
 
-    wire = WireFormat("ulaw", 8000)
     supports_marks = True
 
     def __init__(
@@ -33,6 +33,7 @@ class TwilioPort:
         send: Callable[[str], Awaitable[None]],
         close: Callable[[], Awaitable[None]],
     ) -> None:
+        self.wire = WireFormat("ulaw", 8000, frame_ms=settings.TWILIO_FRAME_MS)
         self.serializer = serializer
         self._send = send
         self._close = close

@@ -81,3 +81,40 @@ async def test_speech_goes_up_frame_by_frame_and_quiet_in_batches(monkeypatch):
 
     decoded = DECODERS["ulaw"](bytes(pushed))
     assert b"".join(sent) == decoded[: len(b"".join(sent))]
+
+
+async def test_a_silent_lines_end_of_turn_silence_goes_up_as_quickly_as_speech(monkeypatch):
+    """Thrown at it: 100 ms quiet batches on a line that sends speech and then nothing at all (DTX).
+    Holds: the comfort silence that ends the caller's turn starts within about 100 ms of the last
+    packet (it is topped up every FEED_TICK_MS, not once per 100 ms batch) and goes up in 20 ms
+    messages; once the window after speech has passed (0.3 s here), in 100 ms batches."""
+    monkeypatch.setattr(uplink_module, "QUICK_AFTER_VOICE_S", 0.3)
+    uplink = Uplink(WireFormat("ulaw", 8000), 100, lambda pcm: None)
+    connected = asyncio.Event()
+    connected.set()
+    loop = asyncio.get_running_loop()
+    sent: list[tuple[float, bytes]] = []
+
+    async def send(chunk: bytes) -> None:
+        sent.append((loop.time(), chunk))
+
+    sender = asyncio.create_task(uplink.run(send, connected))
+    uplink.keep_fed(connected)
+    try:
+        for _ in range(10):
+            uplink.push(ulaw_frame(8000))
+            await asyncio.sleep(0.02)
+        last_packet = loop.time()
+        spoken = len(sent)
+        await asyncio.sleep(1.0)
+    finally:
+        uplink.stop_feeding()
+        sender.cancel()
+
+    silence = [(t, m) for t, m in sent[spoken:] if int(np.abs(np.frombuffer(m, dtype="<i2")).max()) < 50]
+    assert silence, "no comfort silence was sent"
+    assert silence[0][0] - last_packet < 0.12, silence[0][0] - last_packet
+    window = [len(m) for t, m in silence if t - last_packet < 0.25]
+    later = [len(m) for t, m in silence if t - last_packet > 0.45]
+    assert window and set(window) == {320}, window
+    assert later and set(later) == {1600}, later

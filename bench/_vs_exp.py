@@ -1,0 +1,518 @@
+"""The project against Pipecat, side by side in one run: the same Twilio callers, the same Gemini stand-in.
+
+    .venv/bin/python bench/vs_pipecat.py [--levels 1,10,30] [--seconds 40] [--no-barge-in]
+
+Processes, one each: the Gemini stand-in (`manage.py gemini_emulator --profile bench` with
+`bench/neutral_scenario.json`: energy VAD, every reply the same ~2 s sentence, barge-in after 200 ms of
+caller speech), the project (one daphne, DEBUG off, reached through its signed voice webhook, then the
+Media Stream) and Pipecat 1.14 as its examples build it (`bench/pipecat_bot.py`: uvicorn + FastAPI
+WebSocket transport + Twilio serializer + Gemini Live service; installed into `.pipecat-venv` on first
+use). This process is the Twilio emulator: per call, 20 ms frames both ways on real-time clocks; each
+caller says a 2.5 s phrase, then stays quiet 3.5 s, in a loop. Both servers ask the stand-in for the same
+end-of-turn silence (300 ms).
+
+For each level N it runs N calls through each server in turn and prints, over the calls' steady state:
+- CPU per call (% of one core: the server process's user+system time / N / wall time),
+- RSS per call (peak RSS with N calls minus idle RSS, / N),
+- reply p50 / p95: from the end of the caller's phrase to the first agent audio reaching the caller,
+  and p50 minus the stand-in's own floor (the same measured straight on its API with the SDK),
+- audio returned: agent audio received per call, as a share of what the stand-in sent for the turns,
+- barge-in (a second pass with `--barge-in`, on by default): the caller speaks over each reply 300 ms
+  after it starts; `clear` p50 from the caller's first word to the `clear` reaching it, and the agent
+  audio that still arrived after the `clear`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import (  # noqa: E402
+    ROOT,
+    EmulatorProcess,
+    percentile,
+    proc_cpu_seconds,
+    proc_rss_mb,
+    setup_django,
+)
+
+VENV = ROOT / ".pipecat-venv"
+PIPECAT = ("pipecat-ai[websocket,google]==1.14.0", "uvicorn[standard]")
+SCENARIO = ROOT / "bench" / "neutral_scenario.json"
+NUMBER = "+15005550006"
+TOKEN = "bench-twilio-token"
+SILENCE_MS = 300
+SPEECH_S = 2.5
+QUIET_S = 3.5
+BARGE_AFTER_S = 0.3
+LOUD = 500.0  # RMS of a 20 ms frame that counts as speech (the stand-in's replies are far above)
+
+
+# --- the two servers ---------------------------------------------------------------------------------
+def ensure_pipecat() -> Path:
+    """Pipecat in its own virtualenv, so none of its dependencies touch the project's."""
+    python = VENV / "bin" / "python"
+    marker = VENV / ".installed"
+    if not marker.exists():
+        print(f"installing {' '.join(PIPECAT)} into {VENV} (first use only; a few minutes)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *PIPECAT], check=True)
+        marker.touch()
+    return python
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{what} did not listen on {port} within {timeout:g} s")
+
+
+@dataclass
+class Server:
+    name: str
+    pid: int
+    url: str
+    voice_path: str
+    status_path: str
+    stop: object
+
+
+def spawn(argv: list[str], env: dict[str, str], port: int, log_name: str, what: str) -> tuple[int, object]:
+    """Start a server process listening on `port` (output to DATA_DIR/<log_name>); its pid and a stop()."""
+    log = open(Path(os.environ["DATA_DIR"]) / log_name, "wb")  # noqa: SIM115 - the child's lifetime
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    wait_for_port(port, proc, what)
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+    return proc.pid, stop
+
+
+def start_project(
+    gemini: EmulatorProcess, emulator, server: str = "daphne", batch_ms: int | None = None, name: str = ""
+) -> Server:
+    """The project in one daphne (as `./run` and production start it), or the same ASGI app in uvicorn;
+    `batch_ms` sets GEMINI_INPUT_BATCH_MS (the caller audio per message to Gemini)."""
+    from django.conf import settings
+
+    from tests.support.live import start_daphne
+
+    db_url = f"sqlite:///{settings.DATABASES['default']['NAME']}"
+    env = {
+        **gemini.env(),
+        "DEBUG": "0",
+        "TWILIO_ACCOUNT_SID": emulator.account_sid,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "TWILIO_API_BASE_URL": emulator.rest_url,
+        "LOG_LEVEL": "WARNING",
+        **({"GEMINI_INPUT_BATCH_MS": str(batch_ms)} if batch_ms else {}),
+    }
+    if server == "daphne":
+        live = start_daphne(db_url, Path(settings.DATA_DIR) / "logs", env)
+        return Server(
+            name or "project", live.process.pid, live.url, "/twilio/voice/", "/twilio/status/", live.stop
+        )
+    import importlib.util
+
+    if importlib.util.find_spec("uvicorn") is None:
+        raise SystemExit(
+            "--uvicorn needs uvicorn in this virtualenv: .venv/bin/pip install 'uvicorn[standard]'"
+        )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--log-level", "warning", *os.environ.get("UV_EXTRA", "").split(), "contactcenter.asgi:application"]
+    env = {**os.environ, **env, "DATABASE_URL": db_url, "PUBLIC_BASE_URL": url}
+    pid, stop = spawn(argv, env, port, "uvicorn.log", "uvicorn")
+    return Server(name or "proj-uv", pid, url, "/twilio/voice/", "/twilio/status/", stop)
+
+
+def start_pipecat(python: Path, gemini: EmulatorProcess) -> Server:
+    port = free_port()
+    env = {
+        **os.environ,
+        "GEMINI_API_KEY": gemini.api_key,
+        "GEMINI_BASE_URL": gemini.base_url,
+        "SSL_CERT_FILE": gemini.ca_file,  # the stand-in's CA, through OpenSSL's default verify paths
+        "BENCH_SILENCE_MS": str(SILENCE_MS),
+    }
+    argv = [str(python), str(ROOT / "bench" / "pipecat_bot.py"), "--port", str(port)]
+    pid, stop = spawn(argv, env, port, "pipecat.log", "the Pipecat bot")
+    return Server("pipecat", pid, f"http://127.0.0.1:{port}", "/", "/status", stop)
+
+
+# --- what each caller saw --------------------------------------------------------------------------------
+@dataclass
+class Ear:
+    """Times of the caller's phrases and of the agent audio and `clear`s reaching it (monotonic)."""
+
+    speech_starts: list[float] = field(default_factory=list)
+    speech_ends: list[float] = field(default_factory=list)
+    loud: list[float] = field(default_factory=list)  # arrival of each agent frame with speech in it
+    agent_seconds: float = 0.0
+    clears: list[float] = field(default_factory=list)
+    barge_starts: list[float] = field(default_factory=list)
+    spoke: asyncio.Event = field(default_factory=asyncio.Event)  # set by the next loud agent frame
+
+
+def attach_ear(call) -> Ear:
+    """Wrap the emulator call's handset and playout to time speech and arrivals (bench-only hooks)."""
+    import numpy as np
+
+    from emulators.wire.g711 import decode_ulaw
+
+    ear = Ear()
+    handset, playout = call.handset, call.playout
+    next_frame, add_audio, clear = handset.next_frame, playout.add_audio, playout.clear
+
+    def timed_next_frame(size: int = 160) -> bytes:
+        was = handset.speaking
+        if was and (not ear.speech_starts or ear.speech_starts[-1] < (ear.speech_ends or [0.0])[-1]):
+            ear.speech_starts.append(time.monotonic())
+        frame = next_frame(size)
+        if was and not handset.speaking:
+            ear.speech_ends.append(time.monotonic())
+        return frame
+
+    def timed_add_audio(ulaw: bytes, now: float) -> None:
+        pcm = np.frombuffer(decode_ulaw(ulaw), dtype="<i2").astype(np.float32)
+        ear.agent_seconds += len(ulaw) / 8000
+        if pcm.size and float(np.sqrt(np.mean(pcm * pcm))) > LOUD:
+            ear.loud.append(now)
+            ear.spoke.set()
+        add_audio(ulaw, now)
+
+    def timed_clear() -> list[str]:
+        ear.clears.append(time.monotonic())
+        return clear()
+
+    handset.next_frame = timed_next_frame
+    playout.add_audio = timed_add_audio
+    playout.clear = timed_clear
+    return ear
+
+
+def first_after(times: list[float], start: float, end: float) -> float | None:
+    return next((t for t in times if start <= t < end), None)
+
+
+def reply_latencies(ear: Ear) -> list[float]:
+    """Per caller phrase: end of the phrase to the first loud agent frame before the next phrase."""
+    out = []
+    starts = ear.speech_starts + [float("inf")]
+    for end in ear.speech_ends:
+        nxt = next((s for s in starts if s > end), float("inf"))
+        first = first_after(ear.loud, end, nxt)
+        if first is not None:
+            out.append((first - end) * 1000)
+    return out
+
+
+async def caller(call, ear: Ear, speech: bytes, barge: bytes, seconds: float, barge_in: bool) -> int:
+    """Speak, listen, repeat; with barge_in, speak over each reply. Returns the phrases said."""
+    await call.answered()
+    await asyncio.sleep(3.0)  # the project's greeting (Pipecat says none)
+    end = time.monotonic() + seconds
+    said = 0
+    while time.monotonic() < end and not call.ended.is_set():
+        call.play_pcm(speech)
+        said += 1
+        await call.handset.finished_speaking()
+        if barge_in:
+            ear.spoke.clear()
+            try:
+                await asyncio.wait_for(ear.spoke.wait(), 3.0)  # the reply starts
+            except TimeoutError:
+                pass
+            await asyncio.sleep(BARGE_AFTER_S)
+            ear.barge_starts.append(time.monotonic())
+            call.play_pcm(barge)
+            await call.handset.finished_speaking()
+        await asyncio.sleep(QUIET_S)
+    return said
+
+
+def clear_latencies(ear: Ear) -> tuple[list[float], float]:
+    """`clear` after each barge-in (ms) and the agent speech (s) that arrived after a clear, before the
+    caller's barge-in phrase ended (a reply to the barge-in itself comes after that)."""
+    lat, after = [], 0.0
+    for start in ear.barge_starts:
+        c = first_after(ear.clears, start, start + 3.0)
+        if c is None:
+            continue
+        lat.append((c - start) * 1000)
+        until = first_after(ear.speech_ends, start, start + 5.0) or start + 1.5
+        after += sum(0.02 for t in ear.loud if c < t < until)
+    return lat, after
+
+
+# --- one level ---------------------------------------------------------------------------------------------
+async def run_level(
+    emulator, server: Server, n: int, seconds: float, speech: bytes, barge: bytes, barge_in: bool
+) -> dict:
+    emulator.app_url = emulator.public_url = server.url
+    emulator.voice_url = server.url + server.voice_path
+    emulator.status_url = server.url + server.status_path
+    idle_rss = proc_rss_mb(server.pid)
+    calls = [emulator.place_call(NUMBER) for _ in range(n)]
+    ears = [attach_ear(c) for c in calls]
+    tasks = [
+        asyncio.create_task(caller(c, e, speech, barge, seconds, barge_in))
+        for c, e in zip(calls, ears, strict=True)
+    ]
+    await asyncio.sleep(4.0)  # set-up and greetings out of the figures
+    cpu0, t0 = proc_cpu_seconds(server.pid), time.monotonic()
+    rss_peak = 0.0
+    while not all(t.done() for t in tasks):
+        rss_peak = max(rss_peak, proc_rss_mb(server.pid))
+        await asyncio.sleep(0.5)
+    cpu, wall = proc_cpu_seconds(server.pid) - cpu0, time.monotonic() - t0
+    phrases = sum(t.result() for t in tasks if not t.exception())
+    await asyncio.gather(*(c.hangup("bench over") for c in calls), return_exceptions=True)
+    await asyncio.sleep(2.0)
+    replies = [ms for e in ears for ms in reply_latencies(e)]
+    clears, after = [], 0.0
+    for e in ears:
+        lat, a = clear_latencies(e)
+        clears += lat
+        after += a
+    return {
+        "n": n,
+        "streams": sum(c.stream_started.is_set() for c in calls),
+        "cpu": 100 * cpu / wall / n,
+        "rss": max(0.0, rss_peak - idle_rss) / n,
+        "p50": percentile(replies, 50),
+        "p95": percentile(replies, 95),
+        "replies": len(replies),
+        "phrases": phrases,
+        "agent_s": sum(e.agent_seconds for e in ears) / n,
+        "clear_p50": percentile(clears, 50),
+        "after_clear_s": after,
+        "errors": sum(len(c.errors) for c in calls),
+    }
+
+
+def first_loud(pcm: bytes, frame: int) -> int | None:
+    """Sample offset of the first 20 ms frame (`frame` samples) of 16-bit PCM above LOUD, the test the
+    callers' ears use; None when the chunk is quiet."""
+    import numpy as np
+
+    samples = np.frombuffer(pcm[: len(pcm) // (2 * frame) * 2 * frame], dtype="<i2").astype(np.float32)
+    if not samples.size:
+        return None
+    frames = samples.reshape(-1, frame)
+    loud = np.flatnonzero(np.sqrt(np.mean(frames * frames, axis=1)) > LOUD)
+    return int(loud[0]) * frame if loud.size else None
+
+
+# --- the stand-in's own floor ------------------------------------------------------------------------------
+async def stand_in_floor(gemini: EmulatorProcess, speech16k: bytes, turns: int = 5) -> float:
+    """End of a phrase to the first loud reply audio, straight on the stand-in's Live API (the SDK, no
+    bridge): what a bridge adds is the callers' reply time minus this."""
+    import ssl
+
+    from google import genai
+    from google.genai import types
+
+    client = genai.Client(
+        api_key=gemini.api_key,
+        http_options=types.HttpOptions(
+            base_url=gemini.base_url,
+            async_client_args={"ssl": ssl.create_default_context(cafile=gemini.ca_file), "compression": None},
+        ),
+    )
+    config = types.LiveConnectConfig(
+        response_modalities=[types.Modality.AUDIO],
+        realtime_input_config=types.RealtimeInputConfig(
+            automatic_activity_detection=types.AutomaticActivityDetection(silence_duration_ms=SILENCE_MS)
+        ),
+    )
+    chunk = 640  # 20 ms at 16 kHz
+    silence = b"\x00" * chunk
+    out: list[float] = []
+    async with client.aio.live.connect(model="gemini-3.8-live", config=config) as session:
+        first_audio = asyncio.Event()
+        got: list[float] = []
+
+        async def receive() -> None:
+            # A reply's audio comes faster than real time; played from its first chunk's arrival at real
+            # time (as the bridges do), its first loud frame is heard `offset` seconds into the reply.
+            turn_start, offset = None, 0.0
+            while True:
+                async for msg in session.receive():
+                    if msg.server_content and msg.server_content.turn_complete:
+                        turn_start, offset = None, 0.0
+                    if not msg.data or first_audio.is_set():
+                        continue
+                    turn_start = turn_start or time.monotonic()
+                    loud = first_loud(msg.data, 480)
+                    if loud is None:
+                        offset += len(msg.data) / 2 / 24000
+                        continue
+                    got.append(turn_start + offset + loud / 24000)
+                    first_audio.set()
+
+        reader = asyncio.create_task(receive())
+        clock = time.monotonic()
+
+        async def send(pcm: bytes) -> None:
+            nonlocal clock
+            for i in range(0, len(pcm), chunk):
+                clock += 0.02
+                await asyncio.sleep(max(0.0, clock - time.monotonic()))
+                blob = types.Blob(data=pcm[i : i + chunk], mime_type="audio/pcm;rate=16000")
+                await session.send_realtime_input(audio=blob)
+
+        for _ in range(turns):
+            first_audio.clear()
+            await send(speech16k)
+            end = time.monotonic()
+            while not first_audio.is_set() and time.monotonic() - end < 5.0:
+                await send(silence * 5)
+            if got:
+                out.append((got[-1] - end) * 1000)
+            await send(silence * int(QUIET_S / 0.02))
+        reader.cancel()
+    return percentile(out, 50)
+
+
+# --- main ---------------------------------------------------------------------------------------------------
+def prepare_db() -> None:
+    from agents.models import Agent, PhoneNumber
+
+    agent = Agent.objects.create(
+        name="Bench agent",
+        system_prompt="You are a benchmark agent.",
+        greeting="Hello.",
+        silence_duration_ms=SILENCE_MS,
+        max_concurrent_calls=100000,
+    )
+    PhoneNumber.objects.create(carrier="twilio", number=NUMBER, agent=agent)
+
+
+def fit(pcm: bytes, seconds: float, rate: int) -> bytes:
+    """Repeat or cut a phrase to exactly `seconds`."""
+    size = int(seconds * rate) * 2
+    return (pcm * (size // max(1, len(pcm)) + 1))[:size]
+
+
+def row(side: str, r: dict, floor: float) -> str:
+    return (
+        f"{r['n']:>5} {side:<8} {r['streams']:>3}/{r['n']:<3} {r['cpu']:>8.2f} {r['rss']:>8.2f} "
+        f"{r['p50']:>7.0f} {r['p95']:>7.0f} {r['p50'] - floor:>+7.0f} {r['replies']:>4}/{r['phrases']:<4} "
+        f"{r['agent_s']:>7.1f} {r['clear_p50']:>7.0f} {r['after_clear_s']:>6.2f} {r['errors']:>4}"
+    )
+
+
+async def main_async(args) -> None:
+    from emulators.carrier.phone import flite_pcm
+    from emulators.twilio.emulator import TwilioEmulator
+
+    python = ensure_pipecat() if args.pipecat else None
+    gemini = EmulatorProcess(profile="bench", max_sessions=10000, scenario=str(SCENARIO))
+    emulators = {}
+    servers: list[Server] = []
+    try:
+        # One project row per --batch-ms value ("project" when only the default is measured).
+        batches = {("project" if args.batch_ms == [None] else f"proj-{ms}"): ms for ms in args.batch_ms}
+        sides = [*batches, *(["proj-uv"] if args.uvicorn else []), *(["pipecat"] if args.pipecat else [])]
+        for side in sides:
+            emulator = TwilioEmulator("http://127.0.0.1:1", auth_token=TOKEN, jitter_ms=60)
+            await emulator.start_rest()
+            emulators[side] = emulator
+        servers = [
+            start_project(gemini, emulators[name], batch_ms=ms, name=name) for name, ms in batches.items()
+        ]
+        if args.uvicorn:
+            servers.append(start_project(gemini, emulators["proj-uv"], "uvicorn"))
+            os.environ["UV_EXTRA"] = "--loop asyncio"
+            emulators["uv-aio"] = TwilioEmulator("http://127.0.0.1:1", auth_token=TOKEN, jitter_ms=60)
+            await emulators["uv-aio"].start_rest()
+            servers.append(start_project(gemini, emulators["uv-aio"], "uvicorn", name="uv-aio"))
+        if args.pipecat:
+            servers.append(start_pipecat(python, gemini))
+        phrase = await asyncio.to_thread(flite_pcm, "hello can you hear me I would like some help please")
+        speech = fit(phrase, SPEECH_S, 8000)
+        barge = fit(phrase, 1.0, 8000)
+        phrase16 = await asyncio.to_thread(
+            flite_pcm, "hello can you hear me I would like some help please", 16000
+        )
+        floor = await stand_in_floor(gemini, fit(phrase16, SPEECH_S, 16000))
+        print(f"stand-in floor (SDK straight to it, median of 5 turns): {floor:.0f} ms")
+        print(", ".join(f"{s.name} pid {s.pid} at {s.url}" for s in servers))
+        for s in servers:  # warm-up: imports, caches (not shown)
+            await run_level(emulators[s.name], s, 1, 6.0, speech, barge, False)
+        modes = [False] + ([True] if args.barge_in else [])
+        for barge_in in modes:
+            print(
+                f"\n== {'barge-in: the caller speaks over every reply' if barge_in else 'turns'} "
+                f"({args.seconds:g} s calls)"
+            )
+            print(
+                f"{'N':>5} {'server':<8} {'streams':>7} {'CPU%/call':>8} {'MB/call':>8} {'p50 ms':>7} "
+                f"{'p95 ms':>7} {'-floor':>7} {'replies':>9} {'agent s':>7} {'clear':>7} {'after':>6} {'errs':>4}"
+            )
+            for n in args.levels:
+                for s in servers:
+                    r = await run_level(emulators[s.name], s, n, args.seconds, speech, barge, barge_in)
+                    print(row(s.name, r, floor), flush=True)
+                    await asyncio.sleep(3.0)
+    finally:
+        for e in emulators.values():
+            await e.close()
+        for s in servers:
+            s.stop()
+        gemini.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--levels", default="1,10,30", help="comma-separated call counts")
+    parser.add_argument("--seconds", type=float, default=40.0, help="length of each call's measured part")
+    parser.add_argument(
+        "--uvicorn", action="store_true", help="also the project under uvicorn (a row of its own)"
+    )
+    parser.add_argument("--no-pipecat", dest="pipecat", action="store_false", help="the project's rows only")
+    parser.add_argument("--no-barge-in", dest="barge_in", action="store_false", help="skip the barge-in pass")
+    parser.add_argument(
+        "--batch-ms",
+        default="",
+        help="comma-separated GEMINI_INPUT_BATCH_MS values: a project row for each (default: the setting's 40)",
+    )
+    args = parser.parse_args()
+    args.levels = [int(x) for x in args.levels.split(",")]
+    args.batch_ms = [int(x) for x in args.batch_ms.split(",")] if args.batch_ms else [None]
+    setup_django()
+    prepare_db()
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -11,15 +11,16 @@ from tests.support.hearing import heard_line
 from tests.support.live import database_url, start_daphne
 
 
-def start_carrier_daphne(running, live_server_env: dict, env: dict):
-    """daphne with the carrier's credentials in `env`; the emulator's webhooks retargeted at it."""
+def start_carrier_daphne(running, live_server_env: dict, env: dict, server: str = "daphne"):
+    """daphne (or `server` "streams") with the carrier's credentials in `env`; the emulator's webhooks
+    retargeted at it."""
     from django.db import connection
 
-    server = start_daphne(
-        database_url(connection.settings_dict), ARTIFACTS / "logs", {**live_server_env, **env}
+    live = start_daphne(
+        database_url(connection.settings_dict), ARTIFACTS / "logs", {**live_server_env, **env}, server
     )
-    running.retarget(server.url)
-    return server
+    running.retarget(live.url)
+    return live
 
 
 def carrier_agent(name: str, carrier: str, number: str):

@@ -1,4 +1,5 @@
-"""A real daphne server for the ASGI app, in a child process, sharing the test database.
+"""A real server (daphne, or the media streams' uvicorn) for the ASGI app, in a child process, sharing
+the test database.
 
 Channels' live-server test case does not share the test database across processes; this one hands
 the child the test database's URL (a WAL-mode SQLite file, or the PostgreSQL test database), so
@@ -64,7 +65,16 @@ class LiveServer:
                 self.process.kill()
 
 
-def start_daphne(db_url: str, log_dir: Path, extra_env: dict[str, str] | None = None) -> LiveServer:
+SERVERS = {
+    "daphne": "contactcenter.serve",  # daphne that drains on SIGTERM, as `./run` and production start it
+    "streams": "contactcenter.streams",  # uvicorn for the media sockets, draining the same way (production)
+}
+
+
+def start_daphne(
+    db_url: str, log_dir: Path, extra_env: dict[str, str] | None = None, server: str = "daphne"
+) -> LiveServer:
+    """The app in a child process: `server` "daphne" (the web process) or "streams" (the media one)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -77,34 +87,28 @@ def start_daphne(db_url: str, log_dir: Path, extra_env: dict[str, str] | None = 
         **(extra_env or {}),
     }
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"daphne-{port}.log"
+    log_path = log_dir / f"{server}-{port}.log"
     log_file = open(log_path, "wb")  # noqa: SIM115 - handed to the child for its lifetime
+    argv = [sys.executable, "-m", SERVERS[server], "-b", "127.0.0.1", "-p", str(port)]
+    if server == "daphne":
+        argv.append("contactcenter.asgi:application")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "contactcenter.serve",  # daphne that drains on SIGTERM, as `./run` and production start it
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "contactcenter.asgi:application",
-        ],
+        argv,
         cwd=ROOT,
         env=env,
         stdout=log_file,
         stderr=subprocess.STDOUT,
     )
-    server = LiveServer(url, port, process, log_path, env)
+    live = LiveServer(url, port, process, log_path, env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"daphne exited with {process.returncode}:\n{server.log()}")
+            raise RuntimeError(f"{SERVERS[server]} exited with {process.returncode}:\n{live.log()}")
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return server
+                return live
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"daphne did not answer /health within 30 s:\n{server.log()}")
+    live.stop()
+    raise RuntimeError(f"{SERVERS[server]} did not answer /health within 30 s:\n{live.log()}")

@@ -1,7 +1,8 @@
 """SIGTERM to a web process in the middle of a Twilio call (a deploy): the caller is not cut off.
 
 Thrown: SIGTERM (then, in the second test, a drain deadline of 1 s) to a real `python -m
-contactcenter.serve` process holding a live Media Streams call.
+contactcenter.serve` (daphne) or `python -m contactcenter.streams` (uvicorn, the media process of
+production) process holding a live Media Streams call; uvicorn's own handling would close it with 1012.
 Survives: the call itself (it goes on until the caller hangs up, or the agent says a closing line),
 its stored record and transcript; the process reports not ready at once, refuses new calls with the
 busy prompt, and exits 0 once the calls are stored.
@@ -34,8 +35,8 @@ def own_twilio(live_server_env):
     emulator = start_in_thread(auth_token="test-twilio-auth-token")
     servers = []
 
-    def start(**env):
-        server = start_carrier_daphne(
+    def start(server: str = "daphne", **env):
+        live = start_carrier_daphne(
             emulator,
             live_server_env,
             {
@@ -44,9 +45,10 @@ def own_twilio(live_server_env):
                 "TWILIO_API_BASE_URL": emulator.rest_url,
                 **env,
             },
+            server,
         )
-        servers.append(server)
-        return server
+        servers.append(live)
+        return live
 
     yield emulator, start
     for server in servers:
@@ -73,9 +75,10 @@ def segments(call: Call) -> list[tuple[str, str]]:
 
 
 @pytest.mark.production
-async def test_sigterm_lets_the_live_call_finish_refuses_new_ones_and_exits(own_twilio, twilio_agent):
+@pytest.mark.parametrize("kind", ["daphne", "streams"])
+async def test_sigterm_lets_the_live_call_finish_refuses_new_ones_and_exits(own_twilio, twilio_agent, kind):
     emu, start = own_twilio
-    server = start(DRAIN_SECONDS="60")
+    server = start(kind, DRAIN_SECONDS="60")
     call = await emu.place(to=TWILIO_NUMBER)
     await emu.run(call.answered())
     await emu.run(call.handset.next_reply(timeout=20))  # the greeting
@@ -111,9 +114,10 @@ async def test_sigterm_lets_the_live_call_finish_refuses_new_ones_and_exits(own_
     assert "1006" not in str(call.close_code)
 
 
-async def test_drain_deadline_ends_the_call_with_a_closing_line_and_stores_it(own_twilio, twilio_agent):
+@pytest.mark.parametrize("kind", ["daphne", "streams"])
+async def test_drain_deadline_ends_the_call_with_a_closing_line_and_stores_it(own_twilio, twilio_agent, kind):
     emu, start = own_twilio
-    server = start(DRAIN_SECONDS="1")
+    server = start(kind, DRAIN_SECONDS="1")
     call = await emu.place(to=TWILIO_NUMBER)
     await emu.run(call.answered())
     await emu.run(call.handset.next_reply(timeout=20))  # the greeting

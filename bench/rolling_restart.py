@@ -5,19 +5,21 @@
 
 Processes, all local and each in its own process group (stopped in a `finally`, also on failure):
 HAProxy from Debian (a config mirroring `deploy/proxy/haproxy.cfg`: `/ready` health checks, leastconn,
-WebSocket tunnels; plain HTTP on 127.0.0.1) in front of three `python -m contactcenter.serve` web
-processes; PostgreSQL (the database is dropped and created by the script); the Redis channel layer and
-broker (its DB is flushed); a Celery worker and Celery beat (or `manage.py housekeeping` in a loop);
-the Gemini emulator (bench profile). This process is the Twilio emulator: it keeps N calls in progress,
-each a signed voice webhook then a Media Stream at real-time pace, both through the proxy's one
-address; as a call ends (the caller hangs up after `--call-seconds`) the next one starts.
+WebSocket tunnels, `/ws/twilio/` and `/ws/plivo/` to the `streams` backend; plain HTTP on 127.0.0.1)
+in front of two `python -m contactcenter.serve` web processes (daphne: the webhooks) and two
+`python -m contactcenter.streams` processes (uvicorn: the media streams, so the calls); PostgreSQL (the
+database is dropped and created by the script); the Redis channel layer and broker (its DB is flushed);
+a Celery worker and Celery beat (or `manage.py housekeeping` in a loop); the Gemini emulator (bench
+profile). This process is the Twilio emulator: it keeps N calls in progress, each a signed voice
+webhook then a Media Stream at real-time pace, both through the proxy's one address; as a call ends
+(the caller hangs up after `--call-seconds`) the next one starts.
 
-While the calls go on it restarts each web process in turn: takes it out of the proxy (the admin
+While the calls go on it restarts each process in turn, web ones first: takes it out of the proxy (the admin
 socket's `state drain`, what a Kubernetes `preStop` pause gives an ingress; `--no-prestop` skips it, and
 then new calls that reach the process before the proxy's `/ready` check notices hear the busy prompt), sends SIGTERM, sees `/ready`
 answer 503 and the proxy mark the server down, waits for the process to drain (its calls finish
 normally: they are shorter than DRAIN_SECONDS) and exit 0, starts it again on the same port and waits
-for the proxy to mark it up. Then it SIGKILLs one web process holding calls.
+for the proxy to mark it up. Then it SIGKILLs the streams process holding the most calls.
 
 It prints and checks: calls dropped by the restarts (0: a dropped call is one whose caller socket
 closed without the caller hanging up, or whose row is not `completed`), records lost (0: every answered
@@ -57,7 +59,8 @@ MARK_LIMIT_SECONDS = 60.0  # the issue's promise: a dead process's calls are mar
 class Options:
     calls: int = 30
     call_seconds: float = 20.0
-    web_processes: int = 3
+    web_processes: int = 2  # daphne: webhooks, admin, dashboard
+    stream_processes: int = 2  # uvicorn: the media sockets, where the calls live
     drain_seconds: float = 120.0  # longer than any call: a drain lets every call finish normally
     check_inter_ms: int = 500  # HAProxy's /ready check interval (production: 2 s)
     sweeper: str = "beat"  # "beat": Celery beat (production); "housekeeping": the command in a loop
@@ -109,11 +112,16 @@ class Child:
         self.process.wait()
 
 
-class WebProcess:
-    """One `python -m contactcenter.serve` on a fixed port (a restart binds the same one)."""
+MODULES = {"web": "contactcenter.serve", "streams": "contactcenter.streams"}  # proxy backend -> server
 
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+
+class WebProcess:
+    """One `python -m contactcenter.serve` (backend "web", daphne) or `python -m contactcenter.streams`
+    (backend "streams", uvicorn: the media sockets) on a fixed port (a restart binds the same one)."""
+
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path, backend: str = "web") -> None:
         self.name = name
+        self.backend = backend
         self.port = free_port()
         self.env = env
         self.log_dir = log_dir
@@ -125,8 +133,10 @@ class WebProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        argv = [sys.executable, "-m", "contactcenter.serve", "--proxy-headers", "-b", "127.0.0.1"]
-        argv += ["-p", str(self.port), "contactcenter.asgi:application"]
+        argv = [sys.executable, "-m", MODULES[self.backend], "--proxy-headers", "-b", "127.0.0.1"]
+        argv += ["-p", str(self.port)]
+        if self.backend == "web":
+            argv.append("contactcenter.asgi:application")
         self.child = Child(f"{self.name}-{len(self.pids) + 1}", argv, self.env, self.log_dir)
         self.pids.append(self.child.pid)
 
@@ -182,6 +192,8 @@ frontend public
     http-request del-header X-Forwarded-Proto
     option forwardfor
     http-request set-header X-Forwarded-Proto http
+    acl media_stream path_beg /ws/twilio/ /ws/plivo/
+    use_backend streams if media_stream
     default_backend web
 
 backend web
@@ -190,19 +202,33 @@ backend web
     http-check send meth GET uri /ready ver HTTP/1.1 hdr Host localhost hdr X-Forwarded-Proto http
     http-check expect status 200
     default-server check inter {inter}ms fall 2 rise 2
-{servers}
+{web_servers}
+
+backend streams
+    balance leastconn
+    option httpchk
+    http-check send meth GET uri /ready ver HTTP/1.1 hdr Host localhost hdr X-Forwarded-Proto http
+    http-check expect status 200
+    default-server check inter {inter}ms fall 2 rise 2
+{stream_servers}
 """
 
 
 class Proxy:
-    """HAProxy in front of the web processes, driven through its admin socket."""
+    """HAProxy in front of the web and streams processes, driven through its admin socket."""
 
     def __init__(self, webs: list[WebProcess], inter_ms: int, log_dir: Path) -> None:
         self.port = free_port()
         self.socket_path = log_dir / "haproxy.sock"
-        servers = "\n".join(f"    server {w.name} 127.0.0.1:{w.port}" for w in webs)
+        def servers(backend: str) -> str:
+            return "\n".join(f"    server {w.name} 127.0.0.1:{w.port}" for w in webs if w.backend == backend)
+
         config = HAPROXY_CFG.format(
-            socket=self.socket_path, port=self.port, inter=inter_ms, servers=servers
+            socket=self.socket_path,
+            port=self.port,
+            inter=inter_ms,
+            web_servers=servers("web"),
+            stream_servers=servers("streams"),
         )
         self.config_path = log_dir / "haproxy.cfg"
         self.config_path.write_text(config)
@@ -230,7 +256,7 @@ class Proxy:
         result = {}
         for line in lines[1:]:
             cols = line.split(",")
-            if len(cols) > status_i and cols[name_i] == "web" and cols[server_i] not in ("BACKEND", "FRONTEND"):
+            if len(cols) > status_i and cols[name_i] in MODULES and cols[server_i] not in ("BACKEND", "FRONTEND"):
                 result[cols[server_i]] = cols[status_i]
         return result
 
@@ -246,8 +272,8 @@ class Proxy:
             await asyncio.sleep(0.1)
         raise RuntimeError(f"proxy: {server} not {what} within {timeout} s")
 
-    def set_state(self, server: str, state: str) -> None:
-        self.admin(f"set server web/{server} state {state}")
+    def set_state(self, server: WebProcess, state: str) -> None:
+        self.admin(f"set server {server.backend}/{server.name} state {state}")
 
 
 # --- callers --------------------------------------------------------------------------------------
@@ -432,7 +458,7 @@ async def restart(proxy: Proxy, web: WebProcess, report: Report, drain_seconds: 
     t0 = time.monotonic()
     live = await orm(live_calls_of, web.child.pid)
     if prestop:  # what a preStop pause gives an ingress: no new connections, the live ones go on
-        await asyncio.to_thread(proxy.set_state, web.name, "drain")
+        await asyncio.to_thread(proxy.set_state, web, "drain")
     web.child.process.send_signal(signal.SIGTERM)
     ready = None
     for _ in range(50):
@@ -445,7 +471,7 @@ async def restart(proxy: Proxy, web: WebProcess, report: Report, drain_seconds: 
     drained = time.monotonic() - t0
     web.start()
     await web.wait_ready()
-    await asyncio.to_thread(proxy.set_state, web.name, "ready")
+    await asyncio.to_thread(proxy.set_state, web, "ready")
     await proxy.wait_status(web.name, lambda s: s == "UP", "up")
     report.say(
         f"restart {web.name}: {len(live)} live call(s); /ready {ready} after SIGTERM, proxy {down!r}; "
@@ -457,7 +483,7 @@ async def restart(proxy: Proxy, web: WebProcess, report: Report, drain_seconds: 
 
 async def kill_one(webs: list[WebProcess], mill: CallMill, settled: float, report: Report
                    ) -> tuple[int, list[str], float]:  # fmt: skip
-    """SIGKILL the web process holding the most calls that had time to store the greeting.
+    """SIGKILL the process of `webs` holding the most calls that had time to store the greeting.
 
     A call greeted at least `settled` seconds ago has stored its transcript so far (it is saved every
     TRANSCRIPT_SAVE_SECONDS), so "kept what was said" is checked on it. Waits up to 30 s for one.
@@ -582,7 +608,9 @@ async def run(options: Options, db_url: str, redis_url: str) -> Report:
     try:
         gemini = EmulatorProcess(profile="bench", max_sessions=10000)
         await emulator.start_rest()
-        proxy_port_holder = [WebProcess(f"web{i + 1}", {}, log_dir) for i in range(options.web_processes)]
+        proxy_port_holder = [WebProcess(f"web{i + 1}", {}, log_dir) for i in range(options.web_processes)] + [
+            WebProcess(f"streams{i + 1}", {}, log_dir, "streams") for i in range(options.stream_processes)
+        ]
         proxy = Proxy(proxy_port_holder, options.check_inter_ms, log_dir)
         children.append(proxy.child)
         env = child_env(options, db_url, redis_url, gemini.env(), emulator, proxy.url, str(settings.DATA_DIR))
@@ -633,7 +661,8 @@ async def run(options: Options, db_url: str, redis_url: str) -> Report:
             mill.phase = f"restart {web.name}"
             await restart(proxy, web, report, options.drain_seconds, options.prestop)
         mill.phase = "kill"
-        killed_pid, killed_sids, killed_at = await kill_one(webs, mill, options.transcript_save_seconds + 1, report)
+        holders = [w for w in webs if w.backend == "streams"]  # the calls live where their media socket is
+        killed_pid, killed_sids, killed_at = await kill_one(holders, mill, options.transcript_save_seconds + 1, report)
         marked_after = await wait_marked(killed_sids, killed_at, MARK_LIMIT_SECONDS + 30)
         mill.phase = "after kill"
         await asyncio.sleep(3.0)

@@ -1,8 +1,9 @@
 """A rolling restart of the production topology with calls in progress (`bench/rolling_restart.py`, 6 calls).
 
 Thrown: with six real-time Twilio calls (6 s each) going on through HAProxy (signed voice webhook, then the Media
-Stream), SIGTERM to each of three real `python -m contactcenter.serve` processes in turn (each started
-again once it drained and exited), then SIGKILL to the one holding the most calls; new calls keep coming.
+Stream), SIGTERM to each of two real `python -m contactcenter.serve` (daphne: webhooks) and two real
+`python -m contactcenter.streams` (uvicorn: the media streams) processes in turn (each started again once
+it drained and exited), then SIGKILL to the streams process holding the most calls; new calls keep coming.
 Survives: every call of the restarted processes (the caller hangs up normally, its row is `completed`
 with metrics and transcript: none dropped, no record lost), every new call (answered in every phase,
 none refused), and the killed process's calls (marked failed "process ended" by `housekeeping` within

@@ -192,8 +192,8 @@ frontend public
     http-request del-header X-Forwarded-Proto
     option forwardfor
     http-request set-header X-Forwarded-Proto http
-    acl media_stream path_beg /ws/twilio/ /ws/plivo/
-    use_backend streams if media_stream
+    acl carrier_media path_beg /ws/twilio/ /ws/plivo/
+    use_backend streams if carrier_media
     default_backend web
 
 backend web

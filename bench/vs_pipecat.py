@@ -1,11 +1,13 @@
 """The project against Pipecat, side by side in one run: the same Twilio callers, the same Gemini stand-in.
 
-    .venv/bin/python bench/vs_pipecat.py [--levels 1,10,30] [--seconds 40] [--no-barge-in]
+    .venv/bin/python bench/vs_pipecat.py [--levels 1,10,30] [--seconds 40] [--no-barge-in] [--daphne]
+                                         [--batch-ms 40,100] [--no-pipecat]
 
 Processes, one each: the Gemini stand-in (`manage.py gemini_emulator --profile bench` with
 `bench/neutral_scenario.json`: energy VAD, every reply the same ~2 s sentence, barge-in after 200 ms of
-caller speech), the project (one daphne, DEBUG off, reached through its signed voice webhook, then the
-Media Stream) and Pipecat 1.14 as its examples build it (`bench/pipecat_bot.py`: uvicorn + FastAPI
+caller speech), the project (one `python -m contactcenter.streams`, the uvicorn process that holds
+production's media streams, DEBUG off, reached through its signed voice webhook, then the Media Stream;
+`--daphne` adds the same in daphne) and Pipecat 1.14 as its examples build it (`bench/pipecat_bot.py`: uvicorn + FastAPI
 WebSocket transport + Twilio serializer + Gemini Live service; installed into `.pipecat-venv` on first
 use). This process is the Twilio emulator: per call, 20 ms frames both ways on real-time clocks; each
 caller says a 2.5 s phrase, then stays quiet 3.5 s, in a loop. Both servers ask the stand-in for the same
@@ -116,10 +118,12 @@ def spawn(argv: list[str], env: dict[str, str], port: int, log_name: str, what: 
 
 
 def start_project(
-    gemini: EmulatorProcess, emulator, server: str = "daphne", batch_ms: int | None = None, name: str = ""
+    gemini: EmulatorProcess, emulator, server: str = "streams", batch_ms: int | None = None, name: str = ""
 ) -> Server:
-    """The project in one daphne (as `./run` and production start it), or the same ASGI app in uvicorn;
-    `batch_ms` sets GEMINI_INPUT_BATCH_MS (the caller audio per message to Gemini)."""
+    """The project as production serves a media stream: `python -m contactcenter.streams` (uvicorn), or
+    `server` "daphne" (`python -m contactcenter.serve`, the web process and embedded `./run`); the
+    webhook goes to the same process here. `batch_ms` sets GEMINI_INPUT_BATCH_MS (quiet caller audio
+    per message to Gemini)."""
     from django.conf import settings
 
     from tests.support.live import start_daphne
@@ -134,24 +138,8 @@ def start_project(
         "LOG_LEVEL": "WARNING",
         **({"GEMINI_INPUT_BATCH_MS": str(batch_ms)} if batch_ms else {}),
     }
-    if server == "daphne":
-        live = start_daphne(db_url, Path(settings.DATA_DIR) / "logs", env)
-        return Server(
-            name or "project", live.process.pid, live.url, "/twilio/voice/", "/twilio/status/", live.stop
-        )
-    import importlib.util
-
-    if importlib.util.find_spec("uvicorn") is None:
-        raise SystemExit(
-            "--uvicorn needs uvicorn in this virtualenv: .venv/bin/pip install 'uvicorn[standard]'"
-        )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--log-level", "warning", "contactcenter.asgi:application"]
-    env = {**os.environ, **env, "DATABASE_URL": db_url, "PUBLIC_BASE_URL": url}
-    pid, stop = spawn(argv, env, port, "uvicorn.log", "uvicorn")
-    return Server("proj-uv", pid, url, "/twilio/voice/", "/twilio/status/", stop)
+    live = start_daphne(db_url, Path(settings.DATA_DIR) / "logs", env, server)
+    return Server(name or "project", live.process.pid, live.url, "/twilio/voice/", "/twilio/status/", live.stop)
 
 
 def start_pipecat(python: Path, gemini: EmulatorProcess) -> Server:
@@ -442,7 +430,7 @@ async def main_async(args) -> None:
     try:
         # One project row per --batch-ms value ("project" when only the default is measured).
         batches = {("project" if args.batch_ms == [None] else f"proj-{ms}"): ms for ms in args.batch_ms}
-        sides = [*batches, *(["proj-uv"] if args.uvicorn else []), *(["pipecat"] if args.pipecat else [])]
+        sides = [*batches, *(["daphne"] if args.daphne else []), *(["pipecat"] if args.pipecat else [])]
         for side in sides:
             emulator = TwilioEmulator("http://127.0.0.1:1", auth_token=TOKEN, jitter_ms=60)
             await emulator.start_rest()
@@ -450,8 +438,8 @@ async def main_async(args) -> None:
         servers = [
             start_project(gemini, emulators[name], batch_ms=ms, name=name) for name, ms in batches.items()
         ]
-        if args.uvicorn:
-            servers.append(start_project(gemini, emulators["proj-uv"], "uvicorn"))
+        if args.daphne:
+            servers.append(start_project(gemini, emulators["daphne"], "daphne", name="daphne"))
         if args.pipecat:
             servers.append(start_pipecat(python, gemini))
         phrase = await asyncio.to_thread(flite_pcm, "hello can you hear me I would like some help please")
@@ -493,7 +481,9 @@ def main() -> None:
     parser.add_argument("--levels", default="1,10,30", help="comma-separated call counts")
     parser.add_argument("--seconds", type=float, default=40.0, help="length of each call's measured part")
     parser.add_argument(
-        "--uvicorn", action="store_true", help="also the project under uvicorn (a row of its own)"
+        "--daphne",
+        action="store_true",
+        help="also the project's media in daphne, as embedded ./run serves it (a row of its own)",
     )
     parser.add_argument("--no-pipecat", dest="pipecat", action="store_false", help="the project's rows only")
     parser.add_argument("--no-barge-in", dest="barge_in", action="store_false", help="skip the barge-in pass")

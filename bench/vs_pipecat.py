@@ -1,7 +1,7 @@
 """The project against Pipecat, side by side in one run: the same Twilio callers, the same Gemini stand-in.
 
     .venv/bin/python bench/vs_pipecat.py [--levels 1,10,30] [--seconds 40] [--no-barge-in] [--daphne]
-                                         [--batch-ms 40,100] [--no-pipecat]
+                                         [--vary GEMINI_INPUT_BATCH_MS=40,100] [--no-pipecat]
 
 Processes, one each: the Gemini stand-in (`manage.py gemini_emulator --profile bench` with
 `bench/neutral_scenario.json`: energy VAD, every reply the same ~2 s sentence, barge-in after 200 ms of
@@ -118,12 +118,15 @@ def spawn(argv: list[str], env: dict[str, str], port: int, log_name: str, what: 
 
 
 def start_project(
-    gemini: EmulatorProcess, emulator, server: str = "streams", batch_ms: int | None = None, name: str = ""
+    gemini: EmulatorProcess,
+    emulator,
+    server: str = "streams",
+    settings_env: dict | None = None,
+    name: str = "",
 ) -> Server:
     """The project as production serves a media stream: `python -m contactcenter.streams` (uvicorn), or
     `server` "daphne" (`python -m contactcenter.serve`, the web process and embedded `./run`); the
-    webhook goes to the same process here. `batch_ms` sets GEMINI_INPUT_BATCH_MS (quiet caller audio
-    per message to Gemini)."""
+    webhook goes to the same process here. `settings_env`: settings for this row (`--vary`)."""
     from django.conf import settings
 
     from tests.support.live import start_daphne
@@ -136,10 +139,12 @@ def start_project(
         "TWILIO_AUTH_TOKEN": TOKEN,
         "TWILIO_API_BASE_URL": emulator.rest_url,
         "LOG_LEVEL": "WARNING",
-        **({"GEMINI_INPUT_BATCH_MS": str(batch_ms)} if batch_ms else {}),
+        **(settings_env or {}),
     }
     live = start_daphne(db_url, Path(settings.DATA_DIR) / "logs", env, server)
-    return Server(name or "project", live.process.pid, live.url, "/twilio/voice/", "/twilio/status/", live.stop)
+    return Server(
+        name or "project", live.process.pid, live.url, "/twilio/voice/", "/twilio/status/", live.stop
+    )
 
 
 def start_pipecat(python: Path, gemini: EmulatorProcess) -> Server:
@@ -428,15 +433,19 @@ async def main_async(args) -> None:
     emulators = {}
     servers: list[Server] = []
     try:
-        # One project row per --batch-ms value ("project" when only the default is measured).
-        batches = {("project" if args.batch_ms == [None] else f"proj-{ms}"): ms for ms in args.batch_ms}
+        # One project row per --vary value ("project" when only the defaults are measured).
+        batches = {"project": {}}
+        if args.vary:
+            name, _, values = args.vary.partition("=")
+            batches = {f"{name.split('_')[-2].lower()}-{v}": {name: v} for v in values.split(",")}
         sides = [*batches, *(["daphne"] if args.daphne else []), *(["pipecat"] if args.pipecat else [])]
         for side in sides:
             emulator = TwilioEmulator("http://127.0.0.1:1", auth_token=TOKEN, jitter_ms=60)
             await emulator.start_rest()
             emulators[side] = emulator
         servers = [
-            start_project(gemini, emulators[name], batch_ms=ms, name=name) for name, ms in batches.items()
+            start_project(gemini, emulators[name], settings_env=env, name=name)
+            for name, env in batches.items()
         ]
         if args.daphne:
             servers.append(start_project(gemini, emulators["daphne"], "daphne", name="daphne"))
@@ -488,13 +497,13 @@ def main() -> None:
     parser.add_argument("--no-pipecat", dest="pipecat", action="store_false", help="the project's rows only")
     parser.add_argument("--no-barge-in", dest="barge_in", action="store_false", help="skip the barge-in pass")
     parser.add_argument(
-        "--batch-ms",
+        "--vary",
         default="",
-        help="comma-separated GEMINI_INPUT_BATCH_MS values: a project row for each (default: the setting's 40)",
+        help="SETTING=v1,v2: a project row per value of one setting, e.g. GEMINI_INPUT_BATCH_MS=40,100 or "
+        "TWILIO_FRAME_MS=20,40 (rows named batch-40, frame-20, ...)",
     )
     args = parser.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
-    args.batch_ms = [int(x) for x in args.batch_ms.split(",")] if args.batch_ms else [None]
     setup_django()
     prepare_db()
     asyncio.run(main_async(args))

@@ -1,8 +1,11 @@
-"""The one pacer: agent audio to the carrier, one 20 ms frame at a time.
+"""The one pacer: agent audio to the carrier, one frame at a time on a real-time clock.
 
 Gemini sends audio in bursts, several times faster than real time. The playout buffer absorbs the
-bursts and a clock with absolute deadlines (no drift) hands the transport one frame every 20 ms,
-so a barge-in only has to flush this buffer and tell the carrier to drop its few queued frames.
+bursts and a clock with absolute deadlines (no drift) hands the transport a frame as each deadline
+comes, so a barge-in only has to flush this buffer and tell the carrier to drop its few queued frames.
+A frame is the wire's `frame_ms` (20 ms; 40 for Twilio, which buffers) when that much is buffered,
+else whatever whole 20 ms units are: audio that trickles in is never held back to fill a long frame
+(the first words of a reply would wait for it).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ log = logging.getLogger(__name__)
 
 GEMINI_OUTPUT_RATE = 24000
 LATENESS_FRAMES = 3000  # a minute of agent audio
+UNIT_MS = 20  # the shortest frame sent; every frame is a whole number of these
 
 
 class Playout:
@@ -29,6 +33,7 @@ class Playout:
         self._resampler = StreamResampler(GEMINI_OUTPUT_RATE, self.wire.rate)
         self._encode = ENCODERS[self.wire.encoding]
         self._pcm_frame = self.wire.rate * self.wire.frame_ms // 1000 * 2
+        self._unit = self.wire.rate * min(UNIT_MS, self.wire.frame_ms) // 1000 * 2
         self._buffer = bytearray()  # linear PCM at the wire rate
         self._on_frame = on_frame  # (pcm frame, send time) for the recording and metrics
         self._wake = asyncio.Event()
@@ -168,8 +173,8 @@ class Playout:
                 await self._wake.wait()
                 deadline = None  # a new burst starts its own clock
                 continue
-            if len(self._buffer) < self._pcm_frame and not self._tail:
-                # Mid-turn, a short piece: padding it would insert a gap. Wait one period for more.
+            if len(self._buffer) < self._unit and not self._tail:
+                # Mid-turn, a short piece: padding it would insert a gap. Wait a frame's time for more.
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), period)
@@ -188,10 +193,11 @@ class Playout:
             self.lateness_ms.append(lateness)
             if lateness > self.wire.frame_ms:
                 self.late_frames += 1
-            pcm = bytes(self._buffer[: self._pcm_frame])
-            del self._buffer[: self._pcm_frame]
-            if len(pcm) < self._pcm_frame:
-                pcm += b"\x00" * (self._pcm_frame - len(pcm))  # pad the last frame of a turn
+            size = min(self._pcm_frame, len(self._buffer) // self._unit * self._unit) or self._unit
+            pcm = bytes(self._buffer[:size])
+            del self._buffer[:size]
+            if len(pcm) < size:
+                pcm += b"\x00" * (size - len(pcm))  # pad the last frame of a turn
             payload = self._encode(pcm)
             try:
                 if limit and len(payload) > limit:
@@ -207,6 +213,6 @@ class Playout:
             self.frames_out += 1
             if self._on_frame:
                 self._on_frame(pcm, now)
-            deadline += period
+            deadline += size / 2 / self.wire.rate
             if now - deadline > 0.2:  # the loop stalled: don't burst to catch up
                 deadline = now

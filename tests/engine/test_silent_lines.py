@@ -110,7 +110,7 @@ async def test_uplink_feeds_comfort_silence_only_while_the_line_sends_nothing():
         connected.set()
         await asyncio.sleep(0.3)
         assert uplink.silence_batches > before  # fed again once Gemini is back, with no backlog burst
-        assert uplink.silence_batches - before <= 9
+        assert uplink.silence_batches - before <= 12  # ~8 in 0.3 s; a backlog burst would add ~8 more
     finally:
         uplink.stop_feeding()
     stopped = uplink.silence_batches

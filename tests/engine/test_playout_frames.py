@@ -39,10 +39,8 @@ def tone_24k(ms: int) -> bytes:
     return (8000 * np.sin(np.arange(n) * 2 * np.pi * 300 / 24000)).astype("<i2").tobytes()
 
 
-async def test_a_burst_goes_out_in_40_ms_frames_at_real_time():
-    """Thrown at it: one second of agent audio at once. Holds: 25 frames of 40 ms (320 u-law bytes),
-    the last leaving about 960 ms after the first (real time, not a burst)."""
-    line = Line(40)
+async def play_burst(line: Line) -> None:
+    """One second of agent audio at once, played out."""
     playout = Playout(line)
     playout.start()
     try:
@@ -51,6 +49,13 @@ async def test_a_burst_goes_out_in_40_ms_frames_at_real_time():
         await asyncio.sleep(1.2)
     finally:
         await playout.stop()
+
+
+async def test_a_burst_goes_out_in_40_ms_frames_at_real_time():
+    """Thrown at it: one second of agent audio at once. Holds: 25 frames of 40 ms (320 u-law bytes),
+    the last leaving about 960 ms after the first (real time, not a burst)."""
+    line = Line(40)
+    await play_burst(line)
     sizes = [size for _, size in line.sent]
     assert sum(sizes) == 8000, sizes
     assert sizes.count(320) >= 24 and all(size % 160 == 0 and size <= 320 for size in sizes), sizes
@@ -85,12 +90,5 @@ async def test_trickling_audio_is_not_held_back_to_fill_a_frame():
 async def test_a_20_ms_line_still_gets_20_ms_frames():
     """Thrown at it: the same burst on an RTP-like line (20 ms frames). Holds: 50 frames of 160 bytes."""
     line = Line(20)
-    playout = Playout(line)
-    playout.start()
-    try:
-        playout.add_model_audio(tone_24k(1000))
-        playout.end_of_generation()
-        await asyncio.sleep(1.2)
-    finally:
-        await playout.stop()
+    await play_burst(line)
     assert [size for _, size in line.sent] == [160] * 50

@@ -196,21 +196,16 @@ frontend public
     use_backend streams if carrier_media
     default_backend web
 
-backend web
-    balance leastconn
-    option httpchk
-    http-check send meth GET uri /ready ver HTTP/1.1 hdr Host localhost hdr X-Forwarded-Proto http
-    http-check expect status 200
-    default-server check inter {inter}ms fall 2 rise 2
-{web_servers}
+{backends}"""
 
-backend streams
+BACKEND_CFG = """
+backend {name}
     balance leastconn
     option httpchk
     http-check send meth GET uri /ready ver HTTP/1.1 hdr Host localhost hdr X-Forwarded-Proto http
     http-check expect status 200
     default-server check inter {inter}ms fall 2 rise 2
-{stream_servers}
+{servers}
 """
 
 
@@ -220,16 +215,15 @@ class Proxy:
     def __init__(self, webs: list[WebProcess], inter_ms: int, log_dir: Path) -> None:
         self.port = free_port()
         self.socket_path = log_dir / "haproxy.sock"
-        def servers(backend: str) -> str:
-            return "\n".join(f"    server {w.name} 127.0.0.1:{w.port}" for w in webs if w.backend == backend)
-
-        config = HAPROXY_CFG.format(
-            socket=self.socket_path,
-            port=self.port,
-            inter=inter_ms,
-            web_servers=servers("web"),
-            stream_servers=servers("streams"),
+        backends = "".join(
+            BACKEND_CFG.format(
+                name=backend,
+                inter=inter_ms,
+                servers="\n".join(f"    server {w.name} 127.0.0.1:{w.port}" for w in webs if w.backend == backend),
+            )
+            for backend in MODULES
         )
+        config = HAPROXY_CFG.format(socket=self.socket_path, port=self.port, backends=backends)
         self.config_path = log_dir / "haproxy.cfg"
         self.config_path.write_text(config)
         self.child = Child("haproxy", ["haproxy", "-db", "-f", str(self.config_path)], dict(os.environ), log_dir)

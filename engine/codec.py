@@ -198,6 +198,18 @@ class StreamResampler:
         self._odd = b""
 
 
+def resample(pcm: bytes, in_rate: int, out_rate: int) -> bytes:
+    """Resample a whole recording at once (a prompt, a brief), by soxr at its best quality.
+
+    For audio that is all there before it is played, latency does not matter and soxr's long
+    filter is the better choice; streams use `StreamResampler`.
+    """
+    if in_rate == out_rate:
+        return pcm
+    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2")
+    return soxr.resample(samples, in_rate, out_rate, quality="VHQ").astype("<i2", copy=False).tobytes()
+
+
 def frame_bytes(rate: int, ms: int = 20, sample_width: int = 2) -> int:
     """Bytes in one frame of `ms` milliseconds at `rate` Hz."""
     return rate * ms // 1000 * sample_width

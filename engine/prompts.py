@@ -11,7 +11,7 @@ import wave
 from functools import lru_cache
 from pathlib import Path
 
-from .codec import StreamResampler
+from .codec import resample
 
 AUDIO_DIR = Path(__file__).resolve().parent / "audio"
 PROMPTS = {name: AUDIO_DIR / f"{name}.wav" for name in ("apology", "busy", "hold")}
@@ -23,5 +23,4 @@ def prompt_pcm(name: str, rate: int = 8000) -> bytes:
     with wave.open(str(PROMPTS[name]), "rb") as wav:
         src_rate = wav.getframerate()
         pcm = wav.readframes(wav.getnframes())
-    resampler = StreamResampler(src_rate, rate)
-    return resampler.process(pcm) + resampler.flush()
+    return resample(pcm, src_rate, rate)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.codec import DECODERS, ENCODERS, StreamResampler
+from engine.codec import DECODERS, ENCODERS, resample
 from engine.port import TransferOffer, TransferOutcome, WireFormat
 
 # The person a warm transfer dials, by the destination's last two digits (the convention of every
@@ -102,8 +102,7 @@ def flite_pcm(text: str, rate: int = 8000) -> bytes:
         subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(path)], check=True)
         with wave.open(str(path), "rb") as wav:
             src, pcm = wav.getframerate(), wav.readframes(wav.getnframes())
-    resampler = StreamResampler(src, rate)
-    return resampler.process(pcm) + resampler.flush()
+    return resample(pcm, src, rate)
 
 
 class SimulatedCaller:

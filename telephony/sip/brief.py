@@ -13,7 +13,7 @@ import logging
 import shutil
 import wave
 
-from engine.codec import StreamResampler
+from engine.codec import resample
 
 log = logging.getLogger(__name__)
 
@@ -53,5 +53,4 @@ async def render_brief(text: str, rate: int = 8000) -> bytes:
             source_rate, pcm = wav.getframerate(), wav.readframes(wav.getnframes())
     except (wave.Error, EOFError) as exc:
         raise BriefUnavailable(f"flite wrote no WAV: {exc}") from exc
-    resampler = StreamResampler(source_rate, rate)
-    return resampler.process(pcm) + resampler.flush()
+    return resample(pcm, source_rate, rate)

@@ -373,7 +373,9 @@ def test_caller_hanging_up_cancels_the_ringing_person(warm_runsip, sipp, sales_l
     (invite,) = message_times(person_result.messages, "INVITE sip:", "received")
     (cancel,) = message_times(person_result.messages, "CANCEL sip:", "received")
     assert bye > invite, "the caller hung up before the person was dialled"
-    assert 0 <= cancel - bye < 1.5, (cancel - bye, cancel - invite)
+    # Each sipp stamps its trace with the clock of its own scheduler tick, a few ms coarse: a CANCEL
+    # that answers the BYE can carry a stamp a millisecond earlier than the BYE's.
+    assert -0.02 <= cancel - bye < 1.5, (cancel - bye, cancel - invite)
 
     (call,) = wait_for_calls(1)
     assert (call.handoff_to, call.handoff_outcome) == ("Sales", "abandoned")

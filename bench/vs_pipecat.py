@@ -17,11 +17,13 @@ For each level N it runs N calls through each server in turn and prints, over th
 - CPU per call (% of one core: the server process's user+system time / N / wall time),
 - RSS per call (peak RSS with N calls minus idle RSS, / N),
 - reply p50 / p95: from the end of the caller's phrase to the first agent audio reaching the caller,
-  and p50 minus the stand-in's own floor (the same measured straight on its API with the SDK),
+  and p50 minus the stand-in's own floor (the same measured straight on its API with the SDK, fed 8 kHz
+  in 20 ms messages as both servers feed it),
 - audio returned: agent audio received per call, as a share of what the stand-in sent for the turns,
-- barge-in (a second pass with `--barge-in`, on by default): the caller speaks over each reply 300 ms
-  after it starts; `clear` p50 from the caller's first word to the `clear` reaching it, and the agent
-  audio that still arrived after the `clear`.
+- barge-in (a second pass, on by default; `--no-barge-in` skips it): the caller speaks over each reply
+  300 ms after it starts; `clear` p50 from the caller's first word to the `clear` reaching it, the same
+  minus the stand-in's own time from speech to `interrupted`, and the agent audio that still arrived
+  after the `clear`.
 """
 
 from __future__ import annotations
@@ -326,9 +328,13 @@ def first_loud(pcm: bytes, frame: int) -> int | None:
 
 
 # --- the stand-in's own floor ------------------------------------------------------------------------------
-async def stand_in_floor(gemini: EmulatorProcess, speech16k: bytes, turns: int = 5) -> float:
-    """End of a phrase to the first loud reply audio, straight on the stand-in's Live API (the SDK, no
-    bridge): what a bridge adds is the callers' reply time minus this."""
+async def stand_in_floor(
+    gemini: EmulatorProcess, speech: bytes, barge: bytes, turns: int = 5
+) -> tuple[float, float]:
+    """The stand-in's own reply and barge-in times, straight on its Live API (the SDK, no bridge), fed what
+    both bridges send it: 8 kHz PCM in real-time 20 ms messages. Reply: end of a phrase to the first loud
+    reply audio; barge-in: the start of speech over a reply (BARGE_AFTER_S after its first loud audio) to
+    `interrupted`. What a bridge adds is its callers' time minus these (medians of `turns` turns)."""
     import ssl
 
     from google import genai
@@ -347,12 +353,15 @@ async def stand_in_floor(gemini: EmulatorProcess, speech16k: bytes, turns: int =
             automatic_activity_detection=types.AutomaticActivityDetection(silence_duration_ms=SILENCE_MS)
         ),
     )
-    chunk = 640  # 20 ms at 16 kHz
+    chunk = 320  # 20 ms at 8 kHz
     silence = b"\x00" * chunk
-    out: list[float] = []
+    replies: list[float] = []
+    barges: list[float] = []
     async with client.aio.live.connect(model="gemini-3.8-live", config=config) as session:
         first_audio = asyncio.Event()
+        interrupted = asyncio.Event()
         got: list[float] = []
+        cut: list[float] = []
 
         async def receive() -> None:
             # A reply's audio comes faster than real time; played from its first chunk's arrival at real
@@ -360,7 +369,11 @@ async def stand_in_floor(gemini: EmulatorProcess, speech16k: bytes, turns: int =
             turn_start, offset = None, 0.0
             while True:
                 async for msg in session.receive():
-                    if msg.server_content and msg.server_content.turn_complete:
+                    content = msg.server_content
+                    if content and content.interrupted:
+                        cut.append(time.monotonic())
+                        interrupted.set()
+                    if content and content.turn_complete:
                         turn_start, offset = None, 0.0
                     if not msg.data or first_audio.is_set():
                         continue
@@ -380,20 +393,34 @@ async def stand_in_floor(gemini: EmulatorProcess, speech16k: bytes, turns: int =
             for i in range(0, len(pcm), chunk):
                 clock += 0.02
                 await asyncio.sleep(max(0.0, clock - time.monotonic()))
-                blob = types.Blob(data=pcm[i : i + chunk], mime_type="audio/pcm;rate=16000")
+                blob = types.Blob(data=pcm[i : i + chunk], mime_type="audio/pcm;rate=8000")
                 await session.send_realtime_input(audio=blob)
 
-        for _ in range(turns):
+        async def until(event: asyncio.Event, limit: float) -> None:
+            stop = time.monotonic() + limit
+            while not event.is_set() and time.monotonic() < stop:
+                await send(silence)
+
+        for turn in range(2 * turns):
             first_audio.clear()
-            await send(speech16k)
+            await send(speech)
             end = time.monotonic()
-            while not first_audio.is_set() and time.monotonic() - end < 5.0:
-                await send(silence * 5)
-            if got:
-                out.append((got[-1] - end) * 1000)
+            await until(first_audio, 5.0)
+            if not got or got[-1] < end:
+                continue
+            if turn % 2 == 0:  # a turn answered in full
+                replies.append((got[-1] - end) * 1000)
+            else:  # a turn spoken over
+                await send(silence * int((got[-1] + BARGE_AFTER_S - time.monotonic()) / 0.02))
+                interrupted.clear()
+                start = time.monotonic()
+                await send(barge)
+                await until(interrupted, 3.0)
+                if interrupted.is_set():
+                    barges.append((cut[-1] - start) * 1000)
             await send(silence * int(QUIET_S / 0.02))
         reader.cancel()
-    return percentile(out, 50)
+    return percentile(replies, 50), percentile(barges, 50)
 
 
 # --- main ---------------------------------------------------------------------------------------------------
@@ -416,11 +443,12 @@ def fit(pcm: bytes, seconds: float, rate: int) -> bytes:
     return (pcm * (size // max(1, len(pcm)) + 1))[:size]
 
 
-def row(side: str, r: dict, floor: float) -> str:
+def row(side: str, r: dict, floor: float, barge_floor: float) -> str:
     return (
         f"{r['n']:>5} {side:<8} {r['streams']:>3}/{r['n']:<3} {r['cpu']:>8.2f} {r['rss']:>8.2f} "
         f"{r['p50']:>7.0f} {r['p95']:>7.0f} {r['p50'] - floor:>+7.0f} {r['replies']:>4}/{r['phrases']:<4} "
-        f"{r['agent_s']:>7.1f} {r['clear_p50']:>7.0f} {r['after_clear_s']:>6.2f} {r['errors']:>4}"
+        f"{r['agent_s']:>7.1f} {r['clear_p50']:>7.0f} {r['clear_p50'] - barge_floor:>+7.0f} "
+        f"{r['after_clear_s']:>6.2f} {r['errors']:>4}"
     )
 
 
@@ -454,11 +482,11 @@ async def main_async(args) -> None:
         phrase = await asyncio.to_thread(flite_pcm, "hello can you hear me I would like some help please")
         speech = fit(phrase, SPEECH_S, 8000)
         barge = fit(phrase, 1.0, 8000)
-        phrase16 = await asyncio.to_thread(
-            flite_pcm, "hello can you hear me I would like some help please", 16000
+        floor, barge_floor = await stand_in_floor(gemini, speech, barge)
+        print(
+            f"stand-in floor (SDK straight to it, 8 kHz in 20 ms messages, median of 5 turns each): "
+            f"reply {floor:.0f} ms, barge-in to `interrupted` {barge_floor:.0f} ms"
         )
-        floor = await stand_in_floor(gemini, fit(phrase16, SPEECH_S, 16000))
-        print(f"stand-in floor (SDK straight to it, median of 5 turns): {floor:.0f} ms")
         print(", ".join(f"{s.name} pid {s.pid} at {s.url}" for s in servers))
         for s in servers:  # warm-up: imports, caches (not shown)
             await run_level(emulators[s.name], s, 1, 6.0, speech, barge, False)
@@ -470,12 +498,12 @@ async def main_async(args) -> None:
             )
             print(
                 f"{'N':>5} {'server':<8} {'streams':>7} {'CPU%/call':>8} {'MB/call':>8} {'p50 ms':>7} "
-                f"{'p95 ms':>7} {'-floor':>7} {'replies':>9} {'agent s':>7} {'clear':>7} {'after':>6} {'errs':>4}"
+                f"{'p95 ms':>7} {'-floor':>7} {'replies':>9} {'agent s':>7} {'clear':>7} {'-floor':>7} {'after':>6} {'errs':>4}"
             )
             for n in args.levels:
                 for s in servers:
                     r = await run_level(emulators[s.name], s, n, args.seconds, speech, barge, barge_in)
-                    print(row(s.name, r, floor), flush=True)
+                    print(row(s.name, r, floor, barge_floor), flush=True)
                     await asyncio.sleep(3.0)
     finally:
         for e in emulators.values():

@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -101,6 +103,9 @@ class Server:
     voice_path: str
     status_path: str
     stop: object
+    helper_pids: tuple[
+        int, ...
+    ] = ()  # processes doing this server's work off its media path (a Celery worker)
 
 
 def spawn(argv: list[str], env: dict[str, str], port: int, log_name: str, what: str) -> tuple[int, object]:
@@ -125,10 +130,13 @@ def start_project(
     server: str = "streams",
     settings_env: dict | None = None,
     name: str = "",
+    broker: str = "",
 ) -> Server:
     """The project as production serves a media stream: `python -m contactcenter.streams` (uvicorn), or
     `server` "daphne" (`python -m contactcenter.serve`, the web process and embedded `./run`); the
-    webhook goes to the same process here. `settings_env`: settings for this row (`--vary`)."""
+    webhook goes to the same process here. `settings_env`: settings for this row (`--vary`). `broker`: a
+    Redis URL: production's hand-off (REDIS_URL: Celery broker, channel layer) with a Celery worker
+    process storing what the calls leave; without it the embedded mode stores them in-process."""
     from django.conf import settings
 
     from tests.support.live import start_daphne
@@ -143,9 +151,32 @@ def start_project(
         "LOG_LEVEL": "WARNING",
         **(settings_env or {}),
     }
+    helpers: list[int] = []
+    if broker:
+        env["REDIS_URL"] = broker
+        worker_env = {**os.environ, **env, "DATABASE_URL": db_url}
+        log = open(Path(settings.DATA_DIR) / f"worker-{name or 'project'}.log", "wb")  # noqa: SIM115
+        argv = [sys.executable, "-m", "celery", "-A", "contactcenter", "worker", "--pool=threads", "-c", "4"]
+        argv += ["--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=WARNING"]
+        worker = subprocess.Popen(argv, cwd=ROOT, env=worker_env, stdout=log, stderr=subprocess.STDOUT)
+        helpers.append(worker.pid)
     live = start_daphne(db_url, Path(settings.DATA_DIR) / "logs", env, server)
+    live_stop = live.stop
+
+    def stop() -> None:
+        live_stop()
+        for pid in helpers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
     return Server(
-        name or "project", live.process.pid, live.url, "/twilio/voice/", "/twilio/status/", live.stop
+        name or "project",
+        live.process.pid,
+        live.url,
+        "/twilio/voice/",
+        "/twilio/status/",
+        stop,
+        tuple(helpers),
     )
 
 
@@ -284,11 +315,13 @@ async def run_level(
     ]
     await asyncio.sleep(4.0)  # set-up and greetings out of the figures
     cpu0, t0 = proc_cpu_seconds(server.pid), time.monotonic()
+    helper0 = sum(proc_cpu_seconds(p) for p in server.helper_pids)
     rss_peak = 0.0
     while not all(t.done() for t in tasks):
         rss_peak = max(rss_peak, proc_rss_mb(server.pid))
         await asyncio.sleep(0.5)
     cpu, wall = proc_cpu_seconds(server.pid) - cpu0, time.monotonic() - t0
+    helper = sum(proc_cpu_seconds(p) for p in server.helper_pids) - helper0
     phrases = sum(t.result() for t in tasks if not t.exception())
     await asyncio.gather(*(c.hangup("bench over") for c in calls), return_exceptions=True)
     await asyncio.sleep(2.0)
@@ -302,6 +335,7 @@ async def run_level(
         "n": n,
         "streams": sum(c.stream_started.is_set() for c in calls),
         "cpu": 100 * cpu / wall / n,
+        "helper_cpu": 100 * helper / wall / n if server.helper_pids else None,
         "rss": max(0.0, rss_peak - idle_rss) / n,
         "p50": percentile(replies, 50),
         "p95": percentile(replies, 95),
@@ -472,7 +506,7 @@ async def main_async(args) -> None:
             await emulator.start_rest()
             emulators[side] = emulator
         servers = [
-            start_project(gemini, emulators[name], settings_env=env, name=name)
+            start_project(gemini, emulators[name], settings_env=env, name=name, broker=args.broker)
             for name, env in batches.items()
         ]
         if args.daphne:
@@ -504,6 +538,10 @@ async def main_async(args) -> None:
                 for s in servers:
                     r = await run_level(emulators[s.name], s, n, args.seconds, speech, barge, barge_in)
                     print(row(s.name, r, floor, barge_floor), flush=True)
+                    if r["helper_cpu"] is not None:
+                        print(
+                            f"{'':>14}+ Celery worker {r['helper_cpu']:.2f} % of a core per call", flush=True
+                        )
                     await asyncio.sleep(3.0)
     finally:
         for e in emulators.values():
@@ -521,6 +559,14 @@ def main() -> None:
         "--daphne",
         action="store_true",
         help="also the project's media in daphne, as embedded ./run serves it (a row of its own)",
+    )
+    parser.add_argument(
+        "--broker",
+        nargs="?",
+        const="redis://127.0.0.1:6379/14",
+        default="",
+        help="the project rows as production runs them: REDIS_URL (default redis://127.0.0.1:6379/14) and a "
+        "Celery worker storing what calls leave (its CPU per call printed after the row); default: embedded",
     )
     parser.add_argument("--no-pipecat", dest="pipecat", action="store_false", help="the project's rows only")
     parser.add_argument("--no-barge-in", dest="barge_in", action="store_false", help="skip the barge-in pass")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 from google.genai import types
 
 from emulators.gemini.testing import start_in_thread
@@ -169,3 +170,28 @@ async def test_turn_ends_on_received_silence_or_stream_end_never_on_wall_clock(e
         assert not turn.done()
         await session.send_realtime_input(audio_stream_end=True)
         assert (await asyncio.wait_for(turn, 10)).heard == "thank you goodbye"
+
+
+async def test_an_8khz_callers_turn_ends_when_its_silence_arrives(emulator):
+    """Thrown at it: a phone line's 8 kHz audio, the end-of-turn silence (300 ms) plus one 20 ms message
+    and then nothing. Survives: the turn ends and is answered, as it is at 16 kHz: upsampling to the
+    detector's 16 kHz holds nothing back (soxr's stream held up to 104 ms, so a caller's turn could end,
+    and a barge-in start, that much later than the audio said)."""
+    from emulators.gemini.vad import START
+
+    speech = caller_audio("hello", 8000)
+    threshold_db = START["START_SENSITIVITY_HIGH"][0]
+    frames = np.frombuffer(speech[: len(speech) // 320 * 320], dtype="<i2").astype(float).reshape(-1, 160)
+    loud = 20 * np.log10(np.sqrt((frames * frames).mean(axis=1)) / 32768 + 1e-9) > threshold_db
+    quiet_tail = len(loud) - 1 - int(np.flatnonzero(loud)[-1])  # quiet 20 ms frames the speech ends with
+    silence_frames = 300 // 20 - quiet_tail + 1
+    pcm = speech[: len(loud) * 320] + bytes(320 * silence_frames)
+    client = emulator.client()
+    async with client.aio.live.connect(model=MODEL, config=AUDIO_CONFIG) as session:
+        turn = asyncio.create_task(collect_turn(session))
+        for i in range(0, len(pcm), 320):
+            await session.send_realtime_input(
+                audio={"data": pcm[i : i + 320], "mime_type": "audio/pcm;rate=8000"}
+            )
+        answered = await asyncio.wait_for(turn, 5)
+    assert answered.heard == "hello"

@@ -1,13 +1,13 @@
 """The project against Pipecat, side by side in one run: the same Twilio callers, the same Gemini stand-in.
 
     .venv/bin/python bench/vs_pipecat.py [--levels 1,10,30] [--seconds 40] [--no-barge-in] [--daphne]
-                                         [--vary GEMINI_INPUT_BATCH_MS=40,100] [--no-pipecat]
+                                         [--vary GEMINI_INPUT_BATCH_MS=40,100] [--no-pipecat] [--broker]
 
 Processes, one each: the Gemini stand-in (`manage.py gemini_emulator --profile bench` with
-`bench/neutral_scenario.json`: energy VAD, every reply the same ~2 s sentence, barge-in after 200 ms of
-caller speech), the project (one `python -m contactcenter.streams`, the uvicorn process that holds
+`bench/neutral_scenario.json`: energy VAD, every reply the same ~2 s sentence, a barge-in once 40 ms of
+caller speech have arrived), the project (one `python -m contactcenter.streams`, the uvicorn process that holds
 production's media streams, DEBUG off, reached through its signed voice webhook, then the Media Stream;
-`--daphne` adds the same in daphne) and Pipecat 1.14 as its examples build it (`bench/pipecat_bot.py`: uvicorn + FastAPI
+`--daphne` adds the same in daphne; embedded mode, storing in-process, unless `--broker`) and Pipecat 1.14 as its examples build it (`bench/pipecat_bot.py`: uvicorn + FastAPI
 WebSocket transport + Twilio serializer + Gemini Live service; installed into `.pipecat-venv` on first
 use). This process is the Twilio emulator: per call, 20 ms frames both ways on real-time clocks; each
 caller says a 2.5 s phrase, then stays quiet 3.5 s, in a loop. Both servers ask the stand-in for the same

@@ -103,9 +103,8 @@ class Server:
     voice_path: str
     status_path: str
     stop: object
-    helper_pids: tuple[
-        int, ...
-    ] = ()  # processes doing this server's work off its media path (a Celery worker)
+    # Processes doing this server's work off its media path (a Celery worker): their CPU is shown apart.
+    helper_pids: tuple[int, ...] = ()
 
 
 def spawn(argv: list[str], env: dict[str, str], port: int, log_name: str, what: str) -> tuple[int, object]:
@@ -161,10 +160,9 @@ def start_project(
         worker = subprocess.Popen(argv, cwd=ROOT, env=worker_env, stdout=log, stderr=subprocess.STDOUT)
         helpers.append(worker.pid)
     live = start_daphne(db_url, Path(settings.DATA_DIR) / "logs", env, server)
-    live_stop = live.stop
 
     def stop() -> None:
-        live_stop()
+        live.stop()
         for pid in helpers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)

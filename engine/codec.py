@@ -165,11 +165,9 @@ class StreamResampler:
         self.out_rate = out_rate
         self._passthrough = in_rate == out_rate
         self._stream: soxr.ResampleStream | Decimator | None = None
-        if self._passthrough:
-            pass
-        elif in_rate > out_rate and in_rate % out_rate == 0:
+        if in_rate > out_rate and in_rate % out_rate == 0:
             self._stream = Decimator(in_rate // out_rate)
-        else:
+        elif not self._passthrough:
             self._stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality=quality)
         self._odd = b""
 

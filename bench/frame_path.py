@@ -3,9 +3,10 @@
     .venv/bin/python bench/frame_path.py [--frames 10000] [--runs 3]
 
 1. An inbound WebSocket frame to the consumer's `receive()`: Channels' `AsyncConsumer.dispatch`
-   awaits `aclose_old_connections()` (a `sync_to_async` hop) before each handler;
-   `MediaSocketConsumer` (telephony/sockets.py, base of the Twilio, Plivo and browser consumers)
-   does not. Both consumers do nothing with the frame.
+   awaits `aclose_old_connections()` (a `sync_to_async` hop) before each handler, and its `__call__`
+   wraps each `receive` in a new task passed to `asyncio.wait`; `MediaSocketConsumer`
+   (telephony/sockets.py, base of the Twilio, Plivo and browser consumers) does neither: one loop
+   awaits the socket. Both consumers do nothing with the frame.
 2. One 40 ms batch of caller audio (1,280 bytes at 16 kHz) to the Gemini socket: the SDK's
    `send_realtime_input` (pydantic model, converters, json.dumps) against `engine.wire`'s text
    (same bytes on the wire, checked), both into a socket that only counts.

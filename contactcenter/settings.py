@@ -233,8 +233,9 @@ if _prices.startswith("@"):
     _prices = Path(_prices[1:]).read_text()
 GEMINI_PRICES: dict = __import__("json").loads(_prices) if _prices else {}
 # Caller audio is sent to Gemini in batches of this many milliseconds while the caller is quiet (20 ms
-# messages while they speak and for a second after: engine/uplink.py).
-GEMINI_INPUT_BATCH_MS = int(os.environ.get("GEMINI_INPUT_BATCH_MS", "40"))
+# messages as they start speaking and during the end-of-turn silence after, 40 ms in between:
+# engine/uplink.py).
+GEMINI_INPUT_BATCH_MS = int(os.environ.get("GEMINI_INPUT_BATCH_MS", "100"))
 # The rate caller audio is sent to Gemini at: 0 = the line's own (8 kHz on phone lines), which the API
 # resamples ("any sample rate can be sent"); 16000 upsamples in the bridge first (a streaming resampler
 # holds back about 40 ms of audio, which every reply waits for, and costs CPU per frame).

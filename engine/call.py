@@ -341,6 +341,7 @@ class CallHandle:
         # Outbound: a campaign greeting, or the voicemail message then hang up when a machine answered.
         agent, self._hangup_after_turn = builtins.opening_for(agent, variables)
         self.agent = agent
+        self.uplink.end_of_turn_silence(agent.silence_duration_ms)
         self._variables = variables
         self.recorder.enabled = agent.record_calls
         if agent.record_calls:

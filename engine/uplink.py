@@ -3,11 +3,16 @@ another: the Live API resamples, and a bridge-side streaming resampler would hol
 utterance's end, which each reply waits for).
 
 `push` runs in the transport's coroutine and never awaits: it converts (microseconds) and queues.
-A sender task sends 40 ms (GEMINI_INPUT_BATCH_MS) per message while the caller is quiet, because each
-message costs a WebSocket frame and a TLS write. While the caller speaks, and for QUICK_AFTER_VOICE_S
-after, each 20 ms goes up on its own: that is when Gemini's turn detection decides a barge-in (it needs
-speech it has received) and the end of a turn (silence it has received), so a half-filled batch would
-delay both (bench/vs_pipecat.py --batch-ms measured 20 against 40 ms for every frame).
+A sender task sends it in messages whose size follows what Gemini's turn detection is deciding, because
+each message costs a WebSocket frame and a TLS write (the largest share of a media process's CPU after
+reading the carrier's frames, issue 16):
+- 20 ms (QUICK_MS) for the first ONSET_QUICK_S of an utterance, where a barge-in is decided on the
+  speech received, and in the quiet after a voiced frame until the end-of-turn silence has surely gone
+  up (the agent's silence_duration_ms plus QUICK_MARGIN_S): a half-filled batch would delay both;
+- 40 ms (SPEECH_BATCH_MS) in the rest of an utterance: a decision taken there is at most 20 ms late,
+  and the first quiet frame flushes what is pending in 20 ms messages at once;
+- GEMINI_INPUT_BATCH_MS (100 ms) while the caller is quiet, most of a call: the first voiced frame
+  flushes what is pending too, so a barge-in waits for no batch.
 While Gemini reconnects the queue is bounded: the oldest audio is dropped and counted.
 
 Silent lines. Phones and PBXs with silence suppression (DTX, WebRTC, Asterisk's bridge relaying only
@@ -43,8 +48,13 @@ MAX_CATCH_UP_S = 0.2  # after a stall, at most this much comfort silence at once
 VOICE_PEAK = 1500  # rough speech threshold, for latency metrics and transcript timing (Gemini does the VAD)
 MAX_EXTRA_BATCHES = 5  # mixed-in audio (a supervisor) queued beyond this many batches loses its oldest
 UTTERANCE_GAP = 0.7  # quiet longer than this between voiced frames starts a new caller utterance
-QUICK_MS = 20  # while the caller speaks (and just after), caller audio goes up in messages this short
-QUICK_AFTER_VOICE_S = 1.0  # ... until this long after the last voiced frame (end-of-turn silences fit)
+QUICK_MS = (
+    20  # at an utterance's start and in the quiet after it, caller audio goes up in messages this short
+)
+ONSET_QUICK_S = 0.3  # ... for this long from an utterance's first voiced frame (a barge-in is decided here)
+SPEECH_BATCH_MS = 40  # ... then, while the caller goes on speaking, in messages this long
+QUICK_MARGIN_S = 0.5  # ... and after the last voiced frame for the agent's end-of-turn silence plus this
+QUICK_AFTER_VOICE_S = 1.0  # that window where the agent's silence is not known (500 ms, Gemini's usual)
 FEED_TICK_MS = 40  # how often a silent line's comfort silence is topped up (not the batch size: see _tick)
 
 
@@ -64,6 +74,8 @@ class Uplink:
         self._batch_bytes = self.rate * batch_ms // 1000 * 2
         self.shortest_ms = min(batch_ms, QUICK_MS)  # the shortest message this uplink sends
         self._quick_bytes = self.rate * self.shortest_ms // 1000 * 2
+        self._speech_bytes = self.rate * min(batch_ms, SPEECH_BATCH_MS) // 1000 * 2
+        self.quick_after_s = QUICK_AFTER_VOICE_S  # `end_of_turn_silence` sets it from the agent
         self._pending = bytearray()
         self._queue: deque[bytes] = deque(maxlen=max(1, max_queue_ms // self.shortest_ms))
         self._ready = asyncio.Event()
@@ -110,20 +122,29 @@ class Uplink:
         self._on_caller_pcm(pcm)
         samples = np.frombuffer(pcm, dtype="<i2")
         now = asyncio.get_running_loop().time()
-        if samples.size and (int(samples.max()) > VOICE_PEAK or int(samples.min()) < -VOICE_PEAK):
+        voiced = bool(samples.size) and (int(samples.max()) > VOICE_PEAK or int(samples.min()) < -VOICE_PEAK)
+        if voiced:
             if self.last_voice_at is None or now - self.last_voice_at > UTTERANCE_GAP:
                 self.utterance_started_at = now
             self.last_voice_at = now
         if self.masked or self.held:
             pcm = bytes(len(pcm))
         self._pending += self._resampler.process(pcm)
-        self._batch(self._size_at(now))
+        self._batch(self._size_at(now, voiced))
 
-    def _size_at(self, now: float) -> int:
-        """The message size now: QUICK_MS while the caller speaks and just after, the batch otherwise."""
-        voice = self.last_voice_at
-        quick = voice is not None and now - voice < QUICK_AFTER_VOICE_S
-        return self._quick_bytes if quick else self._batch_bytes
+    def end_of_turn_silence(self, silence_ms: int) -> None:
+        """The agent's end-of-turn silence: the quiet after speech goes up in 20 ms messages this long
+        (plus QUICK_MARGIN_S), then in quiet batches."""
+        self.quick_after_s = silence_ms / 1000 + QUICK_MARGIN_S
+
+    def _size_at(self, now: float, voiced: bool) -> int:
+        """The message size for what is pending now (module docstring)."""
+        voice, started = self.last_voice_at, self.utterance_started_at
+        if voice is None or started is None:
+            return self._batch_bytes
+        if voiced:
+            return self._quick_bytes if now - started < ONSET_QUICK_S else self._speech_bytes
+        return self._quick_bytes if now - voice < self.quick_after_s else self._batch_bytes
 
     def mix_in(self, pcm: bytes) -> None:
         """Audio Gemini should hear along with the caller (a supervisor who took over the call), at
@@ -202,7 +223,7 @@ class Uplink:
             self.silence_batches += batches
             self._filling = True
             # The silence after an utterance ends its turn: it goes up as quickly as live audio would.
-            self._batch(self._size_at(now))
+            self._batch(self._size_at(now, False))
         self._arm(loop)
 
     def clear_backlog(self) -> None:

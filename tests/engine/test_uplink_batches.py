@@ -1,9 +1,11 @@
-"""How caller audio is cut into messages to Gemini: short while the caller speaks, batched while quiet.
+"""How caller audio is cut into messages to Gemini: 20 ms where turn detection is deciding, batched
+elsewhere.
 
 Gemini's turn detection decides a barge-in on caller speech it has received and the end of a turn on
-silence it has received; a 40 ms batch waiting to fill holds back both. Quiet stretches (the caller
-listening to the agent) are most of a call, and there each message costs a WebSocket frame and a
-TLS write, so they go up in GEMINI_INPUT_BATCH_MS batches.
+silence it has received; a batch waiting to fill holds back both, so an utterance's start and the
+silence after it go up frame by frame. Each message costs a WebSocket frame and a TLS write, so the
+rest of an utterance goes up in 40 ms messages and quiet stretches (the caller listening to the
+agent, most of a call) in GEMINI_INPUT_BATCH_MS batches.
 """
 
 from __future__ import annotations
@@ -118,3 +120,70 @@ async def test_a_silent_lines_end_of_turn_silence_goes_up_as_quickly_as_speech(m
     later = [len(m) for t, m in silence if t - last_packet > 0.45]
     assert window and set(window) == {320}, window
     assert later and set(later) == {1600}, later
+
+
+async def test_a_long_utterance_goes_up_in_40ms_messages_after_its_start():
+    """Thrown at it: a phone line (100 ms quiet batches, an agent whose end-of-turn silence is 300 ms)
+    sends 140 ms of quiet, then 0.6 s of speech, then quiet. Holds: the first spoken frame goes up at
+    once with the quiet pending before it (a barge-in waits for no batch); the utterance's first 0.3 s
+    go up frame by frame, the rest in 40 ms messages; the first quiet frame flushes what was pending,
+    the quiet after goes frame by frame for 0.3 + 0.5 s, then in 100 ms batches. Nothing is lost or
+    reordered."""
+    uplink = Uplink(WireFormat("ulaw", 8000), 100, lambda pcm: None)
+    uplink.end_of_turn_silence(300)
+    connected = asyncio.Event()
+    connected.set()
+    loop = asyncio.get_running_loop()
+    sent: list[tuple[float, bytes]] = []
+
+    async def send(chunk: bytes) -> None:
+        sent.append((loop.time(), chunk))
+
+    sender = asyncio.create_task(uplink.run(send, connected))
+    pushed = bytearray()
+
+    async def push(amplitude: int) -> None:
+        """One frame, then a few loop turns for the sender (one message per turn), no waiting."""
+        frame = ulaw_frame(amplitude)
+        pushed.extend(frame)
+        uplink.push(frame)
+        for _ in range(6):
+            await asyncio.sleep(0)
+
+    def unsent() -> int:
+        """Decoded bytes pushed but not yet sent."""
+        return len(pushed) * 2 - sum(len(m) for _, m in sent)
+
+    try:
+        for _ in range(7):
+            await push(100)
+            await asyncio.sleep(0.02)
+        assert [len(m) for _, m in sent] == [1600]  # one 100 ms quiet batch; 40 ms pending
+        await push(8000)
+        spoke_at = loop.time()
+        assert unsent() == 0, "the first spoken frame waited for a batch"
+        assert [len(m) for _, m in sent[1:]] == [320] * 3
+        await asyncio.sleep(0.02)
+        while loop.time() - spoke_at < 0.6:
+            await push(8000)
+            await asyncio.sleep(0.02)
+        speech = [(t - spoke_at, len(m)) for t, m in sent[4:]]
+        assert all(size == 320 for t, size in speech if t < 0.28), speech
+        late = [size for t, size in speech if t > 0.32]
+        assert late and set(late) == {640}, speech
+        done_speaking = len(sent)
+        await push(100)
+        quiet_at = loop.time()
+        assert unsent() == 0, "the first quiet frame did not flush the speech pending before it"
+        await asyncio.sleep(0.02)
+        while loop.time() - quiet_at < 1.2:
+            await push(100)
+            await asyncio.sleep(0.02)
+    finally:
+        sender.cancel()
+
+    after = [(t - quiet_at, len(m)) for t, m in sent[done_speaking + 1 :]]
+    assert all(size == 320 for t, size in after if t < 0.78), after
+    assert {size for t, size in after if t > 0.85} == {1600}, after
+    decoded = DECODERS["ulaw"](bytes(pushed))
+    assert b"".join(m for _, m in sent) == decoded[: sum(len(m) for _, m in sent)]

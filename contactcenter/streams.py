@@ -4,7 +4,10 @@ Why a process of its own, and why uvicorn: a Twilio or Plivo media stream is 50 
 messages a second each way for as long as the call lasts, and nothing else a web process serves
 comes close. daphne reads and writes them through Twisted and autobahn (a sixth of a busy process at
 30 calls, issue 16); uvicorn with uvloop, httptools and the `websockets` package's C frame masking
-carried the same calls with a quarter less CPU (bench/vs_pipecat.py --daphne, README). The proxy sends
+carried the same calls with a quarter less CPU (bench/vs_pipecat.py --daphne, README). Its
+`websockets-sansio` protocol (the `websockets` package's sans-I/O parser fed straight from uvloop)
+reads a frame with about a sixth less CPU than its older `websockets` one, which uvicorn deprecates
+(bench/socket_floor.py). The proxy sends
 `/ws/twilio/` and `/ws/plivo/` here and everything else (webhooks, admin, dashboard) to daphne
 (`contactcenter.serve`); both run the same ASGI application, so the consumers stay Channels consumers
 and either server can serve any path (embedded `./run` keeps everything in one daphne).
@@ -70,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         lifespan="off",  # Channels' router has no lifespan protocol
         proxy_headers=args.proxy_headers,
         forwarded_allow_ips="*" if args.proxy_headers else None,
+        ws="websockets-sansio",  # module docstring
         ws_max_size=MAX_MESSAGE_BYTES,
         # No permessage-deflate: base64 audio barely compresses and deflating 100 messages a second per
         # call cost 2 % of the process at 30 calls (daphne never offered it either).

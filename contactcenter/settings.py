@@ -236,6 +236,8 @@ GEMINI_PRICES: dict = __import__("json").loads(_prices) if _prices else {}
 # messages as they start speaking and during the end-of-turn silence after, 40 ms in between:
 # engine/uplink.py).
 GEMINI_INPUT_BATCH_MS = int(os.environ.get("GEMINI_INPUT_BATCH_MS", "100"))
+# The message length past an utterance's first 0.3 s (20: every frame on its own, as at its start).
+GEMINI_SPEECH_BATCH_MS = int(os.environ.get("GEMINI_SPEECH_BATCH_MS", "40"))
 # The rate caller audio is sent to Gemini at: 0 = the line's own (8 kHz on phone lines), which the API
 # resamples ("any sample rate can be sent"); 16000 upsamples in the bridge first (a streaming resampler
 # holds back about 40 ms of audio, which every reply waits for, and costs CPU per frame).

@@ -76,7 +76,11 @@ class CallHandle:
         self._recording: RecordingStream | None = None  # once the agent says whether to record
         self.playout = Playout(port, on_frame=self._agent_frame)
         self.uplink = Uplink(
-            port.wire, settings.GEMINI_INPUT_BATCH_MS, self._caller_pcm, rate=settings.GEMINI_INPUT_RATE
+            port.wire,
+            settings.GEMINI_INPUT_BATCH_MS,
+            self._caller_pcm,
+            rate=settings.GEMINI_INPUT_RATE,
+            speech_batch_ms=settings.GEMINI_SPEECH_BATCH_MS,
         )
         self._ended = asyncio.Event()
         self._end_reason = ""

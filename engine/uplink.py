@@ -9,7 +9,7 @@ reading the carrier's frames, issue 16):
 - 20 ms (QUICK_MS) for the first ONSET_QUICK_S of an utterance, where a barge-in is decided on the
   speech received, and in the quiet after a voiced frame until the end-of-turn silence has surely gone
   up (the agent's silence_duration_ms plus QUICK_MARGIN_S): a half-filled batch would delay both;
-- 40 ms (SPEECH_BATCH_MS) in the rest of an utterance: a decision taken there is at most 20 ms late,
+- 40 ms (GEMINI_SPEECH_BATCH_MS) in the rest of an utterance: a decision taken there is at most 20 ms late,
   and the first quiet frame flushes what is pending in 20 ms messages at once;
 - GEMINI_INPUT_BATCH_MS (100 ms) while the caller is quiet, most of a call: the first voiced frame
   flushes what is pending too, so a barge-in waits for no batch.
@@ -52,7 +52,9 @@ QUICK_MS = (
     20  # at an utterance's start and in the quiet after it, caller audio goes up in messages this short
 )
 ONSET_QUICK_S = 0.3  # ... for this long from an utterance's first voiced frame (a barge-in is decided here)
-SPEECH_BATCH_MS = 40  # ... then, while the caller goes on speaking, in messages this long
+SPEECH_BATCH_MS = (
+    40  # ... then, while the caller goes on speaking, in messages this long (GEMINI_SPEECH_BATCH_MS)
+)
 QUICK_MARGIN_S = 0.5  # ... and after the last voiced frame for the agent's end-of-turn silence plus this
 QUICK_AFTER_VOICE_S = 1.0  # that window where the agent's silence is not known (500 ms, Gemini's usual)
 FEED_TICK_MS = 40  # how often a silent line's comfort silence is topped up (not the batch size: see _tick)
@@ -66,6 +68,7 @@ class Uplink:
         on_caller_pcm: Callable[[bytes], None],
         max_queue_ms: int = 2000,
         rate: int = 0,
+        speech_batch_ms: int = SPEECH_BATCH_MS,
     ) -> None:
         self._decode = DECODERS[wire.encoding]
         self.rate = rate or wire.rate  # what Gemini receives (0: the line's own rate)
@@ -74,7 +77,7 @@ class Uplink:
         self._batch_bytes = self.rate * batch_ms // 1000 * 2
         self.shortest_ms = min(batch_ms, QUICK_MS)  # the shortest message this uplink sends
         self._quick_bytes = self.rate * self.shortest_ms // 1000 * 2
-        self._speech_bytes = self.rate * min(batch_ms, SPEECH_BATCH_MS) // 1000 * 2
+        self._speech_bytes = self.rate * min(batch_ms, max(speech_batch_ms, QUICK_MS)) // 1000 * 2
         self.quick_after_s = QUICK_AFTER_VOICE_S  # `end_of_turn_silence` sets it from the agent
         self._pending = bytearray()
         self._queue: deque[bytes] = deque(maxlen=max(1, max_queue_ms // self.shortest_ms))

@@ -248,6 +248,7 @@ class Uplink:
                     log.debug("audio send failed; waiting for the session", exc_info=True)
                     self._queue.appendleft(chunk)
                     connected.clear()
-                # A backlog (after connecting or reconnecting) is sent one chunk per loop turn, so it
-                # never holds up other calls' 20 ms frames.
-                await asyncio.sleep(0)
+                if self._queue:
+                    # A backlog (after connecting or reconnecting) is sent one chunk per loop turn, so
+                    # it never holds up other calls' 20 ms frames; a lone message costs no extra turn.
+                    await asyncio.sleep(0)

@@ -30,6 +30,19 @@ def ulaw_frame(amplitude: int) -> bytes:
     return pcm_to_ulaw(tone)
 
 
+def timed_sender(uplink: Uplink) -> tuple[list[tuple[float, bytes]], asyncio.Task, asyncio.Event]:
+    """The uplink's sender, connected throughout, into a list of (loop time, message)."""
+    connected = asyncio.Event()
+    connected.set()
+    loop = asyncio.get_running_loop()
+    sent: list[tuple[float, bytes]] = []
+
+    async def send(chunk: bytes) -> None:
+        sent.append((loop.time(), chunk))
+
+    return sent, asyncio.create_task(uplink.run(send, connected)), connected
+
+
 async def test_speech_goes_up_frame_by_frame_and_quiet_in_batches(monkeypatch):
     """Thrown at it: 20 ms frames from a phone line, quiet, then speech, then quiet again past the
     window after speech (shortened here to 0.2 s). Holds: quiet goes up as 40 ms messages; from the
@@ -92,15 +105,8 @@ async def test_a_silent_lines_end_of_turn_silence_goes_up_as_quickly_as_speech(m
     messages; once the window after speech has passed (0.3 s here), in 100 ms batches."""
     monkeypatch.setattr(uplink_module, "QUICK_AFTER_VOICE_S", 0.3)
     uplink = Uplink(WireFormat("ulaw", 8000), 100, lambda pcm: None)
-    connected = asyncio.Event()
-    connected.set()
+    sent, sender, connected = timed_sender(uplink)
     loop = asyncio.get_running_loop()
-    sent: list[tuple[float, bytes]] = []
-
-    async def send(chunk: bytes) -> None:
-        sent.append((loop.time(), chunk))
-
-    sender = asyncio.create_task(uplink.run(send, connected))
     uplink.keep_fed(connected)
     try:
         for _ in range(10):
@@ -131,15 +137,8 @@ async def test_a_long_utterance_goes_up_in_40ms_messages_after_its_start():
     reordered."""
     uplink = Uplink(WireFormat("ulaw", 8000), 100, lambda pcm: None)
     uplink.end_of_turn_silence(300)
-    connected = asyncio.Event()
-    connected.set()
+    sent, sender, _ = timed_sender(uplink)
     loop = asyncio.get_running_loop()
-    sent: list[tuple[float, bytes]] = []
-
-    async def send(chunk: bytes) -> None:
-        sent.append((loop.time(), chunk))
-
-    sender = asyncio.create_task(uplink.run(send, connected))
     pushed = bytearray()
 
     async def push(amplitude: int) -> None:

@@ -45,18 +45,14 @@ log = logging.getLogger(__name__)
 
 SILENCE_GAP_S = 0.06  # no caller audio for this long: the line is silent, feed comfort silence
 MAX_CATCH_UP_S = 0.2  # after a stall, at most this much comfort silence at once
-VOICE_PEAK = 1500  # rough speech threshold, for latency metrics and transcript timing (Gemini does the VAD)
+VOICE_PEAK = 1500  # rough speech threshold: message sizes, latency metrics, transcript timing
 MAX_EXTRA_BATCHES = 5  # mixed-in audio (a supervisor) queued beyond this many batches loses its oldest
 UTTERANCE_GAP = 0.7  # quiet longer than this between voiced frames starts a new caller utterance
-QUICK_MS = (
-    20  # at an utterance's start and in the quiet after it, caller audio goes up in messages this short
-)
-ONSET_QUICK_S = 0.3  # ... for this long from an utterance's first voiced frame (a barge-in is decided here)
-SPEECH_BATCH_MS = (
-    40  # ... then, while the caller goes on speaking, in messages this long (GEMINI_SPEECH_BATCH_MS)
-)
-QUICK_MARGIN_S = 0.5  # ... and after the last voiced frame for the agent's end-of-turn silence plus this
-QUICK_AFTER_VOICE_S = 1.0  # that window where the agent's silence is not known (500 ms, Gemini's usual)
+QUICK_MS = 20  # where turn detection decides, caller audio goes up in messages this short:
+ONSET_QUICK_S = 0.3  # ... the first this-long of an utterance (a barge-in is decided there),
+QUICK_MARGIN_S = 0.5  # ... and after its last voiced frame, the agent's end-of-turn silence plus this
+QUICK_AFTER_VOICE_S = 1.0  # that window before the agent's silence is known (500 ms, Gemini's usual)
+SPEECH_BATCH_MS = 40  # the rest of an utterance goes up in messages this long (GEMINI_SPEECH_BATCH_MS)
 FEED_TICK_MS = 40  # how often a silent line's comfort silence is topped up (not the batch size: see _tick)
 
 

@@ -45,6 +45,7 @@ class Playout:
         self._marks_sent: list[str] = []
         self._marks_played: set[str] = set()
         self._mark_event = asyncio.Event()
+        self._mark_tasks: set[asyncio.Task] = set()  # marks being sent (held so they are not collected)
         self.frames_out = 0
         self.late_frames = 0
         # Per frame, how late after its deadline it went out: the last LATENESS_FRAMES only, so a long
@@ -119,7 +120,18 @@ class Playout:
     # --- marks --------------------------------------------------------------------------------
     def _send_mark_soon(self, name: str) -> None:
         self._marks_sent.append(name)
-        asyncio.ensure_future(self.port.mark(name))
+        task = asyncio.ensure_future(self._send_mark(name))
+        self._mark_tasks.add(task)
+        task.add_done_callback(self._mark_tasks.discard)
+
+    async def _send_mark(self, name: str) -> None:
+        """Send a mark. One the carrier socket can no longer take counts as played: nobody will
+        confirm it, and the end of the call (`drain`) must not wait its timeout out for it."""
+        try:
+            await self.port.mark(name)
+        except Exception as exc:  # noqa: BLE001 - the socket is gone; the transport ends the call
+            log.info("mark %s not sent (%s): the carrier socket is gone", name, type(exc).__name__)
+            self.mark_played(name)
 
     def mark_played(self, name: str) -> None:
         self._marks_played.add(name)

@@ -258,6 +258,9 @@ TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "")  # the emulator,
 # Agent audio per media message to Twilio. Twilio plays any length from its own buffer and drops it all
 # on `clear`; 40 ms halves the messages (and TLS writes) of 20 ms frames (bench/vs_pipecat.py).
 TWILIO_FRAME_MS = int(os.environ.get("TWILIO_FRAME_MS", "40"))
+# How far ahead of real time agent audio may go to Twilio, which buffers it and drops it all on `clear`
+# (engine.port.WireFormat.lead_ms): the first words of a reply go out at once, not one frame a tick.
+TWILIO_LEAD_MS = int(os.environ.get("TWILIO_LEAD_MS", "60"))
 PLIVO_AUTH_ID = os.environ.get("PLIVO_AUTH_ID", "")
 PLIVO_AUTH_TOKEN = os.environ.get("PLIVO_AUTH_TOKEN", "")
 PLIVO_API_BASE_URL = os.environ.get("PLIVO_API_BASE_URL", "")

@@ -173,6 +173,7 @@ class Playout:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         period = self.wire.frame_ms / 1000
+        lead = self.wire.lead_ms / 1000  # frames go out this far before their deadline (WireFormat)
         limit = self.wire.max_payload_bytes
         deadline: float | None = None
         while not self._closed:
@@ -196,12 +197,12 @@ class Playout:
             now = loop.time()
             if deadline is None:
                 deadline = now
-            elif now < deadline:
-                await asyncio.sleep(deadline - now)
+            elif now < deadline - lead:
+                await asyncio.sleep(deadline - lead - now)
                 now = loop.time()
                 if not self._buffer:  # flushed while we slept
                     continue
-            lateness = (now - deadline) * 1000
+            lateness = max(0.0, (now - deadline) * 1000)
             self.lateness_ms.append(lateness)
             if lateness > self.wire.frame_ms:
                 self.late_frames += 1
@@ -224,7 +225,7 @@ class Playout:
                 continue
             self.frames_out += 1
             if self._on_frame:
-                self._on_frame(pcm, now)
+                self._on_frame(pcm, max(now, deadline))  # when the caller hears it (a lead plays later)
             deadline += size / 2 / self.wire.rate
             if now - deadline > 0.2:  # the loop stalled: don't burst to catch up
                 deadline = now

@@ -33,7 +33,9 @@ class TwilioPort:
         send: Callable[[str], Awaitable[None]],
         close: Callable[[], Awaitable[None]],
     ) -> None:
-        self.wire = WireFormat("ulaw", 8000, frame_ms=settings.TWILIO_FRAME_MS)
+        self.wire = WireFormat(
+            "ulaw", 8000, frame_ms=settings.TWILIO_FRAME_MS, lead_ms=settings.TWILIO_LEAD_MS
+        )
         self.serializer = serializer
         self._send = send
         self._close = close

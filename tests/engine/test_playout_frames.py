@@ -23,8 +23,8 @@ class Line:
 
     supports_marks = False
 
-    def __init__(self, frame_ms: int) -> None:
-        self.wire = WireFormat("ulaw", 8000, frame_ms=frame_ms)
+    def __init__(self, frame_ms: int, lead_ms: int = 0) -> None:
+        self.wire = WireFormat("ulaw", 8000, frame_ms=frame_ms, lead_ms=lead_ms)
         self.sent: list[tuple[float, int]] = []
 
     async def send_audio(self, payload: bytes) -> None:
@@ -92,3 +92,26 @@ async def test_a_20_ms_line_still_gets_20_ms_frames():
     line = Line(20)
     await play_burst(line)
     assert [size for _, size in line.sent] == [160] * 50
+
+
+async def test_a_line_that_buffers_gets_a_replys_start_at_once_and_the_rest_at_real_time():
+    """Thrown at it: one second of agent audio at once, on a Twilio-like line that may be sent 60 ms
+    ahead (TWILIO_LEAD_MS). Holds: the first 80 ms leave at once (the caller's first words are not held
+    to the frame clock), the rest at real time, 60 ms ahead (the last frame about 900 ms after the
+    first, not a burst); the recording is told when each frame plays, not when it was sent."""
+    line = Line(40, lead_ms=60)
+    heard: list[float] = []
+    playout = Playout(line, on_frame=lambda pcm, at: heard.append(at))
+    playout.start()
+    try:
+        playout.add_model_audio(tone_24k(1000))
+        playout.end_of_generation()
+        await asyncio.sleep(1.2)
+    finally:
+        await playout.stop()
+    sent = [t for t, _ in line.sent]
+    assert sum(size for _, size in line.sent) == 8000
+    assert sent[1] - sent[0] < 0.01, sent[:3]  # two 40 ms frames at once
+    assert sent[2] - sent[0] > 0.015, sent[:3]  # then the clock
+    assert 0.85 < sent[-1] - sent[0] < 0.99, sent[-1] - sent[0]
+    assert 0.93 < heard[-1] - heard[0] < 1.05, heard[-1] - heard[0]  # played over the full second

@@ -39,9 +39,9 @@ def tone_24k(ms: int) -> bytes:
     return (8000 * np.sin(np.arange(n) * 2 * np.pi * 300 / 24000)).astype("<i2").tobytes()
 
 
-async def play_burst(line: Line) -> None:
-    """One second of agent audio at once, played out."""
-    playout = Playout(line)
+async def play_burst(line: Line, on_frame=None) -> None:
+    """One second of agent audio at once, played out (`on_frame`: the recording's hook)."""
+    playout = Playout(line, on_frame=on_frame)
     playout.start()
     try:
         playout.add_model_audio(tone_24k(1000))
@@ -101,14 +101,7 @@ async def test_a_line_that_buffers_gets_a_replys_start_at_once_and_the_rest_at_r
     first, not a burst); the recording is told when each frame plays, not when it was sent."""
     line = Line(40, lead_ms=60)
     heard: list[float] = []
-    playout = Playout(line, on_frame=lambda pcm, at: heard.append(at))
-    playout.start()
-    try:
-        playout.add_model_audio(tone_24k(1000))
-        playout.end_of_generation()
-        await asyncio.sleep(1.2)
-    finally:
-        await playout.stop()
+    await play_burst(line, on_frame=lambda pcm, at: heard.append(at))
     sent = [t for t, _ in line.sent]
     assert sum(size for _, size in line.sent) == 8000
     assert sent[1] - sent[0] < 0.01, sent[:3]  # two 40 ms frames at once

@@ -5,7 +5,8 @@ bursts and a clock with absolute deadlines (no drift) hands the transport a fram
 comes, so a barge-in only has to flush this buffer and tell the carrier to drop its few queued frames.
 A frame is the wire's `frame_ms` (20 ms; 40 for Twilio, which buffers) when that much is buffered,
 else whatever whole 20 ms units are: audio that trickles in is never held back to fill a long frame
-(the first words of a reply would wait for it).
+(the first words of a reply would wait for it). A wire with `lead_ms` (Twilio) gets each frame that
+far before its deadline, so a reply's start goes out at once; `clear` drops the lead with the rest.
 """
 
 from __future__ import annotations

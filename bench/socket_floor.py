@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import proc_cpu_seconds  # noqa: E402
+from tests.support.live import free_port  # noqa: E402
 
 PROTOCOLS = ("websockets", "websockets-sansio")
 FRAME_S = 0.02
@@ -47,12 +48,6 @@ MEDIA = json.dumps(
         "streamSid": "MZ" + "0" * 32,
     }
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def drive(port: int, calls: int, seconds: float) -> None:

@@ -88,10 +88,8 @@ def _save_invocations(call: Call, invocations: list[dict]) -> None:
     )
 
 
-@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
-def store_segments(call_id: str, segments: list[dict], metrics: dict | None = None) -> int:
-    """Store transcript segments (and a metrics snapshot) while the call goes on, so a crash keeps what
-    was said (idempotent; a snapshot never replaces the final metrics stored with the call)."""
+def _save_progress(call_id: str, segments: list[dict], metrics: dict | None) -> int:
+    """A call in progress: its new segments, and a metrics snapshot that never replaces the final one."""
     call = Call.objects.filter(pk=call_id).first()
     if call is None:
         return 0
@@ -101,6 +99,24 @@ def store_segments(call_id: str, segments: list[dict], metrics: dict | None = No
             if not CallMetrics.objects.filter(call=call, final=True).exists():
                 CallMetrics.objects.update_or_create(call=call, defaults={**metrics, "final": False})
     return len(segments)
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def store_segments(call_id: str, segments: list[dict], metrics: dict | None = None) -> int:
+    """Store transcript segments (and a metrics snapshot) while the call goes on, so a crash keeps what
+    was said (idempotent; a snapshot never replaces the final metrics stored with the call).
+
+    One call's job, as processes before `store_progress` queued it (kept for jobs still in a queue or
+    a spool across an upgrade)."""
+    return _save_progress(call_id, segments, metrics)
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def store_progress(entries: list[dict]) -> int:
+    """`store_segments` for every call of a process at once (`engine.progress`): each entry holds a
+    `call_id`, its new `segments` and a `metrics` snapshot or None. Idempotent, so a retry of the
+    whole batch stores nothing twice. Returns the number of segments stored."""
+    return sum(_save_progress(e["call_id"], e["segments"], e.get("metrics")) for e in entries)
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)

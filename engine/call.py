@@ -19,7 +19,7 @@ from calls.jobs import enqueue
 from contactcenter.logging import call_context
 from engine.prompts import prompt_pcm
 
-from . import builtins, presence, store, supervision, transfer
+from . import builtins, presence, progress, store, supervision, transfer
 from .live import GeminiUnavailable, LiveLink
 from .metrics import CallMetrics
 from .playout import Playout
@@ -420,14 +420,13 @@ class CallHandle:
     async def _save_as_we_go(self) -> None:
         """Every TRANSCRIPT_SAVE_SECONDS (never per frame): queue the recording's next chunk for the
         writer thread, and hand the segments closed since the last pass, with a metrics snapshot, to
-        Celery (the metrics alone every METRICS_EVERY_TICKS). A crash then loses at most the last few
-        seconds, and the live dashboard can read them."""
-        from calls.tasks import store_segments
-
+        Celery (the metrics alone every METRICS_EVERY_TICKS), in one job with the process's other calls
+        (`engine.progress`). A crash then loses at most the last few seconds, and the live dashboard
+        can read them."""
         saved = 0
         tick = 0
         while True:
-            await asyncio.sleep(settings.TRANSCRIPT_SAVE_SECONDS)
+            await asyncio.sleep(progress.next_pass(settings.TRANSCRIPT_SAVE_SECONDS))
             tick += 1
             if self._recording is not None:
                 self._recording.flush(self._loop.time() - self._t0)
@@ -435,7 +434,7 @@ class CallHandle:
             if len(segments) > saved or tick % METRICS_EVERY_TICKS == 0:
                 batch, saved = segments[saved:], len(segments)
                 try:
-                    await enqueue(store_segments, str(self.call_id), batch, metrics=self._metrics())
+                    await progress.save(str(self.call_id), batch, self._metrics())
                 except Exception:  # noqa: BLE001 - the end of the call stores them all again
                     log.warning("saving %d transcript segment(s) during the call failed", len(batch))
 

@@ -250,7 +250,7 @@ def test_redis_stopped_during_a_real_call_loses_nothing(agent, gemini_emulator, 
         assert len(stores) == 1 and jobs[stores[0]]["args"][0]["call_id"] == str(call.pk)
         assert {job["task"] for job in jobs.values()} <= {
             "calls.tasks.store_call",
-            "calls.tasks.store_segments",
+            "calls.tasks.store_progress",
             "calls.tasks.store_tool_invocations",
         }
         assert not CallMetrics.objects.filter(call=call).exists()

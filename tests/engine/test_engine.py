@@ -463,3 +463,55 @@ async def test_recording_written_in_chunks_is_the_same_file_as_one_built_at_the_
     assert line.handle._recording.chunks > 5, "the recording was written during the call"
     assert data == reference.wav_bytes()
     assert rec.duration_seconds == round((len(data) - 44) / 4 / recorder.rate, 2) > 5
+
+
+async def test_two_calls_in_progress_are_saved_together_in_one_job_per_pass(
+    demo_agent, dial, settings, monkeypatch
+):
+    """Thrown: two calls at once in one process, each greeted and one of them asked a question, with
+    what they said saved every 0.3 s while they go on, and a metrics snapshot on every pass.
+    Survives: both calls' transcripts and metrics snapshots are in the database before either call
+    ends, and they got there in shared `store_progress` jobs (one per pass for the process, not one per
+    call): no job carried one call alone while the other had something to save in the same pass."""
+    from asgiref.sync import sync_to_async
+    from celery.signals import task_prerun
+
+    from calls.models import TranscriptSegment
+
+    settings.TRANSCRIPT_SAVE_SECONDS = 0.3
+    monkeypatch.setattr("engine.call.METRICS_EVERY_TICKS", 1)  # every pass has something of each call
+    jobs: list[tuple[str, list]] = []
+
+    def seen(sender=None, args=None, kwargs=None, **_):
+        jobs.append((sender.name, list(args or ())))
+
+    task_prerun.connect(seen, weak=False)
+    try:
+        first, second = await dial(), await dial()
+        await asyncio.gather(first.wait_for_audio(1.0), second.wait_for_audio(1.0))
+        await asyncio.gather(first.wait_quiet(), second.wait_quiet())
+        await first.caller.say("i would like to check the status of my order")
+        await asyncio.gather(first.wait_quiet(), second.caller.silence(1.0))
+
+        def saved() -> dict:
+            calls = {str(first.handle.call_id), str(second.handle.call_id)}
+            return {
+                str(call): set(
+                    TranscriptSegment.objects.filter(call_id=call).values_list("speaker", flat=True)
+                )
+                for call in calls
+            } | {"metrics": CallMetrics.objects.filter(call_id__in=calls, final=False).count()}
+
+        during = await sync_to_async(saved)()
+        assert not first.handle._ended.is_set() and not second.handle._ended.is_set()
+    finally:
+        task_prerun.disconnect(seen)
+    assert during[str(first.handle.call_id)] == {"agent", "caller"}, during
+    assert during[str(second.handle.call_id)] == {"agent"}, during
+    assert during["metrics"] == 2, "a metrics snapshot of each call is stored while it goes on"
+    progress = [args[0] for name, args in jobs if name == "calls.tasks.store_progress"]
+    assert progress and not [name for name, _ in jobs if name == "calls.tasks.store_segments"]
+    together = [job for job in progress if len({entry["call_id"] for entry in job}) == 2]
+    assert together, f"the two calls were never saved in one job: {progress}"
+    await first.hang_up_and_wait()
+    await second.hang_up_and_wait()

@@ -126,7 +126,9 @@ class Decimator:
         n = np.arange(taps) - (taps - 1) / 2
         cutoff = 0.45 / factor  # of the input rate
         kernel = 2 * cutoff * np.sinc(2 * cutoff * n) * np.kaiser(taps, 8.0)
-        self._kernel = kernel / kernel.sum()  # float64: np.convolve is quickest on it
+        self._kernel = kernel / kernel.sum()  # float64: np.correlate is quickest on it
+        # Phase p of the kernel: taps p, p + factor, ... (symmetric, so correlating is convolving).
+        self._phases = [self._kernel[p::factor] for p in range(factor)]
         self._delay = (taps - 1) // 2
         self._history = np.zeros(taps - 1)
         self._lead = 0  # next output's centre, in input samples from the next chunk's start
@@ -138,14 +140,26 @@ class Decimator:
         if not samples.size:
             return samples.astype(np.int16)
         x = np.concatenate([self._history, samples])
-        # Point i of the full convolution is centred on input sample i - delay of this chunk.
-        out = np.convolve(x, self._kernel, "valid")[self._lead + self._delay :: self.factor]
+        out = self._kept(x, self._lead + self._delay)
         self._history = x[-(len(self._kernel) - 1) :]
         self._lead += out.size * self.factor - samples.size
         if last:
             self._lead = 0
             self._history[:] = 0
         return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+
+    def _kept(self, x: np.ndarray, start: float) -> np.ndarray:
+        """Points start, start + factor, ... of the full 'valid' convolution of x (point i is centred
+        on input sample i - delay of this chunk), computed in polyphase: each of the `factor` phases of
+        the kernel runs over its own phase of x, so no output that is thrown away is computed (a third
+        of the work of convolving everything at 24 to 8 kHz)."""
+        f, taps = self.factor, len(self._kernel)
+        n = max(0, -(-(len(x) - taps + 1 - start) // f))
+        out = np.zeros(n)
+        if n:
+            for p, h in enumerate(self._phases):
+                out += np.correlate(x[start + p :: f][: n + len(h) - 1], h, "valid")
+        return out
 
     def clear(self) -> None:
         self._history[:] = 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contactcenter.settings")
 
+from tests.support.live import free_port  # noqa: E402
+
 MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
 CHUNK_MS = 40
 
@@ -32,12 +33,6 @@ def cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all threads), from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def one_session(client, pcm: bytes, seconds: float, stats: dict[str, int]) -> None:

@@ -50,6 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.support.live import free_port  # noqa: E402
+
 NUMBER = "+15005550006"
 TWILIO_TOKEN = "rolling-restart-twilio-token"
 MARK_LIMIT_SECONDS = 60.0  # the promise: a dead process's calls are marked within a minute
@@ -69,12 +71,6 @@ class Options:
     transcript_save_seconds: float = 2.0
     prestop: bool = True  # take a server out of the proxy before its SIGTERM (Kubernetes: preStop pause)
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cc-rolling-")))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- processes ------------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from bench.common import (  # noqa: E402
     proc_rss_mb,
     setup_django,
 )
+from tests.support.live import free_port  # noqa: E402
 
 VENV = ROOT / ".pipecat-venv"
 PIPECAT = ("pipecat-ai[websocket,google]==1.14.0", "uvicorn[standard]")
@@ -74,12 +75,6 @@ def ensure_pipecat() -> Path:
         subprocess.run([str(python), "-m", "pip", "install", "-q", *PIPECAT], check=True)
         marker.touch()
     return python
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 60.0) -> None:

@@ -469,7 +469,9 @@ async def test_two_calls_in_progress_are_saved_together_in_one_job_per_pass(
     demo_agent, dial, settings, monkeypatch
 ):
     """Thrown: two calls at once in one process, each greeted and one of them asked a question, with
-    what they said saved every 0.3 s while they go on, and a metrics snapshot on every pass.
+    what they said saved every 0.3 s while they go on, and a metrics snapshot on every pass; the
+    process saves as it does when Celery runs in a worker (here the jobs still run in this process:
+    embedded mode itself gives each call its own job, `engine.progress`).
     Survives: both calls' transcripts and metrics snapshots are in the database before either call
     ends, and they got there in shared `store_progress` jobs (one per pass for the process, not one per
     call): no job carried one call alone while the other had something to save in the same pass."""
@@ -480,6 +482,7 @@ async def test_two_calls_in_progress_are_saved_together_in_one_job_per_pass(
 
     settings.TRANSCRIPT_SAVE_SECONDS = 0.3
     monkeypatch.setattr("engine.call.METRICS_EVERY_TICKS", 1)  # every pass has something of each call
+    monkeypatch.setattr("engine.progress._in_process", lambda: False)
     jobs: list[tuple[str, list]] = []
 
     def seen(sender=None, args=None, kwargs=None, **_):

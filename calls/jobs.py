@@ -15,6 +15,12 @@ from asgiref.sync import sync_to_async
 from calls import spool
 
 
+def runs_here(task: Any) -> bool:
+    """Celery runs `task` in this process (embedded mode, `task_always_eager`), not in a worker
+    behind a broker."""
+    return bool(task.app.conf.task_always_eager)
+
+
 def send(task: Any, *args: Any, **kwargs: Any) -> Any:
     """Queue `task` from sync code; spool it on disk if the broker is unreachable.
 
@@ -25,11 +31,11 @@ def send(task: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         result = task.apply_async(args=args, kwargs=kwargs, ignore_result=True)
     except spool.BROKER_ERRORS:
-        if task.app.conf.task_always_eager:
+        if runs_here(task):
             raise  # an eager task failed on its own: not a broker outage
         spool.write(task.name, list(args), dict(kwargs))
         return None
-    if not task.app.conf.task_always_eager and spool.pending():
+    if not runs_here(task) and spool.pending():
         spool.resend()
     return result
 

@@ -148,7 +148,7 @@ class Decimator:
             self._history[:] = 0
         return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
 
-    def _kept(self, x: np.ndarray, start: float) -> np.ndarray:
+    def _kept(self, x: np.ndarray, start: int) -> np.ndarray:
         """Points start, start + factor, ... of the full 'valid' convolution of x (point i is centred
         on input sample i - delay of this chunk), computed in polyphase: each of the `factor` phases of
         the kernel runs over its own phase of x, so no output that is thrown away is computed (a third

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 
-from calls.jobs import enqueue
+from calls.jobs import enqueue, runs_here
 
 COALESCE_S = 0.05  # what the savers of one pass hand in within this long goes in one job
 
@@ -30,8 +30,7 @@ def _store_progress():
 
 
 def _in_process() -> bool:
-    """Celery runs jobs here (embedded mode, `task_always_eager`), not in a worker behind a broker."""
-    return bool(_store_progress().app.conf.task_always_eager)
+    return runs_here(_store_progress())
 
 
 def next_pass(period: float) -> float:

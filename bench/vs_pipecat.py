@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/vs_pipecat.py [--levels 1,10,30] [--seconds 40] [--no-barge-in] [--daphne]
                                          [--vary GEMINI_INPUT_BATCH_MS=40,100] [--no-pipecat] [--broker]
+                                         [--no-plivo]
 
 Processes, one each: the Gemini stand-in (`manage.py gemini_emulator --profile bench` with
 `bench/neutral_scenario.json`: energy VAD, every reply the same ~2 s sentence, a barge-in once 40 ms of
@@ -11,7 +12,8 @@ production's media streams, DEBUG off, reached through its signed voice webhook,
 WebSocket transport + Twilio serializer + Gemini Live service; installed into `.pipecat-venv` on first
 use). This process is the Twilio emulator: per call, 20 ms frames both ways on real-time clocks; each
 caller says a 2.5 s phrase, then stays quiet 3.5 s, in a loop. Both servers ask the stand-in for the same
-end-of-turn silence (300 ms).
+end-of-turn silence (300 ms). The project also gets a Plivo row (`--no-plivo` skips it): the same
+callers from the Plivo emulator (V3-signed answer webhook, then the Audio Stream) into the same process.
 
 For each level N it runs N calls through each server in turn and prints, over the calls' steady state:
 - CPU per call (% of one core: the server process's user+system time / N / wall time),
@@ -37,7 +39,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -56,7 +58,8 @@ VENV = ROOT / ".pipecat-venv"
 PIPECAT = ("pipecat-ai[websocket,google]==1.14.0", "uvicorn[standard]")
 SCENARIO = ROOT / "bench" / "neutral_scenario.json"
 NUMBER = "+15005550006"
-TOKEN = "bench-twilio-token"
+TOKEN = "bench-carrier-token"  # Twilio's auth token and Plivo's (each signs its own webhooks)
+PLIVO_ID = "MA" + "B" * 18
 SILENCE_MS = 300
 SPEECH_S = 2.5
 QUIET_S = 3.5
@@ -98,6 +101,7 @@ class Server:
     voice_path: str
     status_path: str
     stop: object
+    carrier: str = "twilio"  # whose callers this row gets: "twilio" or "plivo" (the project only)
     # Processes doing this server's work off its media path (a Celery worker): their CPU is shown apart.
     helper_pids: tuple[int, ...] = ()
 
@@ -125,12 +129,14 @@ def start_project(
     settings_env: dict | None = None,
     name: str = "",
     broker: str = "",
+    plivo_rest: str = "",
 ) -> Server:
     """The project as production serves a media stream: `python -m contactcenter.streams` (uvicorn), or
     `server` "daphne" (`python -m contactcenter.serve`, the web process and embedded `./run`); the
     webhook goes to the same process here. `settings_env`: settings for this row (`--vary`). `broker`: a
     Redis URL: production's hand-off (REDIS_URL: Celery broker, channel layer) with a Celery worker
-    process storing what the calls leave; without it the embedded mode stores them in-process."""
+    process storing what the calls leave; without it the embedded mode stores them in-process.
+    `plivo_rest`: the Plivo emulator's REST URL, for the Plivo row's calls in the same process."""
     from django.conf import settings
 
     from tests.support.live import start_daphne
@@ -142,7 +148,10 @@ def start_project(
         "TWILIO_ACCOUNT_SID": emulator.account_sid,
         "TWILIO_AUTH_TOKEN": TOKEN,
         "TWILIO_API_BASE_URL": emulator.rest_url,
+        "PLIVO_AUTH_ID": PLIVO_ID,
+        "PLIVO_AUTH_TOKEN": TOKEN,
         "LOG_LEVEL": "WARNING",
+        **({"PLIVO_API_BASE_URL": plivo_rest} if plivo_rest else {}),
         **(settings_env or {}),
     }
     helpers: list[int] = []
@@ -297,8 +306,11 @@ async def run_level(
     emulator, server: Server, n: int, seconds: float, speech: bytes, barge: bytes, barge_in: bool
 ) -> dict:
     emulator.app_url = emulator.public_url = server.url
-    emulator.voice_url = server.url + server.voice_path
-    emulator.status_url = server.url + server.status_path
+    if server.carrier == "plivo":  # its answer and hangup URLs are app_url + these paths
+        emulator.answer_path, emulator.hangup_path = server.voice_path, server.status_path
+    else:
+        emulator.voice_url = server.url + server.voice_path
+        emulator.status_url = server.url + server.status_path
     idle_rss = proc_rss_mb(server.pid)
     calls = [emulator.place_call(NUMBER) for _ in range(n)]
     ears = [attach_ear(c) for c in calls]
@@ -462,6 +474,7 @@ def prepare_db() -> None:
         max_concurrent_calls=100000,
     )
     PhoneNumber.objects.create(carrier="twilio", number=NUMBER, agent=agent)
+    PhoneNumber.objects.create(carrier="plivo", number=NUMBER, agent=agent)
 
 
 def fit(pcm: bytes, seconds: float, rate: int) -> bytes:
@@ -481,6 +494,7 @@ def row(side: str, r: dict, floor: float, barge_floor: float) -> str:
 
 async def main_async(args) -> None:
     from emulators.carrier.phone import flite_pcm
+    from emulators.plivo.emulator import PlivoEmulator
     from emulators.twilio.emulator import TwilioEmulator
 
     python = ensure_pipecat() if args.pipecat else None
@@ -498,10 +512,33 @@ async def main_async(args) -> None:
             emulator = TwilioEmulator("http://127.0.0.1:1", auth_token=TOKEN, jitter_ms=60)
             await emulator.start_rest()
             emulators[side] = emulator
+        if args.plivo:  # Plivo callers into the first project row's process (it serves both carriers)
+            emulators["plivo"] = PlivoEmulator("http://127.0.0.1:1", auth_id=PLIVO_ID, auth_token=TOKEN)
+            await emulators["plivo"].start_rest()
+        plivo_rest = emulators["plivo"].rest_url if args.plivo else ""
         servers = [
-            start_project(gemini, emulators[name], settings_env=env, name=name, broker=args.broker)
+            start_project(
+                gemini,
+                emulators[name],
+                settings_env=env,
+                name=name,
+                broker=args.broker,
+                plivo_rest=plivo_rest,
+            )
             for name, env in batches.items()
         ]
+        if args.plivo:
+            servers.insert(
+                1,
+                replace(
+                    servers[0],
+                    name="plivo",
+                    voice_path="/plivo/answer/",
+                    status_path="/plivo/hangup/",
+                    stop=lambda: None,  # the process is the first row's
+                    carrier="plivo",
+                ),
+            )
         if args.daphne:
             servers.append(start_project(gemini, emulators["daphne"], "daphne", name="daphne"))
         if args.pipecat:
@@ -562,6 +599,7 @@ def main() -> None:
         "Celery worker storing what calls leave (its CPU per call printed after the row); default: embedded",
     )
     parser.add_argument("--no-pipecat", dest="pipecat", action="store_false", help="the project's rows only")
+    parser.add_argument("--no-plivo", dest="plivo", action="store_false", help="skip the project's Plivo row")
     parser.add_argument("--no-barge-in", dest="barge_in", action="store_false", help="skip the barge-in pass")
     parser.add_argument(
         "--vary",

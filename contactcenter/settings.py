@@ -279,6 +279,8 @@ if CARRIER_DEMO_FILE.exists():
         PLIVO_AUTH_ID, PLIVO_AUTH_TOKEN = _demo["plivo"]["auth_id"], _demo["plivo"]["auth_token"]
         PLIVO_API_BASE_URL = PLIVO_API_BASE_URL or _demo["plivo"]["api_base_url"]
 PLIVO_MAX_FRAME_BYTES = int(os.environ.get("PLIVO_MAX_FRAME_BYTES", "160"))  # audio per playAudio we send
+# Plivo too plays agent audio from its own buffer and drops it all on `clearAudio`: the same lead.
+PLIVO_LEAD_MS = int(os.environ.get("PLIVO_LEAD_MS", "60"))
 # What one carrier media stream (Twilio, Plivo) may send us; beyond it frames are dropped and counted.
 # A real frame is ~300 bytes of JSON, 50 a second; the burst covers a carrier catching up after a stall.
 STREAM_MAX_FRAME_BYTES = int(os.environ.get("STREAM_MAX_FRAME_BYTES", "65536"))

@@ -22,7 +22,7 @@ class WireFormat:
     # Largest payload the carrier accepts per message (Plivo: 160 bytes); frames are split to fit.
     max_payload_bytes: int | None = None
     # How far ahead of real time the playout may send, for a carrier that buffers what it is sent and
-    # drops it all on `clear` (Twilio): a reply's first words are not held to the frame clock.
+    # drops it all on `clear` (Twilio, Plivo): a reply's first words are not held to the frame clock.
     lead_ms: int = 0
 
     @property

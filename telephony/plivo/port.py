@@ -32,7 +32,12 @@ class PlivoPort:
         close: Callable[[], Awaitable[None]],
         public_base: str = "",
     ) -> None:
-        self.wire = WireFormat("ulaw", 8000, max_payload_bytes=settings.PLIVO_MAX_FRAME_BYTES or None)
+        self.wire = WireFormat(
+            "ulaw",
+            8000,
+            max_payload_bytes=settings.PLIVO_MAX_FRAME_BYTES or None,
+            lead_ms=settings.PLIVO_LEAD_MS,
+        )
         self.serializer = serializer
         self._send = send
         self._close = close

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 import websockets
@@ -73,6 +74,34 @@ async def test_inbound_call_greeting_two_turns_barge_in_dtmf_and_caller_hangup(
     assert ("system", "Caller pressed 7") in said
     assert await recording_seconds(row) > 5
     assert row.metrics.turns >= 2 and row.metrics.barge_ins >= 1
+
+
+async def test_a_replys_start_reaches_plivo_at_once_and_the_rest_at_real_time(
+    plivo_server, plivo_emulator, plivo_agent
+):
+    """Thrown at it: the greeting, which Gemini sends faster than real time. Holds: its first 80 ms (one
+    20 ms frame and PLIVO_LEAD_MS, 60) reach Plivo together, so the caller's first words are not held to
+    the frame clock, and the rest comes at real time, not as a burst (Plivo buffers what it is sent and
+    drops it all on `clearAudio`, so the lead costs nothing at a barge-in)."""
+    emu = plivo_emulator
+    call = await emu.place(to=PLIVO_NUMBER)
+    arrivals: list[tuple[float, int]] = []  # (arrival, bytes) of each playAudio
+    add_audio = call.playout.add_audio
+
+    def timed(ulaw: bytes, now: float) -> None:
+        arrivals.append((time.monotonic(), len(ulaw)))
+        add_audio(ulaw, now)
+
+    call.playout.add_audio = timed
+    await emu.run(call.answered())
+    await heard(emu, call)
+    await emu.run(call.hangup())
+    assert len(arrivals) > 50, arrivals[:5]
+    t0 = arrivals[0][0]
+    assert [size for _, size in arrivals[:4]] == [160] * 4
+    assert arrivals[3][0] - t0 < 0.03, [round(t - t0, 3) for t, _ in arrivals[:6]]  # 80 ms at once
+    audio_s = sum(size for _, size in arrivals) / 8000
+    assert arrivals[-1][0] - t0 > audio_s - 0.3, (arrivals[-1][0] - t0, audio_s)  # then real time
 
 
 async def test_agent_hangs_up_through_the_rest_api_after_goodbye(plivo_server, plivo_emulator, plivo_agent):

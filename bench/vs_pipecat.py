@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/vs_pipecat.py [--levels 1,10,30] [--seconds 40] [--no-barge-in] [--daphne]
                                          [--vary GEMINI_INPUT_BATCH_MS=40,100] [--no-pipecat] [--broker]
-                                         [--no-plivo]
+                                         [--no-plivo] [--no-rtp]
 
 Processes, one each: the Gemini stand-in (`manage.py gemini_emulator --profile bench` with
 `bench/neutral_scenario.json`: energy VAD, every reply the same ~2 s sentence, a barge-in once 40 ms of
@@ -13,7 +13,9 @@ WebSocket transport + Twilio serializer + Gemini Live service; installed into `.
 use). This process is the Twilio emulator: per call, 20 ms frames both ways on real-time clocks; each
 caller says a 2.5 s phrase, then stays quiet 3.5 s, in a loop. Both servers ask the stand-in for the same
 end-of-turn silence (300 ms). The project also gets a Plivo row (`--no-plivo` skips it): the same
-callers from the Plivo emulator (V3-signed answer webhook, then the Audio Stream) into the same process.
+callers from the Plivo emulator (V3-signed answer webhook, then the Audio Stream) into the same process,
+and an RTP row (`--no-rtp`; `bench/rtp_side.py`): the same callers as Asterisk phones, through
+`manage.py runasterisk` over ARI and externalMedia RTP (u-law) against the Asterisk emulator.
 
 For each level N it runs N calls through each server in turn and prints, over the calls' steady state:
 - CPU per call (% of one core: the server process's user+system time / N / wall time),
@@ -52,6 +54,7 @@ from bench.common import (  # noqa: E402
     proc_rss_mb,
     setup_django,
 )
+from bench.rtp_side import RtpSide, prepare_rtp_db  # noqa: E402
 from tests.support.live import free_port  # noqa: E402
 
 VENV = ROOT / ".pipecat-venv"
@@ -101,9 +104,9 @@ class Server:
     voice_path: str
     status_path: str
     stop: object
-    carrier: str = "twilio"  # whose callers this row gets: "twilio" or "plivo" (the project only)
     # Processes doing this server's work off its media path (a Celery worker): their CPU is shown apart.
     helper_pids: tuple[int, ...] = ()
+    carrier: str = "twilio"  # whose callers this row gets: "twilio" or "plivo" (the project only)
 
 
 def spawn(argv: list[str], env: dict[str, str], port: int, log_name: str, what: str) -> tuple[int, object]:
@@ -178,7 +181,7 @@ def start_project(
         "/twilio/voice/",
         "/twilio/status/",
         stop,
-        tuple(helpers),
+        helper_pids=tuple(helpers),
     )
 
 
@@ -539,6 +542,14 @@ async def main_async(args) -> None:
                     carrier="plivo",
                 ),
             )
+        if args.rtp:  # runasterisk over RTP, storing as the first project row does
+            from django.conf import settings
+
+            rtp = RtpSide(
+                gemini.env(), str(settings.DATA_DIR), {"REDIS_URL": args.broker} if args.broker else {}
+            )
+            rtp.helper_pids = servers[0].helper_pids  # the same Celery worker stores its calls
+            servers.insert(2 if args.plivo else 1, rtp)
         if args.daphne:
             servers.append(start_project(gemini, emulators["daphne"], "daphne", name="daphne"))
         if args.pipecat:
@@ -551,9 +562,23 @@ async def main_async(args) -> None:
             f"stand-in floor (SDK straight to it, 8 kHz in 20 ms messages, median of 5 turns each): "
             f"reply {floor:.0f} ms, barge-in to `interrupted` {barge_floor:.0f} ms"
         )
-        print(", ".join(f"{s.name} pid {s.pid} at {s.url}" for s in servers))
+        print(", ".join(f"{s.name} pid {s.pid} at {getattr(s, 'url', 'RTP')}" for s in servers))
+
+        async def level(s: Server | RtpSide, n: int, seconds: float, barge_in: bool) -> dict:
+            """One level of one row, and what the rest of the machine spent meanwhile (the callers in this
+            process, the stand-in), in % of a core: the two cores are shared by all three."""
+            t0, mine, stand_in = time.monotonic(), time.process_time(), proc_cpu_seconds(gemini.proc.pid)
+            if isinstance(s, RtpSide):
+                r = await s.run_level(n, seconds, speech, barge, barge_in)
+            else:
+                r = await run_level(emulators[s.name], s, n, seconds, speech, barge, barge_in)
+            wall = time.monotonic() - t0
+            r["callers_cpu"] = 100 * (time.process_time() - mine) / wall
+            r["stand_in_cpu"] = 100 * (proc_cpu_seconds(gemini.proc.pid) - stand_in) / wall
+            return r
+
         for s in servers:  # warm-up: imports, caches (not shown)
-            await run_level(emulators[s.name], s, 1, 6.0, speech, barge, False)
+            await level(s, 1, 6.0, False)
         modes = [False] + ([True] if args.barge_in else [])
         for barge_in in modes:
             print(
@@ -566,12 +591,18 @@ async def main_async(args) -> None:
             )
             for n in args.levels:
                 for s in servers:
-                    r = await run_level(emulators[s.name], s, n, args.seconds, speech, barge, barge_in)
+                    r = await level(s, n, args.seconds, barge_in)
                     print(row(s.name, r, floor, barge_floor), flush=True)
-                    if r["helper_cpu"] is not None:
-                        print(
-                            f"{'':>14}+ Celery worker {r['helper_cpu']:.2f} % of a core per call", flush=True
-                        )
+                    worker = (
+                        f"; Celery worker +{r['helper_cpu']:.2f} % of a core per call"
+                        if r["helper_cpu"]
+                        else ""
+                    )
+                    print(
+                        f"{'':>14}meanwhile: callers {r['callers_cpu']:.0f} % of a core, stand-in "
+                        f"{r['stand_in_cpu']:.0f} %{worker}",
+                        flush=True,
+                    )
                     await asyncio.sleep(3.0)
     finally:
         for e in emulators.values():
@@ -599,6 +630,9 @@ def main() -> None:
         "Celery worker storing what calls leave (its CPU per call printed after the row); default: embedded",
     )
     parser.add_argument("--no-pipecat", dest="pipecat", action="store_false", help="the project's rows only")
+    parser.add_argument(
+        "--no-rtp", dest="rtp", action="store_false", help="skip the project's RTP row (runasterisk)"
+    )
     parser.add_argument("--no-plivo", dest="plivo", action="store_false", help="skip the project's Plivo row")
     parser.add_argument("--no-barge-in", dest="barge_in", action="store_false", help="skip the barge-in pass")
     parser.add_argument(
@@ -611,6 +645,7 @@ def main() -> None:
     args.levels = [int(x) for x in args.levels.split(",")]
     setup_django()
     prepare_db()
+    prepare_rtp_db()
     asyncio.run(main_async(args))
 
 

@@ -45,7 +45,11 @@ def lateness(arrivals: list[tuple[float, int]], clock: int = 8000) -> list[float
     return out
 
 
-def start_runasterisk(env: dict[str, str], ari_url: str, transport: str) -> subprocess.Popen:
+def start_runasterisk(
+    env: dict[str, str], ari_url: str, transport: str, log=subprocess.DEVNULL
+) -> subprocess.Popen:
+    """`manage.py runasterisk` for a benchmark: ARI app and user "bench" at `ari_url`, media on
+    127.0.0.1 over `transport`; `env` on top of this process's environment; output to `log`."""
     from tests.support.live import free_port
 
     return subprocess.Popen(
@@ -66,8 +70,8 @@ def start_runasterisk(env: dict[str, str], ari_url: str, transport: str) -> subp
             "ASTERISK_MEDIA_TRANSPORT": transport,
             "LOG_LEVEL": "WARNING",
         },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
 

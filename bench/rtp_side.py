@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import subprocess
 import sys
 import time
@@ -36,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, percentile, proc_cpu_seconds, proc_rss_mb  # noqa: E402
+from bench.common import ROOT, proc_cpu_seconds, proc_rss_mb  # noqa: E402
 
 if TYPE_CHECKING:
     from bench.vs_pipecat import Ear
@@ -138,39 +137,16 @@ class RtpSide:
         """Start the emulator and runasterisk (transport "rtp": u-law), wait until its ARI app is up.
         `extra_env` (e.g. REDIS_URL) goes to runasterisk; a Celery worker, if any, is the caller's to
         start: put its pid in `helper_pids` to have its CPU shown apart."""
+        from bench.load_rtp import start_runasterisk
         from emulators.asterisk.testing import start_in_thread
-        from tests.support.live import free_port
 
         self.helper_pids: tuple[int, ...] = ()
         self.asterisk = start_in_thread(users={"bench": "bench"})
         self._ears: dict[str, Ear] = {}  # emulator channel id -> the ear of the bench's call on it
         self._hook_bridging()
-        env = {
-            **os.environ,
-            **gemini_env,
-            **(extra_env or {}),
-            "DATA_DIR": data_dir,
-            "DEBUG": "0",
-            "ARI_URL": self.asterisk.ari_url,
-            "ARI_USERNAME": "bench",
-            "ARI_PASSWORD": "bench",
-            "ARI_APP": "bench",
-            "MEDIA_BIND_HOST": "127.0.0.1",
-            "MEDIA_ADVERTISE_HOST": "127.0.0.1",
-            "RTP_PORT_RANGE": "31000-35999",
-            "AUDIOSOCKET_PORT": str(free_port()),
-            "ASTERISK_SOUNDS_PORT": str(free_port()),
-            "ASTERISK_MEDIA_TRANSPORT": "rtp",
-            "LOG_LEVEL": "WARNING",
-        }
+        env = {**gemini_env, **(extra_env or {}), "DATA_DIR": data_dir, "DEBUG": "0"}
         log = open(Path(data_dir) / "runasterisk.log", "wb")  # noqa: SIM115 - the child's lifetime
-        self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "runasterisk"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        self.proc = start_runasterisk(env, self.asterisk.ari_url, "rtp", log)
         self.pid = self.proc.pid
         try:
             self.asterisk.wait_for(lambda: self.asterisk.emulator.app_registered("bench"), 60, "runasterisk")
@@ -278,23 +254,18 @@ class RtpSide:
         legs = [[leg for leg in c.phone.legs if isinstance(leg, RtpLeg)] for c in chans]
         faults = ("malformed", "wrong_payload_type", "dynamic_pt_dropped", "wrong_frame_size")
         failed = sum(any(getattr(leg.stats, f) for f in faults) for ls in legs for leg in ls)
-        replies = [ms for e in ears for ms in vs.reply_latencies(e)]
-        clears = [ms for e in ears for ms in clear_latencies(e, vs.BARGE_AFTER_S)]
-        return {
-            "n": n,
-            "streams": sum(any(leg.stats.frames_in for leg in ls) for ls in legs),
-            "cpu": 100 * cpu / wall / n,
-            "helper_cpu": 100 * helper / wall / n if self.helper_pids else None,
-            "rss": max(0.0, rss_peak - idle_rss) / n,
-            "p50": percentile(replies, 50),
-            "p95": percentile(replies, 95),
-            "replies": len(replies),
-            "phrases": phrases,
-            "agent_s": sum(e.agent_seconds for e in ears) / n,
-            "clear_p50": percentile(clears, 50),
-            "after_clear_s": 0.0,
-            "errors": early + failed,
-        }
+        return vs.figures(
+            ears,
+            phrases,
+            [ms for e in ears for ms in clear_latencies(e, vs.BARGE_AFTER_S)],
+            n=n,
+            streams=sum(any(leg.stats.frames_in for leg in ls) for ls in legs),
+            cpu=100 * cpu / wall / n,
+            helper_cpu=100 * helper / wall / n if self.helper_pids else None,
+            rss=max(0.0, rss_peak - idle_rss) / n,
+            after_clear_s=0.0,
+            errors=early + failed,
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -333,26 +333,37 @@ async def run_level(
     phrases = sum(t.result() for t in tasks if not t.exception())
     await asyncio.gather(*(c.hangup("bench over") for c in calls), return_exceptions=True)
     await asyncio.sleep(2.0)
-    replies = [ms for e in ears for ms in reply_latencies(e)]
     clears, after = [], 0.0
     for e in ears:
         lat, a = clear_latencies(e)
         clears += lat
         after += a
+    return figures(
+        ears,
+        phrases,
+        clears,
+        n=n,
+        streams=sum(c.stream_started.is_set() for c in calls),
+        cpu=100 * cpu / wall / n,
+        helper_cpu=100 * helper / wall / n if server.helper_pids else None,
+        rss=max(0.0, rss_peak - idle_rss) / n,
+        after_clear_s=after,
+        errors=sum(len(c.errors) for c in calls),
+    )
+
+
+def figures(ears: list[Ear], phrases: int, clears: list[float], **measured) -> dict:
+    """A row's figures (the keys `row` prints): reply and `clear` times from what its callers heard, and
+    what the row measured itself (n, streams, cpu, helper_cpu, rss, after_clear_s, errors)."""
+    replies = [ms for e in ears for ms in reply_latencies(e)]
     return {
-        "n": n,
-        "streams": sum(c.stream_started.is_set() for c in calls),
-        "cpu": 100 * cpu / wall / n,
-        "helper_cpu": 100 * helper / wall / n if server.helper_pids else None,
-        "rss": max(0.0, rss_peak - idle_rss) / n,
+        **measured,
         "p50": percentile(replies, 50),
         "p95": percentile(replies, 95),
         "replies": len(replies),
         "phrases": phrases,
-        "agent_s": sum(e.agent_seconds for e in ears) / n,
+        "agent_s": sum(e.agent_seconds for e in ears) / measured["n"],
         "clear_p50": percentile(clears, 50),
-        "after_clear_s": after,
-        "errors": sum(len(c.errors) for c in calls),
     }
 
 

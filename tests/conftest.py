@@ -82,6 +82,30 @@ def celery_worker_process(request):
         worker.kill()
 
 
+@pytest.fixture(autouse=PRODUCTION)
+def celery_idle_before_flush(request):
+    """Production runs: the worker finishes what a test queued before that test's database is flushed.
+
+    A store job still writing while a transactional test's TRUNCATE ran deadlocked it (the crash
+    recovery test, in one CI run), and the next test then found the last one's rows. With
+    acks_late, a job is in the Redis queue until a worker takes it and in `unacked` until it is done.
+    """
+    if request.node.get_closest_marker("django_db") is None:
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")  # set up before this, so flushed after this waits
+    yield
+    import time
+
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    deadline = time.monotonic() + 15.0  # a job retrying later must not hold the suite
+    while time.monotonic() < deadline and (client.llen("celery") or client.hlen("unacked")):
+        time.sleep(0.1)
+
+
 @pytest.fixture(scope="session")
 def gemini_emulator():
     """The Gemini Live emulator (fast profile) on its own thread, shared by the whole session."""

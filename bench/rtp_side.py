@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, proc_cpu_seconds, proc_rss_mb  # noqa: E402
+from bench.common import ROOT, proc_rss_mb  # noqa: E402
 
 if TYPE_CHECKING:
     from bench.vs_pipecat import Ear
@@ -238,15 +238,7 @@ class RtpSide:
         speech, barge = resample(speech8k, 8000, 16000), resample(barge8k, 8000, 16000)  # the phone's rate
         idle_rss = proc_rss_mb(self.pid)
         level = asyncio.ensure_future(self._on_emulator(self._callers(n, seconds, speech, barge, barge_in)))
-        await asyncio.sleep(4.0)  # set-up and greetings out of the figures
-        cpu0, t0 = proc_cpu_seconds(self.pid), time.monotonic()
-        helper0 = sum(proc_cpu_seconds(p) for p in self.helper_pids)
-        rss_peak = 0.0
-        while not level.done():
-            rss_peak = max(rss_peak, proc_rss_mb(self.pid))
-            await asyncio.sleep(0.5)
-        cpu, wall = proc_cpu_seconds(self.pid) - cpu0, time.monotonic() - t0
-        helper = sum(proc_cpu_seconds(p) for p in self.helper_pids) - helper0
+        usage = await vs.steady_usage(self.pid, self.helper_pids, n, idle_rss, level.done)
         chans, ears, phrases = level.result()
         early = sum(c.phone.ended.is_set() for c in chans)  # before the bench hung up
         await self._on_emulator(self._hang_up(chans))
@@ -260,9 +252,7 @@ class RtpSide:
             [ms for e in ears for ms in clear_latencies(e, vs.BARGE_AFTER_S)],
             n=n,
             streams=sum(any(leg.stats.frames_in for leg in ls) for ls in legs),
-            cpu=100 * cpu / wall / n,
-            helper_cpu=100 * helper / wall / n if self.helper_pids else None,
-            rss=max(0.0, rss_peak - idle_rss) / n,
+            **usage,
             after_clear_s=0.0,
             errors=early + failed,
         )

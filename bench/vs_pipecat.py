@@ -41,6 +41,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -321,15 +322,9 @@ async def run_level(
         asyncio.create_task(caller(c, e, speech, barge, seconds, barge_in))
         for c, e in zip(calls, ears, strict=True)
     ]
-    await asyncio.sleep(4.0)  # set-up and greetings out of the figures
-    cpu0, t0 = proc_cpu_seconds(server.pid), time.monotonic()
-    helper0 = sum(proc_cpu_seconds(p) for p in server.helper_pids)
-    rss_peak = 0.0
-    while not all(t.done() for t in tasks):
-        rss_peak = max(rss_peak, proc_rss_mb(server.pid))
-        await asyncio.sleep(0.5)
-    cpu, wall = proc_cpu_seconds(server.pid) - cpu0, time.monotonic() - t0
-    helper = sum(proc_cpu_seconds(p) for p in server.helper_pids) - helper0
+    usage = await steady_usage(
+        server.pid, server.helper_pids, n, idle_rss, lambda: all(t.done() for t in tasks)
+    )
     phrases = sum(t.result() for t in tasks if not t.exception())
     await asyncio.gather(*(c.hangup("bench over") for c in calls), return_exceptions=True)
     await asyncio.sleep(2.0)
@@ -344,12 +339,32 @@ async def run_level(
         clears,
         n=n,
         streams=sum(c.stream_started.is_set() for c in calls),
-        cpu=100 * cpu / wall / n,
-        helper_cpu=100 * helper / wall / n if server.helper_pids else None,
-        rss=max(0.0, rss_peak - idle_rss) / n,
+        **usage,
         after_clear_s=after,
         errors=sum(len(c.errors) for c in calls),
     )
+
+
+async def steady_usage(
+    pid: int, helper_pids: tuple[int, ...], n: int, idle_rss: float, done: Callable[[], bool]
+) -> dict:
+    """What a server process spent over a level's steady part, from 4 s after its calls were placed
+    (set-up and greetings left out) until `done()`: CPU in % of a core per call, its helpers' (a Celery
+    worker) apart, and peak RSS above `idle_rss` in MB per call."""
+    await asyncio.sleep(4.0)
+    cpu0, t0 = proc_cpu_seconds(pid), time.monotonic()
+    helper0 = sum(proc_cpu_seconds(p) for p in helper_pids)
+    rss_peak = 0.0
+    while not done():
+        rss_peak = max(rss_peak, proc_rss_mb(pid))
+        await asyncio.sleep(0.5)
+    cpu, wall = proc_cpu_seconds(pid) - cpu0, time.monotonic() - t0
+    helper = sum(proc_cpu_seconds(p) for p in helper_pids) - helper0
+    return {
+        "cpu": 100 * cpu / wall / n,
+        "helper_cpu": 100 * helper / wall / n if helper_pids else None,
+        "rss": max(0.0, rss_peak - idle_rss) / n,
+    }
 
 
 def figures(ears: list[Ear], phrases: int, clears: list[float], **measured) -> dict:

@@ -8,6 +8,9 @@ in the tests for every input value.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 import soxr
 
@@ -103,11 +106,43 @@ def pcm_to_alaw(pcm: bytes) -> bytes:
 
 
 DECODERS = {"ulaw": ulaw_to_pcm, "alaw": alaw_to_pcm, "pcm": bytes}
+
+
+def loudness_test(encoding: str, peak: int) -> Callable[[bytes], bool]:
+    """A test of whether any sample of a wire payload goes past ±`peak`.
+
+    For G.711 it reads the encoded bytes: deleting every code that decodes within ±peak leaves
+    nothing exactly when no sample is louder. One C call per frame, where decoding and two numpy
+    reductions cost about 3 µs on each of the 50 frames a second of every call.
+    """
+    table = {"ulaw": _ULAW_DEC, "alaw": _ALAW_DEC}.get(encoding)
+    if table is not None:
+        quiet = bytes(code for code in range(256) if -peak <= int(table[code]) <= peak)
+        return lambda payload: bool(payload.translate(None, quiet))
+
+    def loud_pcm(pcm: bytes) -> bool:
+        samples = np.frombuffer(pcm, dtype="<i2", count=len(pcm) // 2)
+        return bool(samples.size) and (int(samples.max()) > peak or int(samples.min()) < -peak)
+
+    return loud_pcm
 ENCODERS = {"ulaw": pcm_to_ulaw, "alaw": pcm_to_alaw, "pcm": bytes}
 
 
 # ---------------------------------------------------------------------------------------------------
 # Streaming resampling
+@functools.cache
+def _decimation_filter(factor: int, taps: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The low-pass kernel and its `factor` phases, built once per factor: every reply starts a new
+    `Decimator`, and building the window and sinc each time cost 2 % of a media process at 30 calls."""
+    n = np.arange(taps) - (taps - 1) / 2
+    cutoff = 0.45 / factor  # of the input rate
+    kernel = 2 * cutoff * np.sinc(2 * cutoff * n) * np.kaiser(taps, 8.0)
+    kernel = kernel / kernel.sum()  # float64: np.correlate is quickest on it
+    kernel.setflags(write=False)  # shared by every call's Decimator
+    # Phase p of the kernel: taps p, p + factor, ... (symmetric, so correlating is convolving).
+    return kernel, [kernel[p::factor] for p in range(factor)]
+
+
 class Decimator:
     """Downsampling by a whole factor (Gemini's 24 kHz to a phone line's 8 kHz), with no block delay.
 
@@ -122,13 +157,8 @@ class Decimator:
 
     def __init__(self, factor: int) -> None:
         self.factor = factor
-        taps = self.TAPS_PER_FACTOR * factor + 1
-        n = np.arange(taps) - (taps - 1) / 2
-        cutoff = 0.45 / factor  # of the input rate
-        kernel = 2 * cutoff * np.sinc(2 * cutoff * n) * np.kaiser(taps, 8.0)
-        self._kernel = kernel / kernel.sum()  # float64: np.correlate is quickest on it
-        # Phase p of the kernel: taps p, p + factor, ... (symmetric, so correlating is convolving).
-        self._phases = [self._kernel[p::factor] for p in range(factor)]
+        self._kernel, self._phases = _decimation_filter(factor, self.TAPS_PER_FACTOR * factor + 1)
+        taps = len(self._kernel)
         self._delay = (taps - 1) // 2
         self._history = np.zeros(taps - 1)
         self._lead = 0  # next output's centre, in input samples from the next chunk's start

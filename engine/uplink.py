@@ -37,7 +37,7 @@ from collections.abc import Awaitable, Callable
 
 import numpy as np
 
-from engine.codec import DECODERS, StreamResampler
+from engine.codec import DECODERS, StreamResampler, loudness_test
 
 from .port import WireFormat
 
@@ -67,6 +67,9 @@ class Uplink:
         speech_batch_ms: int = SPEECH_BATCH_MS,
     ) -> None:
         self._decode = DECODERS[wire.encoding]
+        self._loud = loudness_test(wire.encoding, VOICE_PEAK)
+        self._g711 = wire.encoding != "pcm"  # one byte per sample: loudness is read off the wire bytes
+        self._loop: asyncio.AbstractEventLoop | None = None  # the call's loop, taken on the first frame
         self.rate = rate or wire.rate  # what Gemini receives (0: the line's own rate)
         self.mime = f"audio/pcm;rate={self.rate}"
         self._resampler = StreamResampler(wire.rate, self.rate)  # a pass-through at the line's rate
@@ -116,12 +119,15 @@ class Uplink:
             pcm, self._odd = pcm[:-1], pcm[-1:]
         if self.secure:  # secure entry: neither Gemini nor the recording hears the line (keyed digits)
             pcm = bytes(len(pcm))
+            voiced = False
+        else:
+            voiced = self._loud(payload if self._g711 else pcm)
         self.frames_in += 1
         self._pcm_in += len(pcm)
         self._on_caller_pcm(pcm)
-        samples = np.frombuffer(pcm, dtype="<i2")
-        now = asyncio.get_running_loop().time()
-        voiced = bool(samples.size) and (int(samples.max()) > VOICE_PEAK or int(samples.min()) < -VOICE_PEAK)
+        if self._loop is None:  # not get_running_loop() per frame: on Python 3.11 it calls getpid()
+            self._loop = asyncio.get_running_loop()
+        now = self._loop.time()
         if voiced:
             if self.last_voice_at is None or now - self.last_voice_at > UTTERANCE_GAP:
                 self.utterance_started_at = now

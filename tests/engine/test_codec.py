@@ -109,3 +109,27 @@ def test_gemini_audio_to_a_phone_line_comes_out_with_each_chunk_and_without_alia
 
     assert level_db(1000) > -0.5
     assert level_db(5000) < -60
+
+
+@pytest.mark.parametrize(
+    ("encoding", "decode"), [("ulaw", audioop.ulaw2lin), ("alaw", audioop.alaw2lin)], ids=["ulaw", "alaw"]
+)
+def test_loudness_read_off_g711_bytes_agrees_with_the_decoded_samples(encoding, decode):
+    """The uplink tells speech from quiet on the encoded bytes (codec.loudness_test); for every code,
+    alone and among quiet ones, that must be what audioop's decoded sample says."""
+    for peak in (100, 1500, 8000):
+        loud = codec.loudness_test(encoding, peak)
+        quiet_code = next(b for b in ALL_BYTES if abs(audioop.getsample(decode(bytes([b]), 2), 2, 0)) <= peak)
+        for code in ALL_BYTES:
+            sample = audioop.getsample(decode(bytes([code]), 2), 2, 0)
+            frame = bytes([quiet_code]) * 80 + bytes([code]) + bytes([quiet_code]) * 79
+            assert loud(frame) == (abs(sample) > peak), (encoding, peak, code, sample)
+        assert not loud(b"")
+
+
+def test_loudness_of_linear_pcm():
+    loud = codec.loudness_test("pcm", 1500)
+    assert loud(np.array([0, 1500, -1500], dtype="<i2").tobytes()) is False
+    assert loud(np.array([0, 1501], dtype="<i2").tobytes()) is True
+    assert loud(np.array([-1501, 3], dtype="<i2").tobytes()) is True
+    assert loud(b"") is False

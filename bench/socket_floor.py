@@ -4,7 +4,7 @@
 
 Each run starts uvicorn (uvloop, httptools, no permessage-deflate, as `contactcenter.streams` runs)
 with a bare ASGI application that accepts the WebSocket and drops every message, once per WebSocket
-protocol uvicorn offers, and drives N sockets with Twilio-sized media messages every 20 ms on
+protocol uvicorn offers and once with the streams process's own (`contactcenter.ws_protocol`), and drives N sockets with Twilio-sized media messages every 20 ms on
 real-time clocks from this process. It prints the server's CPU (user + system, all threads) per frame
 and per connection, the median of the runs side by side. That is what any Python server pays before
 it looks at a frame (the kernel, uvloop, the WebSocket parser, the ASGI queue): Pipecat pays it too,
@@ -29,8 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import proc_cpu_seconds  # noqa: E402
 from tests.support.live import free_port  # noqa: E402
 
-PROTOCOLS = ("websockets", "websockets-sansio")
+OURS = "contactcenter.ws_protocol"  # websockets-sansio with the media process's fast paths
+PROTOCOLS = ("websockets", "websockets-sansio", OURS)
 FRAME_S = 0.02
+ROOT = str(Path(__file__).resolve().parents[1])
 APP = """
 async def app(scope, receive, send):
     if scope["type"] != "websocket":
@@ -69,14 +71,21 @@ async def drive(port: int, calls: int, seconds: float) -> None:
 def measure(app_dir: str, protocol: str, calls: int, seconds: float) -> float:
     """Server CPU µs per frame received."""
     port = free_port()
-    server = subprocess.Popen(
-        [
+    if protocol == OURS:  # a class, which uvicorn's command line cannot name: the same options in Python
+        command = [
+            sys.executable, "-c",
+            f"import sys; sys.path[:0] = [{app_dir!r}, {ROOT!r}]; import uvicorn; "
+            "from contactcenter.ws_protocol import MediaWebSocketProtocol as P; "
+            f"uvicorn.run('floor_app:app', port={port}, ws=P, loop='uvloop', http='httptools', "
+            "ws_per_message_deflate=False, access_log=False, log_level='error')",
+        ]  # fmt: skip
+    else:
+        command = [
             sys.executable, "-m", "uvicorn", "--app-dir", app_dir, "floor_app:app", "--port", str(port),
             "--ws", protocol, "--loop", "uvloop", "--http", "httptools", "--ws-per-message-deflate", "false",
             "--no-access-log", "--log-level", "error",
-        ],
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        ]  # fmt: skip
+    server = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):
             try:
@@ -111,7 +120,7 @@ def main() -> None:
     for protocol, values in results.items():
         per_frame = statistics.median(values)
         print(
-            f"  {protocol:18s} {per_frame:6.1f} µs per frame   {per_frame * 50 / 1e4:.3f} % of a core per call"
+            f"  {protocol:26s} {per_frame:6.1f} µs per frame   {per_frame * 50 / 1e4:.3f} % of a core per call"
             f"   runs: {', '.join(f'{v:.1f}' for v in values)}"
         )
 

@@ -7,7 +7,8 @@ comes close. daphne reads and writes them through Twisted and autobahn (a sixth 
 carried the same calls with a quarter less CPU (bench/vs_pipecat.py --daphne, README). Its
 `websockets-sansio` protocol (the `websockets` package's sans-I/O parser fed straight from uvloop)
 reads a frame with about a sixth less CPU than its older `websockets` one, which uvicorn deprecates
-(bench/socket_floor.py). The proxy sends
+(bench/socket_floor.py); `contactcenter.ws_protocol` is that protocol with fast paths for whole
+small frames in and out and no pause of the socket per message. The proxy sends
 `/ws/twilio/` and `/ws/plivo/` here and everything else (webhooks, admin, dashboard) to daphne
 (`contactcenter.serve`); both run the same ASGI application, so the consumers stay Channels consumers
 and either server can serve any path (embedded `./run` keeps everything in one daphne).
@@ -28,6 +29,8 @@ import os
 from collections.abc import Generator
 
 import uvicorn
+
+from contactcenter.ws_protocol import MediaWebSocketProtocol
 
 log = logging.getLogger("contactcenter.streams")
 REQUESTS_GRACE_SECONDS = 5  # requests in flight when the drain ends (a carrier's last status callback)
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         lifespan="off",  # Channels' router has no lifespan protocol
         proxy_headers=args.proxy_headers,
         forwarded_allow_ips="*" if args.proxy_headers else None,
-        ws="websockets-sansio",  # module docstring
+        ws=MediaWebSocketProtocol,  # module docstring
         ws_max_size=MAX_MESSAGE_BYTES,
         # No permessage-deflate: base64 audio barely compresses and deflating 100 messages a second per
         # call cost 2 % of the process at 30 calls (daphne never offered it either).

@@ -1,0 +1,186 @@
+"""uvicorn's sans-I/O WebSocket protocol, lighter on the media sockets' small whole frames.
+
+A carrier's media socket is 50 small text frames a second in and up to 50 out, for the whole call.
+uvicorn's `websockets-sansio` protocol pays, per inbound frame, the `websockets` parser's generator
+steps (header, mask, payload, each through `read_exact`) and a `pause_reading()` plus a
+`resume_reading()` of the socket (it pauses after every message until the app has read it); per
+outbound frame, a `Frame` object serialized in Python. Here, once the connection is open:
+
+- inbound bytes are cut into whole frames here; a whole, final, masked text or binary frame within
+  `ws_max_size`, outside a fragmented message, is unmasked (the `websockets` C speedup) and queued for
+  the app directly. Every other frame (ping, pong, close, fragments, reserved bits or opcodes, an
+  unmasked or oversized frame) goes to the `websockets` parser as it came, always whole, so the
+  parser stays at a frame boundary and answers it exactly as uvicorn does (pong, close handshake,
+  1002, 1007, 1009). Once the connection leaves OPEN, or a frame is too big to wait for whole,
+  everything goes to the parser as before.
+- reading pauses only when PAUSE_AT messages wait for the app, and resumes when half are read:
+  back-pressure still bounds what one socket can queue.
+- a text or binary message out is a header and the payload written at once (a server's frames
+  are not masked).
+
+`bench/socket_floor.py` measures it against uvicorn's own protocols (README, Benchmarks);
+`tests/telephony/test_ws_protocol.py` drives it with frames cut and joined every way over real sockets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
+from websockets.speedups import apply_mask
+
+PAUSE_AT = 8  # messages waiting for the app before reading pauses (uvicorn: 1)
+_TEXT, _BINARY = 0x1, 0x2
+
+
+def _header(opcode: int, length: int) -> bytes:
+    """A final, unmasked frame's header (RFC 6455 §5.2)."""
+    if length < 126:
+        return bytes((0x80 | opcode, length))
+    if length < 1 << 16:
+        return bytes((0x80 | opcode, 126)) + length.to_bytes(2, "big")
+    return bytes((0x80 | opcode, 127)) + length.to_bytes(8, "big")
+
+
+class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's `websockets-sansio` protocol with the fast paths of the module docstring."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._framing = False  # True while this class cuts the inbound frames (OPEN, parser at a boundary)
+        self._inbox = bytearray()  # inbound bytes of a frame not yet whole
+
+    # --- inbound -----------------------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if not self._framing:
+            if not self._may_frame():
+                super().data_received(data)
+                return
+            self._framing = True
+        if self._inbox:
+            self._inbox += data
+            data = bytes(self._inbox)
+            self._inbox.clear()
+        self._cut(data)
+
+    def _may_frame(self) -> bool:
+        """Open, handshake done, and the parser holding no partial input: safe to start cutting."""
+        conn = self.conn
+        return (
+            self.handshake_complete
+            and not self.close_sent
+            and self.initial_response is None
+            and conn.state is State.OPEN
+            and conn.parser_exc is None
+            and not conn.reader.buffer
+        )
+
+    def _cut(self, data: bytes) -> None:
+        """Deliver every whole frame in `data`; keep a partial one for the next read."""
+        size, at = len(data), 0
+        max_size = self.conn.max_message_size
+        while at < size:
+            if size - at < 2:
+                break
+            b0, b1 = data[at], data[at + 1]
+            length = b1 & 0x7F
+            head = 2
+            if length == 126:
+                head = 4
+                if size - at < head:
+                    break
+                length = int.from_bytes(data[at + 2 : at + 4], "big")
+            elif length == 127:
+                head = 10
+                if size - at < head:
+                    break
+                length = int.from_bytes(data[at + 2 : at + 10], "big")
+            masked = b1 & 0x80
+            if masked:
+                head += 4
+            if max_size is not None and length > max_size:
+                self._to_parser(data[at:])  # the parser refuses it (1009) without waiting for it whole
+                return
+            end = at + head + length
+            if end > size:
+                break
+            opcode = b0 & 0x0F
+            if (
+                b0 & 0xF0 == 0x80  # final, no reserved bits
+                and masked
+                and (opcode == _TEXT or opcode == _BINARY)
+                and self.conn.current_size is None  # not inside a fragmented message
+            ):
+                payload = apply_mask(data[at + head : end], data[at + head - 4 : at + head])
+                self.curr_msg_data_type = "text" if opcode == _TEXT else "bytes"
+                self.frames = [payload]
+                self.send_receive_event_to_app()
+            else:
+                super().data_received(data[at:end])  # whole: the parser ends at a frame boundary
+                if self.conn.state is not State.OPEN or self.conn.parser_exc is not None:
+                    self._to_parser(data[end:])
+                    return
+            if self.close_sent:  # the app closed (or a bad message made us close): read no further
+                self._to_parser(data[end:])
+                return
+            at = end
+        if at < size:
+            self._inbox += data[at:]
+
+    def _to_parser(self, rest: bytes) -> None:
+        """From here on the `websockets` parser reads everything, as in uvicorn's own protocol."""
+        self._framing = False
+        if rest:
+            super().data_received(rest)
+
+    def send_receive_event_to_app(self) -> None:
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:
+            return  # as uvicorn: past `websocket.close`, messages are dropped until the peer's close
+        if self.curr_msg_data_type == "text":
+            try:
+                self.queue.put_nowait({"type": "websocket.receive", "text": data.decode()})
+            except UnicodeDecodeError:
+                self.logger.info("Invalid UTF-8 sequence received from client.")
+                self.conn.send_close(1007)
+                self.handle_parser_exception()
+                return
+        else:
+            self.queue.put_nowait({"type": "websocket.receive", "bytes": data})
+        if not self.read_paused and self.queue.qsize() >= PAUSE_AT:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    async def receive(self) -> Any:
+        message = await self.queue.get()
+        if self.read_paused and self.queue.qsize() <= PAUSE_AT // 2:
+            self.read_paused = False
+            self.transport.resume_reading()
+        return message
+
+    # --- outbound ----------------------------------------------------------------------------------
+    async def send(self, message: Any) -> None:
+        kind = message["type"]
+        if (
+            kind == "websocket.send"
+            and self.handshake_complete
+            and not self.close_sent
+            and self.initial_response is None
+            and self.conn.state is State.OPEN
+            and self.writable.is_set()
+        ):
+            if self.disconnected:
+                raise ClientDisconnected()
+            text = message.get("text")
+            if message.get("bytes") is not None:
+                payload, opcode = message["bytes"], _BINARY
+            elif text is not None:
+                payload, opcode = text.encode(), _TEXT
+            else:
+                return
+            self.transport.write(_header(opcode, len(payload)) + payload)
+            return
+        await super().send(message)

@@ -1,0 +1,218 @@
+"""The media process's WebSocket protocol (contactcenter/ws_protocol.py) over real sockets.
+
+Every test runs against uvicorn's own `websockets-sansio` protocol too: the fast paths must change
+nothing a client sees. The client is a raw TCP socket, so frames can be joined, split at any byte,
+fragmented, unmasked or oversized exactly as a test needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import struct
+
+import pytest
+import uvicorn
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from contactcenter.ws_protocol import PAUSE_AT, MediaWebSocketProtocol
+from tests.support.live import free_port
+
+MAX_SIZE = 200_000
+TEXT, BINARY, CLOSE, PING, PONG, CONT = 0x1, 0x2, 0x8, 0x9, 0xA, 0x0
+
+pytestmark = pytest.mark.parametrize("protocol", [MediaWebSocketProtocol, WebSocketsSansIOProtocol])
+
+
+class Echo:
+    """An ASGI app: refuses /refuse before accepting, echoes every message, closes on "close-me",
+    and reads nothing while "hold" is set (so a client can fill its queue)."""
+
+    def __init__(self) -> None:
+        self.disconnects: list[int] = []
+        self.reading = asyncio.Event()
+        self.reading.set()
+
+    async def __call__(self, scope, receive, send) -> None:
+        assert scope["type"] == "websocket"
+        await receive()
+        if scope["path"] == "/refuse":
+            await send({"type": "websocket.close"})
+            return
+        await send({"type": "websocket.accept"})
+        while True:
+            await self.reading.wait()
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                self.disconnects.append(message["code"])
+                return
+            if message.get("text") == "close-me":
+                await send({"type": "websocket.close", "code": 4400})
+            elif message.get("text") is not None:
+                await send({"type": "websocket.send", "text": message["text"]})
+            else:
+                await send({"type": "websocket.send", "bytes": message["bytes"]})
+
+
+@pytest.fixture
+async def served(protocol):
+    app = Echo()
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, ws=protocol, lifespan="off", log_config=None,
+        ws_max_size=MAX_SIZE, ws_per_message_deflate=False, ws_ping_interval=None,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    server.capture_signals = contextlib.nullcontext  # the test runner keeps its own signal handlers
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn has no event for it
+        await asyncio.sleep(0.01)
+    yield app, port
+    server.should_exit = True
+    await asyncio.wait_for(task, 10)
+
+
+def frame(opcode: int, payload: bytes, fin: bool = True, masked: bool = True, rsv: int = 0) -> bytes:
+    head = bytes([(0x80 if fin else 0) | rsv | opcode])
+    n = len(payload)
+    bit = 0x80 if masked else 0
+    if n < 126:
+        head += bytes([bit | n])
+    elif n < 1 << 16:
+        head += bytes([bit | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([bit | 127]) + struct.pack("!Q", n)
+    if not masked:
+        return head + payload
+    mask = os.urandom(4)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def connect(port: int, path: str = "/") -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    return reader, writer, head
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    b0, b1 = await asyncio.wait_for(reader.readexactly(2), 5)
+    assert not b1 & 0x80, "a server's frames are not masked"
+    assert b0 & 0x80, "the server sends whole messages"
+    n = b1 & 0x7F
+    if n == 126:
+        (n,) = struct.unpack("!H", await reader.readexactly(2))
+    elif n == 127:
+        (n,) = struct.unpack("!Q", await reader.readexactly(8))
+    return b0 & 0x0F, await asyncio.wait_for(reader.readexactly(n), 5)
+
+
+async def close_code(reader: asyncio.StreamReader) -> int:
+    opcode, payload = await read_frame(reader)
+    assert opcode == CLOSE
+    return struct.unpack("!H", payload[:2])[0]
+
+
+async def test_many_frames_in_one_write_come_back_in_order(served, protocol):
+    app, port = served
+    reader, writer, head = await connect(port)
+    assert head.startswith(b"HTTP/1.1 101")
+    texts = [f'{{"event":"media","n":{i}}}' for i in range(40)]
+    writer.write(b"".join(frame(TEXT, t.encode()) for t in texts))
+    assert [(await read_frame(reader))[1].decode() for _ in texts] == texts
+    writer.write(frame(CLOSE, struct.pack("!H", 1000)))
+    assert await close_code(reader) == 1000
+    writer.close()
+    await asyncio.sleep(0.1)
+    assert app.disconnects == [1000]
+
+
+async def test_a_frame_split_at_every_byte_and_long_lengths(served, protocol):
+    _, port = served
+    reader, writer, _ = await connect(port)
+    one = frame(TEXT, "é twenty bytes text".encode())
+    for i in range(len(one)):  # one byte per write: every header and mask boundary falls mid-read
+        writer.write(one[i : i + 1])
+        await writer.drain()
+        await asyncio.sleep(0.002)
+    assert await read_frame(reader) == (TEXT, "é twenty bytes text".encode())
+    for size in (125, 126, 300, 65_535, 65_536, 150_000):  # 7-bit, 16-bit and 64-bit lengths both ways
+        payload = os.urandom(size)
+        data = frame(BINARY, payload)
+        writer.write(data[:3])  # the extended length itself arrives in two reads
+        await writer.drain()
+        await asyncio.sleep(0.005)
+        writer.write(data[3:])
+        assert await read_frame(reader) == (BINARY, payload), size
+    writer.close()
+
+
+async def test_fragments_with_a_ping_between_are_one_message_and_a_pong(served, protocol):
+    _, port = served
+    reader, writer, _ = await connect(port)
+    writer.write(frame(TEXT, b"hel", fin=False) + frame(PING, b"are you there") + frame(CONT, b"lo"))
+    writer.write(frame(TEXT, b"after"))
+    assert await read_frame(reader) == (PONG, b"are you there")
+    assert await read_frame(reader) == (TEXT, b"hello")
+    assert await read_frame(reader) == (TEXT, b"after")
+    writer.close()
+
+
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        # Larger than ws_max_size: refused on its header, before the rest is sent (a server that waited
+        # for it whole would hang here; one that closed with it unread would reset the socket).
+        (frame(BINARY, b"x" * (MAX_SIZE + 1))[:1000], 1009),
+        (frame(TEXT, b"\xff\xfe not utf-8"), 1007),
+        (frame(TEXT, b"no mask", masked=False), 1002),
+        (frame(TEXT, b"reserved bit", rsv=0x40), 1002),
+        (frame(0x3, b"reserved opcode"), 1002),
+        (frame(CONT, b"continuation of nothing"), 1002),
+    ],
+    ids=["too-big", "bad-utf8", "unmasked", "rsv", "opcode", "stray-cont"],
+)
+async def test_a_bad_frame_is_answered_as_uvicorn_answers_it(served, protocol, bad, code):
+    app, port = served
+    reader, writer, _ = await connect(port)
+    writer.write(frame(TEXT, b"before"))
+    assert await read_frame(reader) == (TEXT, b"before")
+    writer.write(bad + frame(TEXT, b"never echoed"))
+    assert await close_code(reader) == code
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # then the server closes the socket
+    writer.close()
+    await asyncio.sleep(0.1)
+    assert app.disconnects == [code]
+
+
+async def test_the_app_closing_and_refusing(served, protocol):
+    app, port = served
+    reader, writer, _ = await connect(port)
+    writer.write(frame(TEXT, b"close-me") + frame(TEXT, b"dropped after the close"))
+    assert await close_code(reader) == 4400
+    writer.write(frame(CLOSE, struct.pack("!H", 4400)))
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()
+    _, _, head = await connect(port, "/refuse")
+    assert head.startswith(b"HTTP/1.1 403")
+
+
+async def test_an_app_that_stops_reading_loses_nothing(served, protocol):
+    """Reading pauses while messages wait (PAUSE_AT) and resumes as the app catches up; all arrive."""
+    app, port = served
+    reader, writer, _ = await connect(port)
+    app.reading.clear()
+    texts = [f"frame {i}" for i in range(PAUSE_AT * 20)]
+    for text in texts:
+        writer.write(frame(TEXT, text.encode()))
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    app.reading.set()
+    assert [(await read_frame(reader))[1].decode() for _ in texts] == texts
+    writer.close()

@@ -51,11 +51,16 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self._framing = False  # True while this class cuts the inbound frames (OPEN, parser at a boundary)
         self._inbox = bytearray()  # inbound bytes of a frame not yet whole
+        # The parser was given bytes after the opening request (a client that sent frames before our
+        # 101): it may be inside a frame even with its buffer empty, so this connection never cuts.
+        self._parser_fed = False
 
     # --- inbound -----------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
         if not self._framing:
             if not self._may_frame():
+                if self.handshake_initiated:
+                    self._parser_fed = True
                 super().data_received(data)
                 return
             self._framing = True
@@ -75,6 +80,7 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
             and conn.state is State.OPEN
             and conn.parser_exc is None
             and not conn.reader.buffer
+            and not self._parser_fed
         )
 
     def _cut(self, data: bytes) -> None:

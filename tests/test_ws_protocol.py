@@ -38,6 +38,8 @@ class Echo:
     async def __call__(self, scope, receive, send) -> None:
         assert scope["type"] == "websocket"
         await receive()
+        if scope["path"] == "/slow":
+            await asyncio.sleep(0.2)  # accepts late: a client may already have sent frames
         if scope["path"] == "/refuse":
             await send({"type": "websocket.close"})
             return
@@ -90,13 +92,19 @@ def frame(opcode: int, payload: bytes, fin: bool = True, masked: bool = True, rs
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-async def connect(port: int, path: str = "/") -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+async def connect(
+    port: int, path: str = "/", early: bytes = b""
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     key = base64.b64encode(os.urandom(16)).decode()
     writer.write(
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
     )
+    if early:  # bytes sent before the server's 101, as a hasty client might
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(early)
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     return reader, writer, head
 
@@ -215,4 +223,18 @@ async def test_an_app_that_stops_reading_loses_nothing(served, protocol):
     await asyncio.sleep(0.2)
     app.reading.set()
     assert [(await read_frame(reader))[1].decode() for _ in texts] == texts
+    writer.close()
+
+
+async def test_frames_sent_before_the_101_are_read_whole(served, protocol):
+    """A client that does not wait for the 101: a frame's first two bytes arrive before the app
+    accepts, the rest after. The parser has consumed them (its buffer is empty, mid-frame), so the
+    fast path must not start cutting inside that frame."""
+    _, port = served
+    first = frame(TEXT, b"sent before the 101")
+    reader, writer, head = await connect(port, "/slow", early=first[:2])
+    assert head.startswith(b"HTTP/1.1 101")
+    writer.write(first[2:] + frame(TEXT, b"and one after"))
+    assert await read_frame(reader) == (TEXT, b"sent before the 101")
+    assert await read_frame(reader) == (TEXT, b"and one after")
     writer.close()

@@ -19,7 +19,7 @@ outbound frame, a `Frame` object serialized in Python. Here, once the connection
   are not masked).
 
 `bench/socket_floor.py` measures it against uvicorn's own protocols (README, Benchmarks);
-`tests/telephony/test_ws_protocol.py` drives it with frames cut and joined every way over real sockets.
+`tests/test_ws_protocol.py` drives it with frames cut and joined every way over real sockets.
 """
 
 from __future__ import annotations

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.parametrize("protocol", [MediaWebSocketProtocol, WebSoc
 
 class Echo:
     """An ASGI app: refuses /refuse before accepting, echoes every message, closes on "close-me",
-    and reads nothing while "hold" is set (so a client can fill its queue)."""
+    reads nothing while "hold" is set (so a client can fill its queue), and on /impatient reads with
+    a timeout that keeps cancelling its `receive()`."""
 
     def __init__(self) -> None:
         self.disconnects: list[int] = []
@@ -46,7 +47,13 @@ class Echo:
         await send({"type": "websocket.accept"})
         while True:
             await self.reading.wait()
-            message = await receive()
+            if scope["path"] == "/impatient":
+                try:
+                    message = await asyncio.wait_for(receive(), 0.001)
+                except TimeoutError:
+                    continue
+            else:
+                message = await receive()
             if message["type"] == "websocket.disconnect":
                 self.disconnects.append(message["code"])
                 return
@@ -222,6 +229,20 @@ async def test_an_app_that_stops_reading_loses_nothing(served, protocol):
     await writer.drain()
     await asyncio.sleep(0.2)
     app.reading.set()
+    assert [(await read_frame(reader))[1].decode() for _ in texts] == texts
+    writer.close()
+
+
+async def test_an_app_whose_reads_time_out_loses_nothing(served, protocol):
+    """A `receive()` cancelled by a timeout, even as a message arrives, takes nothing with it."""
+    _, port = served
+    reader, writer, _ = await connect(port, "/impatient")
+    texts = [f"frame {i}" for i in range(200)]
+    for i, text in enumerate(texts):
+        writer.write(frame(TEXT, text.encode()))
+        if i % 3 == 0:
+            await writer.drain()
+            await asyncio.sleep(0.001 * (i % 5))
     assert [(await read_frame(reader))[1].decode() for _ in texts] == texts
     writer.close()
 

@@ -80,7 +80,9 @@ class Uplink:
         self.quick_after_s = QUICK_AFTER_VOICE_S  # `end_of_turn_silence` sets it from the agent
         self._pending = bytearray()
         self._queue: deque[bytes] = deque(maxlen=max(1, max_queue_ms // self.shortest_ms))
-        self._ready = asyncio.Event()
+        # The sender's wake-up: a future on the call's loop, not an asyncio.Event, whose wait asks for the
+        # running loop (a getpid() system call on Python 3.11) every time the sender goes idle.
+        self._wake: asyncio.Future[None] | None = None
         self._on_caller_pcm = on_caller_pcm
         self._odd = b""
         tick_ms = min(batch_ms, FEED_TICK_MS)
@@ -173,7 +175,8 @@ class Uplink:
             batch = bytes(self._pending[:size])
             self._queue.append(self._mixed(batch) if self._extra else batch)
             del self._pending[:size]
-            self._ready.set()
+            if self._wake is not None and not self._wake.done():
+                self._wake.set_result(None)
 
     # --- silent lines ---------------------------------------------------------------------------
     def keep_fed(self, connected: asyncio.Event) -> None:
@@ -238,9 +241,15 @@ class Uplink:
 
     async def run(self, send: Callable[[bytes], Awaitable[None]], connected: asyncio.Event) -> None:
         """Send batches while Gemini is connected; wait (dropping the oldest) while it is not."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
         while True:
-            await self._ready.wait()
-            self._ready.clear()
+            if not self._queue:
+                self._wake = self._loop.create_future()
+                try:
+                    await self._wake
+                finally:
+                    self._wake = None
             while self._queue:
                 await connected.wait()
                 chunk = self._queue.popleft()

@@ -382,7 +382,8 @@ class CallHandle:
             return
         receiver = asyncio.create_task(self._link.run(), name="gemini-receive")
         sender = asyncio.create_task(
-            self.uplink.run(self._link.send_audio, self._link.connected), name="uplink"
+            self.uplink.run(self._link.send_audio, self._link.connected, self._link.send_audio_now),
+            name="uplink",
         )
         if not self._ended.is_set():
             # Silent lines (DTX, silence suppression): comfort silence keeps turn detection fed.

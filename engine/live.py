@@ -261,6 +261,18 @@ class LiveLink:
             raise ConnectionError("Gemini is reconnecting")
         await self._send_audio_on(session, pcm)
 
+    def send_audio_now(self, pcm: bytes) -> bool:
+        """Send a batch without awaiting, on a plainly open connection (`engine.wire.send_now`); False
+        where `send_audio` must send it (reconnecting, the SDK's own method, a connection not plain)."""
+        session, audio = self._session, self._audio
+        if session is None or audio is None or audio.session is not session or not self.connected.is_set():
+            return False
+        if not audio.send_now(pcm):
+            return False
+        self._sent += 1
+        self._unconsumed.append((self._sent, pcm))
+        return True
+
     async def _send_audio_on(self, session: Any, pcm: bytes) -> None:
         self._sent += 1
         entry = (self._sent, pcm)

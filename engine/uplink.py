@@ -2,8 +2,10 @@
 another: the Live API resamples, and a bridge-side streaming resampler would hold back ~40 ms of every
 utterance's end, which each reply waits for).
 
-`push` runs in the transport's coroutine and never awaits: it converts (microseconds) and queues.
-A sender task sends it in messages whose size follows what Gemini's turn detection is deciding, because
+`push` runs in the transport's coroutine and never awaits: it converts (microseconds) and, on a plainly
+open connection, writes each whole message to Gemini's socket there and then (`LiveLink.send_audio_now`,
+`engine.wire`: no task wake-up per message); otherwise the message queues for a sender task. It sends
+in messages whose size follows what Gemini's turn detection is deciding, because
 each message costs a WebSocket frame and a TLS write (the largest share of a media process's CPU after
 reading the carrier's frames, issue 16):
 - 20 ms (QUICK_MS) for the first ONSET_QUICK_S of an utterance, where a barge-in is decided on the
@@ -83,6 +85,8 @@ class Uplink:
         # The sender's wake-up: a future on the call's loop, not an asyncio.Event, whose wait asks for the
         # running loop (a getpid() system call on Python 3.11) every time the sender goes idle.
         self._wake: asyncio.Future[None] | None = None
+        # Sends a batch at once without awaiting, or says it cannot (LiveLink.send_audio_now): set by `run`.
+        self._send_now: Callable[[bytes], bool] | None = None
         self._on_caller_pcm = on_caller_pcm
         self._odd = b""
         tick_ms = min(batch_ms, FEED_TICK_MS)
@@ -170,11 +174,15 @@ class Uplink:
     def _batch(self, size: int) -> None:
         """Queue whole messages of `size` bytes from what is pending."""
         while len(self._pending) >= size:
+            batch = bytes(self._pending[:size])
+            if self._extra:
+                batch = self._mixed(batch)
+            del self._pending[:size]
+            if not self._queue and self._send_now is not None and self._send_now(batch):
+                continue  # sent from here: nothing waits, the sender task stays asleep
             if len(self._queue) == self._queue.maxlen:
                 self.dropped += 1
-            batch = bytes(self._pending[:size])
-            self._queue.append(self._mixed(batch) if self._extra else batch)
-            del self._pending[:size]
+            self._queue.append(batch)
             if self._wake is not None and not self._wake.done():
                 self._wake.set_result(None)
 
@@ -239,27 +247,41 @@ class Uplink:
         self.dropped += len(self._queue)
         self._queue.clear()
 
-    async def run(self, send: Callable[[bytes], Awaitable[None]], connected: asyncio.Event) -> None:
-        """Send batches while Gemini is connected; wait (dropping the oldest) while it is not."""
+    async def run(
+        self,
+        send: Callable[[bytes], Awaitable[None]],
+        connected: asyncio.Event,
+        send_now: Callable[[bytes], bool] | None = None,
+    ) -> None:
+        """Send batches while Gemini is connected; wait (dropping the oldest) while it is not.
+
+        With `send_now`, a batch made while nothing waits in the queue is sent where it is made (a
+        transport's call stack, or the comfort-silence timer), so the common case costs no wake-up of
+        this task; `send_now` declines (False) whenever `send` must do it, and the batch queues here.
+        """
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        while True:
-            if not self._queue:
-                self._wake = self._loop.create_future()
-                try:
-                    await self._wake
-                finally:
-                    self._wake = None
-            while self._queue:
-                await connected.wait()
-                chunk = self._queue.popleft()
-                try:
-                    await send(chunk)
-                except Exception:  # noqa: BLE001 - the session is reconnecting; live.py handles it
-                    log.debug("audio send failed; waiting for the session", exc_info=True)
-                    self._queue.appendleft(chunk)
-                    connected.clear()
-                if self._queue:
-                    # A backlog (after connecting or reconnecting) is sent one chunk per loop turn, so
-                    # it never holds up other calls' 20 ms frames; a lone message costs no extra turn.
-                    await asyncio.sleep(0)
+        self._send_now = send_now
+        try:
+            while True:
+                if not self._queue:
+                    self._wake = self._loop.create_future()
+                    try:
+                        await self._wake
+                    finally:
+                        self._wake = None
+                while self._queue:
+                    await connected.wait()
+                    chunk = self._queue.popleft()
+                    try:
+                        await send(chunk)
+                    except Exception:  # noqa: BLE001 - the session is reconnecting; live.py handles it
+                        log.debug("audio send failed; waiting for the session", exc_info=True)
+                        self._queue.appendleft(chunk)
+                        connected.clear()
+                    if self._queue:
+                        # A backlog (after connecting or reconnecting) is sent one chunk per loop turn, so
+                        # it never holds up other calls' 20 ms frames; a lone message costs no extra turn.
+                        await asyncio.sleep(0)
+        finally:
+            self._send_now = None  # the call is over: batches made now only queue

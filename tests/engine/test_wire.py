@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 
 import pytest
 from google import genai
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
 
 from engine.wire import AudioMessages, sdk_text
 
@@ -42,3 +46,79 @@ async def test_audio_messages_equal_the_sdks_for_any_batch(vertex, monkeypatch):
         pcm = os.urandom(size)
         await messages.send(pcm)
         assert session.sent[-1] == await sdk_text(client, pcm)
+
+
+class Session:
+    """A live session as AudioMessages reads it: the SDK's API client and a real websockets client."""
+
+    def __init__(self, client, ws) -> None:
+        self._api_client = client
+        self._ws = ws
+
+
+@contextlib.asynccontextmanager
+async def socket_pair(compression: str | None = None):
+    """A real WebSocket server that keeps every text it receives, and a client connected to it the way
+    the SDK connects (websockets.asyncio.client)."""
+    received: list[str] = []
+
+    async def keep(connection) -> None:
+        async for message in connection:
+            received.append(message)
+
+    async with serve(keep, "127.0.0.1", 0, compression=compression) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}", compression=compression) as ws:
+            yield ws, received
+
+
+async def test_send_now_writes_the_sdks_message_as_a_masked_frame():
+    """Thrown at it: batches whose messages have 7-, 16- and 64-bit frame lengths, written straight to a
+    real socket. Holds: the server (websockets, which closes 1002 on an unmasked or malformed client
+    frame) receives each as the text the SDK sends, in order, and every frame had a different key."""
+    client = api_client(False)
+    sizes = (0, 30, 640, 50_000)  # base64 and JSON around it: < 126, < 65,536 and > 65,535 bytes
+    pcms = [os.urandom(size) for size in sizes]
+    async with socket_pair() as (ws, received):
+        messages = await AudioMessages.for_session(Session(client, ws))
+        keys = []
+        written = []
+        real_write = ws.transport.write
+        ws.transport.write = lambda data: (written.append(data), real_write(data))[1]
+        for pcm in pcms:
+            assert messages.send_now(pcm) is True
+        for frame in written:
+            keys.append(frame[2 + {126: 2, 127: 8}.get(frame[1] & 0x7F, 0) :][:4])
+        await ws.send("done")
+        for _ in range(100):
+            if len(received) == len(pcms) + 1:
+                break
+            await asyncio.sleep(0.02)
+    assert received[:-1] == [await sdk_text(client, pcm) for pcm in pcms]
+    assert len(set(keys)) == len(keys)
+
+
+async def test_send_now_declines_when_the_connection_is_not_plainly_open():
+    """Thrown at it: a connection with permessage-deflate negotiated, one whose writing is paused and
+    one closed. Holds: send_now declines each (False) and writes nothing; on the deflate connection
+    `send`, the library's path, still delivers the SDK's message."""
+    client = api_client(False)
+    pcm = os.urandom(320)
+    async with socket_pair(compression="deflate") as (ws, received):
+        messages = await AudioMessages.for_session(Session(client, ws))
+        assert ws.protocol.extensions, "the server did not negotiate permessage-deflate"
+        assert messages.send_now(pcm) is False
+        await messages.send(pcm)
+        for _ in range(100):
+            if received:
+                break
+            await asyncio.sleep(0.02)
+        assert received == [await sdk_text(client, pcm)]
+    async with socket_pair() as (ws, received):
+        messages = await AudioMessages.for_session(Session(client, ws))
+        ws.pause_writing()
+        assert messages.send_now(pcm) is False
+        ws.resume_writing()
+        await ws.close()
+        assert messages.send_now(pcm) is False
+    assert received == []

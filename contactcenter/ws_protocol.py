@@ -22,6 +22,14 @@ outbound frame, a `Frame` object serialized in Python. Here, once the connection
   system call, once per inbound frame (8 % of the media process's busy time at 30 calls in a native
   profile).
 
+- an app may take text messages in the read callback itself: the connection's scope carries
+  `scope["extensions"][INLINE_TEXT]`, a function the app calls with `handler(text) -> bool` (or None
+  to stop). While the app is waiting in `receive()` with nothing queued, a text message goes to the
+  handler instead of the queue; True means it was handled, False that it goes to the queue as usual
+  (a message that needs an await). Order and one-message-at-a-time are kept: the handler only runs
+  while the app is idle in `receive()`. The media consumers take their media frames this way
+  (telephony/sockets.py): no future, task wake-up or coroutine chain per frame.
+
 `bench/socket_floor.py` measures it against uvicorn's own protocols (README, Benchmarks);
 `tests/test_ws_protocol.py` drives it with frames cut and joined every way over real sockets.
 """
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.utils import ClientDisconnected
@@ -37,6 +46,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.protocol import State
 from websockets.speedups import apply_mask
 
+INLINE_TEXT = "contactcenter.inline_text"  # the scope extension of the module docstring
 PAUSE_AT = 8  # messages waiting for the app before reading pauses (uvicorn: 1)
 _TEXT, _BINARY = 0x1, 0x2
 
@@ -84,6 +94,12 @@ class Inbox:
                 getter.set_result(None)
                 return
 
+    @property
+    def idle(self) -> bool:
+        """The app waits in `get` with nothing queued."""
+        getters = self._getters
+        return not self._items and bool(getters) and not getters[-1].done()
+
     def qsize(self) -> int:
         return len(self._items)
 
@@ -102,6 +118,15 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
         # The parser was given bytes after the opening request (a client that sent frames before our
         # 101): it may be inside a frame even with its buffer empty, so this connection never cuts.
         self._parser_fed = False
+        self._inline: Callable[[str], bool] | None = None  # the app's text handler (INLINE_TEXT)
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        if self.response.status_code == 101:  # the app's task is created, not started: it sees this
+            self.scope["extensions"][INLINE_TEXT] = self._take_inline
+
+    def _take_inline(self, handler: Callable[[str], bool] | None) -> None:
+        self._inline = handler
 
     # --- inbound -----------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -196,12 +221,15 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
             return  # as uvicorn: past `websocket.close`, messages are dropped until the peer's close
         if self.curr_msg_data_type == "text":
             try:
-                self.queue.put_nowait({"type": "websocket.receive", "text": data.decode()})
+                text = data.decode()
             except UnicodeDecodeError:
                 self.logger.info("Invalid UTF-8 sequence received from client.")
                 self.conn.send_close(1007)
                 self.handle_parser_exception()
                 return
+            if self._inline is not None and self.queue.idle and self._inline(text):
+                return
+            self.queue.put_nowait({"type": "websocket.receive", "text": text})
         else:
             self.queue.put_nowait({"type": "websocket.receive", "bytes": data})
         if not self.read_paused and self.queue.qsize() >= PAUSE_AT:

@@ -14,6 +14,12 @@ No media consumer is ever sent a channel-layer message (supervision, hand-offs a
 listen on channels of their own), so here one loop awaits the socket and dispatches each message in
 turn, the same order and one-at-a-time as Channels: 52 → 19 µs per frame in `bench/frame_path.py`.
 
+Where the server offers it (`contactcenter.ws_protocol`, the media process), a consumer may also take
+text frames in the server's read callback (`take_inline`): while the consumer waits for its next
+message, a frame goes straight to a synchronous handler, with no future, task wake-up or coroutine
+chain per frame; the frames the handler declines, and every frame under daphne (embedded `./run`),
+arrive through `receive` as before.
+
 Daphne cancels an application instance that is still busy 10 s after its client left ("took too
 long to shut down and was killed"), before `disconnect` has run: under load a consumer can be that
 far behind its socket. `abandon()` then ends the consumer's call, so a call never stays live (and
@@ -22,10 +28,15 @@ holds its cap slot and a drain) with no socket.
 
 from __future__ import annotations
 
+import contextvars
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+
+from contactcenter.ws_protocol import INLINE_TEXT
 
 
 class MediaSocketConsumer(AsyncWebsocketConsumer):
@@ -42,7 +53,19 @@ class MediaSocketConsumer(AsyncWebsocketConsumer):
         except StopConsumer:
             pass
         finally:
+            self.take_inline(None)
             self.abandon()
+
+    def take_inline(self, handler: Callable[[str], bool] | None) -> bool:
+        """Have the server hand text frames to `handler` in its read callback (module docstring), or
+        stop with None. False where the server does not offer it (daphne): frames come to `receive`."""
+        take = self.scope.get("extensions", {}).get(INLINE_TEXT)
+        if take is None:
+            return False
+        # In this consumer's context (its call id in log lines; tasks it starts inherit it), not the
+        # server's read callback's.
+        take(None if handler is None else functools.partial(contextvars.copy_context().run, handler))
+        return True
 
     def abandon(self) -> None:
         """The consumer is gone (closed, or killed by the server): end what it still holds."""

@@ -69,6 +69,7 @@ class CarrierStreamConsumer(MediaSocketConsumer):
         self.rejected = False
         self._ender: asyncio.Task | None = None
         self._call_id = None  # the Call this stream claimed with its token
+        self._failing: asyncio.Future | None = None  # `_fail` of a frame taken inline (receive_now)
         self.gate = FrameGate(
             settings.STREAM_MAX_FRAME_BYTES, settings.STREAM_MAX_FRAME_RATE, settings.STREAM_FRAME_BURST
         )
@@ -88,6 +89,33 @@ class CarrierStreamConsumer(MediaSocketConsumer):
             await self._fail(exc)
 
     async def _receive(self, text_data: str | None, bytes_data: bytes | None) -> None:
+        event = self._admit(text_data, bytes_data)
+        if event is None:
+            return
+        if event.kind == "start":
+            await self._start(event)
+        else:
+            self._apply(event)
+
+    def receive_now(self, text: str) -> bool:
+        """A text frame taken in the server's read callback (`MediaSocketConsumer.take_inline`), once
+        the call has started: media, DTMF, marks and stop need no await. False sends a `start` the
+        usual way; a frame whose handling raised ends the call as in `receive` (`_fail`, in a task)."""
+        if self.rejected:
+            return True  # as `receive`: nothing of this socket is looked at any more
+        try:
+            event = self._admit(text, None)
+            if event is not None:
+                if event.kind == "start":
+                    return False
+                self._apply(event)
+        except Exception as exc:  # noqa: BLE001 - one frame ends its own call, never the consumer
+            self.rejected = True
+            self._failing = asyncio.ensure_future(self._fail(exc))
+        return True
+
+    def _admit(self, text_data: str | None, bytes_data: bytes | None) -> Any:
+        """The frame's event, or None where it is dropped: over the gate's caps, binary, malformed."""
         # len() of the text counts characters: bytes for the ASCII JSON carriers send.
         size = len(text_data) if text_data is not None else len(bytes_data or b"")
         dropped = self.gate.admit(size)
@@ -98,20 +126,21 @@ class CarrierStreamConsumer(MediaSocketConsumer):
                 dropped, "%s: frame dropped, %s (%d bytes; caps %d bytes, %g frames/s)",
                 self.carrier, dropped, size, self.gate.max_bytes, self.gate.rate,
             )  # fmt: skip
-            return
+            return None
         if text_data is None:
             self.warnings.warn(
                 "binary", "%s: binary frame ignored (the carrier sends JSON text only)", self.carrier
             )
-            return
+            return None
         try:
-            event = self.serializer.parse(text_data)
+            return self.serializer.parse(text_data)
         except ValueError as exc:  # the serializers' FrameError
             self.warnings.warn("malformed", "%s: malformed frame ignored: %s", self.carrier, exc)
-            return
-        if event.kind == "start":
-            await self._start(event)
-        elif self.handle is None:
+            return None
+
+    def _apply(self, event: Any) -> None:
+        """Everything but `start`: handed to the call, which never awaits for it."""
+        if self.handle is None:
             if event.kind == "media":
                 self.warnings.warn("early media", "%s: media before a valid start dropped", self.carrier)
         elif event.kind == "media":
@@ -171,6 +200,7 @@ class CarrierStreamConsumer(MediaSocketConsumer):
         log.info("%s: stream %s attached to call %s", self.carrier, stream_id, call.id)
         self.handle = await engine.start_call(request, self.port)
         self._ender = asyncio.create_task(self._close_when_done())
+        self.take_inline(self.receive_now)  # from here on no frame needs an await (receive_now)
 
     async def send_text(self, text: str) -> None:
         """One message to the carrier: the ASGI send itself, as `send(text_data=...)` ends in, without

@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from contactcenter.ws_protocol import PAUSE_AT, MediaWebSocketProtocol
+from contactcenter.ws_protocol import INLINE_TEXT, PAUSE_AT, MediaWebSocketProtocol
 from tests.support.live import free_port
 
 MAX_SIZE = 200_000
@@ -33,6 +33,8 @@ class Echo:
 
     def __init__(self) -> None:
         self.disconnects: list[int] = []
+        self.handled: list[str] = []  # on /inline: every text in the order the app handled it
+        self.inline = 0  # ... of which taken in the server's read callback
         self.reading = asyncio.Event()
         self.reading.set()
 
@@ -45,6 +47,8 @@ class Echo:
             await send({"type": "websocket.close"})
             return
         await send({"type": "websocket.accept"})
+        if scope["path"] == "/inline" and INLINE_TEXT in scope["extensions"]:
+            scope["extensions"][INLINE_TEXT](self.take_inline)
         while True:
             await self.reading.wait()
             if scope["path"] == "/impatient":
@@ -57,12 +61,22 @@ class Echo:
             if message["type"] == "websocket.disconnect":
                 self.disconnects.append(message["code"])
                 return
+            if scope["path"] == "/inline" and message.get("text") is not None:
+                self.handled.append(message["text"])
             if message.get("text") == "close-me":
                 await send({"type": "websocket.close", "code": 4400})
             elif message.get("text") is not None:
                 await send({"type": "websocket.send", "text": message["text"]})
             else:
                 await send({"type": "websocket.send", "bytes": message["bytes"]})
+
+    def take_inline(self, text: str) -> bool:
+        """Texts starting "now" are handled here; the rest go to `receive`."""
+        if not text.startswith("now"):
+            return False
+        self.handled.append(text)
+        self.inline += 1
+        return True
 
 
 @pytest.fixture
@@ -244,6 +258,26 @@ async def test_an_app_whose_reads_time_out_loses_nothing(served, protocol):
             await writer.drain()
             await asyncio.sleep(0.001 * (i % 5))
     assert [(await read_frame(reader))[1].decode() for _ in texts] == texts
+    writer.close()
+
+
+async def test_texts_taken_inline_keep_their_order_with_the_rest(served, protocol):
+    """An app that takes some texts in the read callback (INLINE_TEXT) and the rest through
+    `receive()`, which it answers with an awaited send: 120 texts, mixed, in one write and one by
+    one. Every text is handled once, in the order sent; on our protocol some went inline (uvicorn's
+    offers no such extension, so all came through `receive()`)."""
+    app, port = served
+    reader, writer, _ = await connect(port, "/inline")
+    texts = [f"{'now' if i % 3 else 'later'} {i}" for i in range(120)]
+    writer.write(b"".join(frame(TEXT, t.encode()) for t in texts[:60]))
+    for text in texts[60:]:
+        writer.write(frame(TEXT, text.encode()))
+        await writer.drain()
+    writer.write(frame(TEXT, b"end"))
+    while (await read_frame(reader))[1] != b"end":
+        pass
+    assert app.handled == [*texts, "end"]
+    assert (app.inline > 0) == (protocol is MediaWebSocketProtocol)
     writer.close()
 
 

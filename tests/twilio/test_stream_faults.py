@@ -1,4 +1,5 @@
-"""Fault containment and caps on a carrier media stream, through real daphne and the Twilio emulator.
+"""Fault containment and caps on a carrier media stream, through the Twilio emulator and each real server
+that carries media streams: daphne, and the media process (uvicorn, frames taken inline).
 
 One stream's bad frame or flood must end or slow only that stream: every call of a daphne process
 shares its event loop, and a consumer that dies leaves its call live with no socket.
@@ -36,7 +37,7 @@ def lines(log: str, text: str) -> list[str]:
 
 
 async def test_a_frame_that_breaks_parsing_ends_only_its_own_call(
-    twilio_server, twilio_emulator, twilio_agent
+    stream_server, twilio_emulator, twilio_agent
 ):
     """Thrown: on one of two live calls, a text frame of 10,000 nested `[` (json.loads raises
     RecursionError, which is no ValueError). Survives: that call alone ends: its socket is closed
@@ -51,7 +52,7 @@ async def test_a_frame_that_breaks_parsing_ends_only_its_own_call(
         heard(emu, bystander),
         emu.run(victim.wait_until(lambda: greeting_started(victim), what="greeting")),
     )
-    before = len(twilio_server.log())
+    before = len(stream_server.log())
 
     await emu.run(victim.send_raw("[" * 10_000))
     await emu.run(asyncio.wait_for(victim.stream_ended.wait(), 15))
@@ -60,7 +61,7 @@ async def test_a_frame_that_breaks_parsing_ends_only_its_own_call(
     row = await stored(victim.sid)
     assert row.status == "failed", row.status
     assert row.end_reason == "bad frame from carrier: RecursionError"
-    log = twilio_server.log()[before:]
+    log = stream_server.log()[before:]
     errors = lines(log, "bad frame from carrier: RecursionError; ending the call")
     assert len(errors) == 1, errors
     assert f"[call={row.id}]" in errors[0]
@@ -73,7 +74,7 @@ async def test_a_frame_that_breaks_parsing_ends_only_its_own_call(
 
 
 async def test_oversized_frames_and_a_flood_are_dropped_and_the_call_goes_on(
-    twilio_server, twilio_emulator, twilio_agent
+    stream_server, twilio_emulator, twilio_agent
 ):
     """Thrown: 20 media frames of 700 KB, then 5,000 media frames as fast as the socket takes them,
     on a live call. Survives: both are dropped before parsing and counted in the call's
@@ -83,7 +84,7 @@ async def test_oversized_frames_and_a_flood_are_dropped_and_the_call_goes_on(
     call = await emu.place(to=TWILIO_NUMBER)
     await emu.run(call.answered())
     await heard(emu, call)
-    before = len(twilio_server.log())
+    before = len(stream_server.log())
 
     def media(payload: str) -> str:
         return json.dumps({"event": "media", "streamSid": call.stream_sid, "media": {"payload": payload}})
@@ -107,7 +108,7 @@ async def test_oversized_frames_and_a_flood_are_dropped_and_the_call_goes_on(
     row = await stored(call.sid)
     assert row.status == "completed" and row.end_reason == "caller hung up"
     assert row.metrics.frames_dropped >= 20 + 4_000, row.metrics.frames_dropped
-    log = twilio_server.log()[before:]
+    log = stream_server.log()[before:]
     assert 1 <= len(lines(log, "frame dropped, oversized")) <= 2
     assert 1 <= len(lines(log, "frame dropped, over rate")) <= 2
     summary = lines(log, "stream closed after dropping")

@@ -87,6 +87,7 @@ class Uplink:
         self._wake: asyncio.Future[None] | None = None
         # Sends a batch at once without awaiting, or says it cannot (LiveLink.send_audio_now): set by `run`.
         self._send_now: Callable[[bytes], bool] | None = None
+        self._sending = False  # the sender task is inside a send: nothing may overtake it
         self._on_caller_pcm = on_caller_pcm
         self._odd = b""
         tick_ms = min(batch_ms, FEED_TICK_MS)
@@ -178,7 +179,7 @@ class Uplink:
             if self._extra:
                 batch = self._mixed(batch)
             del self._pending[:size]
-            if not self._queue and self._send_now is not None and self._send_now(batch):
+            if not self._queue and not self._sending and self._send_now is not None and self._send_now(batch):
                 continue  # sent from here: nothing waits, the sender task stays asleep
             if len(self._queue) == self._queue.maxlen:
                 self.dropped += 1
@@ -273,12 +274,15 @@ class Uplink:
                 while self._queue:
                     await connected.wait()
                     chunk = self._queue.popleft()
+                    self._sending = True
                     try:
                         await send(chunk)
                     except Exception:  # noqa: BLE001 - the session is reconnecting; live.py handles it
                         log.debug("audio send failed; waiting for the session", exc_info=True)
                         self._queue.appendleft(chunk)
                         connected.clear()
+                    finally:
+                        self._sending = False
                     if self._queue:
                         # A backlog (after connecting or reconnecting) is sent one chunk per loop turn, so
                         # it never holds up other calls' 20 ms frames; a lone message costs no extra turn.

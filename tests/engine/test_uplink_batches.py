@@ -186,3 +186,45 @@ async def test_a_long_utterance_goes_up_in_40ms_messages_after_its_start():
     assert {size for t, size in after if t > 0.85} == {1600}, after
     decoded = DECODERS["ulaw"](bytes(pushed))
     assert b"".join(m for _, m in sent) == decoded[: sum(len(m) for _, m in sent)]
+
+
+async def test_batches_sent_at_once_and_queued_keep_their_order():
+    """Thrown at it: 60 frames of speech and quiet, with a `send_now` that sends each message where it is
+    made but declines every third (as it does while the connection is closing or its writes are
+    paused), and a sender whose sends take a while. Holds: declined messages go through the sender, no
+    message jumps ahead of one queued before it, and the bytes Gemini gets are the bytes pushed, in
+    order, each once."""
+    uplink = Uplink(WireFormat("ulaw", 8000), 40, lambda pcm: None)
+    connected = asyncio.Event()
+    connected.set()
+    got: list[tuple[str, bytes]] = []
+    offered = 0
+
+    def send_now(chunk: bytes) -> bool:
+        nonlocal offered
+        offered += 1
+        if offered % 3 == 0:
+            return False
+        got.append(("now", chunk))
+        return True
+
+    async def send(chunk: bytes) -> None:
+        await asyncio.sleep(0.005)
+        got.append(("task", chunk))
+
+    sender = asyncio.create_task(uplink.run(send, connected, send_now))
+    await asyncio.sleep(0)
+    pushed = bytearray()
+    try:
+        for i in range(60):
+            frame = ulaw_frame(8000 if 10 <= i < 35 else 100)
+            pushed.extend(frame)
+            uplink.push(frame)
+            await asyncio.sleep(0.004)
+        await asyncio.sleep(0.2)
+    finally:
+        sender.cancel()
+    assert {how for how, _ in got} == {"now", "task"}
+    sent = b"".join(chunk for _, chunk in got)
+    decoded = DECODERS["ulaw"](bytes(pushed))
+    assert sent == decoded[: len(sent)] and len(decoded) - len(sent) < 640

@@ -122,3 +122,28 @@ async def test_send_now_declines_when_the_connection_is_not_plainly_open():
         await ws.close()
         assert messages.send_now(pcm) is False
     assert received == []
+
+
+async def test_speech_sent_with_send_now_is_heard_by_gemini(gemini):
+    """Thrown at it: "hello" (flite, 16 kHz) and quiet, every 40 ms batch written with send_now on the
+    project's own Gemini connection (agents.gemini_client: TLS, no permessage-deflate) to the emulator,
+    a strict websockets server. Holds: each batch went the direct way, and the emulator recognised the
+    words and answered them."""
+    from agents.gemini_client import get_client
+    from tests.gemini.conftest import AUDIO_CONFIG, MODEL, caller_audio, collect_turn
+
+    pcm = caller_audio("hello") + bytes(16000 * 2)
+    step = 16000 * 2 * 40 // 1000
+    async with get_client().aio.live.connect(model=MODEL, config=AUDIO_CONFIG) as session:
+        messages = await AudioMessages.for_session(session)
+
+        async def speak() -> None:
+            for i in range(0, len(pcm), step):
+                assert messages.send_now(pcm[i : i + step]) is True
+                await asyncio.sleep(0.02)
+
+        sender = asyncio.create_task(speak())
+        turn = await asyncio.wait_for(collect_turn(session), 20)
+        await sender
+    assert turn.heard == "hello"
+    assert turn.said

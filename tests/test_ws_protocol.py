@@ -74,6 +74,8 @@ class Echo:
         """Texts starting "now" are handled here; the rest go to `receive`."""
         if not text.startswith("now"):
             return False
+        if text == "now boom":
+            raise RuntimeError("a handler that breaks")
         self.handled.append(text)
         self.inline += 1
         return True
@@ -278,6 +280,23 @@ async def test_texts_taken_inline_keep_their_order_with_the_rest(served, protoco
         pass
     assert app.handled == [*texts, "end"]
     assert (app.inline > 0) == (protocol is MediaWebSocketProtocol)
+    writer.close()
+
+
+async def test_a_handler_that_raises_loses_no_message(served, protocol):
+    """Thrown: an inline handler that raises on one text. Survives: the connection, and every text,
+    handled once and in order: the one it raised on and all later ones through `receive()`."""
+    app, port = served
+    reader, writer, _ = await connect(port, "/inline")
+    texts = ["now 1", "later 2", "now boom", "now 3", "later 4", "end"]
+    for text in texts:
+        writer.write(frame(TEXT, text.encode()))
+        await writer.drain()
+        await asyncio.sleep(0.02)
+    while (await read_frame(reader))[1] != b"end":
+        pass
+    assert app.handled == texts
+    assert app.inline == (1 if protocol is MediaWebSocketProtocol else 0)
     writer.close()
 
 

@@ -147,8 +147,7 @@ class AudioMessages:
             or ws.transport.is_closing()
         ):
             return False
-        encode, before, after = self._frame
-        payload = (before + encode(pcm).decode("ascii") + after).encode()
+        payload = self.text(pcm).encode()  # type: ignore[union-attr]  # _frame is set: never None
         ws.transport.write(masked_text_frame(payload, _keys.next()))
         return True
 

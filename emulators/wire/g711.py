@@ -38,12 +38,18 @@ def encode_ulaw(pcm: bytes) -> bytes:
     return (code ^ np.where(negative, 0x7F, 0xFF)).astype(np.uint8).tobytes()
 
 
-def decode_ulaw(data: bytes) -> bytes:
-    """mu-law bytes -> 16-bit little-endian PCM."""
-    u = ~np.frombuffer(data, dtype=np.uint8).astype(np.int32) & 0xFF
+def _decode_ulaw_rule(codes: np.ndarray) -> np.ndarray:
+    """mu-law codes -> 16-bit samples, by the segment rule."""
+    u = ~codes.astype(np.int32) & 0xFF
     segment = (u >> 4) & 0x07
     magnitude = (((u & 0x0F) << 3) + 0x84 << segment) - 0x84
-    return np.where(u & 0x80, -magnitude, magnitude).astype("<i2").tobytes()
+    return np.where(u & 0x80, -magnitude, magnitude).astype("<i2")
+
+
+def decode_ulaw(data: bytes) -> bytes:
+    """mu-law bytes -> 16-bit little-endian PCM (through the rule's 256 values, worked out once: an
+    emulated caller decodes every frame it hears, 100 calls' worth in one process)."""
+    return _ULAW_DECODED[np.frombuffer(data, dtype=np.uint8)].tobytes()
 
 
 def encode_alaw(pcm: bytes) -> bytes:
@@ -57,13 +63,23 @@ def encode_alaw(pcm: bytes) -> bytes:
     return (code ^ 0x55).astype(np.uint8).tobytes()
 
 
-def decode_alaw(data: bytes) -> bytes:
-    """A-law bytes -> 16-bit little-endian PCM."""
-    a = np.frombuffer(data, dtype=np.uint8).astype(np.int32) ^ 0x55
+def _decode_alaw_rule(codes: np.ndarray) -> np.ndarray:
+    """A-law codes -> 16-bit samples, by the segment rule."""
+    a = codes.astype(np.int32) ^ 0x55
     segment = (a >> 4) & 0x07
     mantissa = (a & 0x0F) << 4
     magnitude = np.where(segment == 0, mantissa + 8, (mantissa + 0x108) << np.maximum(segment - 1, 0))
-    return np.where(a & 0x80, magnitude, -magnitude).astype("<i2").tobytes()
+    return np.where(a & 0x80, magnitude, -magnitude).astype("<i2")
+
+
+def decode_alaw(data: bytes) -> bytes:
+    """A-law bytes -> 16-bit little-endian PCM (through the rule's 256 values, as `decode_ulaw`)."""
+    return _ALAW_DECODED[np.frombuffer(data, dtype=np.uint8)].tobytes()
+
+
+_EVERY_CODE = np.arange(256, dtype=np.uint8)
+_ULAW_DECODED = _decode_ulaw_rule(_EVERY_CODE)
+_ALAW_DECODED = _decode_alaw_rule(_EVERY_CODE)
 
 
 def _identity(data: bytes) -> bytes:

@@ -382,6 +382,16 @@ def figures(ears: list[Ear], phrases: int, clears: list[float], **measured) -> d
     }
 
 
+async def loop_lag(lags: list[float], every_s: float = 0.02) -> None:
+    """How late this process's event loop wakes a 20 ms timer (ms), until cancelled: the callers' ears
+    time what they hear on this loop, so a late loop shows up in the reply and `clear` times too."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + every_s
+        await asyncio.sleep(every_s)
+        lags.append((loop.time() - due) * 1000)
+
+
 def first_loud(pcm: bytes, frame: int) -> int | None:
     """Sample offset of the first 20 ms frame (`frame` samples) of 16-bit PCM above LOUD, the test the
     callers' ears use; None when the chunk is quiet."""
@@ -594,11 +604,17 @@ async def main_async(args) -> None:
             """One level of one row, and what the rest of the machine spent meanwhile (the callers in this
             process, the stand-in), in % of a core: the two cores are shared by all three."""
             t0, mine, stand_in = time.monotonic(), time.process_time(), proc_cpu_seconds(gemini.proc.pid)
-            if isinstance(s, RtpSide):
-                r = await s.run_level(n, seconds, speech, barge, barge_in)
-            else:
-                r = await run_level(emulators[s.name], s, n, seconds, speech, barge, barge_in)
+            lags: list[float] = []
+            probe = asyncio.create_task(loop_lag(lags))
+            try:
+                if isinstance(s, RtpSide):
+                    r = await s.run_level(n, seconds, speech, barge, barge_in)
+                else:
+                    r = await run_level(emulators[s.name], s, n, seconds, speech, barge, barge_in)
+            finally:
+                probe.cancel()
             wall = time.monotonic() - t0
+            r["callers_lag_p95"] = percentile(lags, 95)
             r["callers_cpu"] = 100 * (time.process_time() - mine) / wall
             r["stand_in_cpu"] = 100 * (proc_cpu_seconds(gemini.proc.pid) - stand_in) / wall
             return r
@@ -625,8 +641,8 @@ async def main_async(args) -> None:
                         else ""
                     )
                     print(
-                        f"{'':>14}meanwhile: callers {r['callers_cpu']:.0f} % of a core, stand-in "
-                        f"{r['stand_in_cpu']:.0f} %{worker}",
+                        f"{'':>14}meanwhile: callers {r['callers_cpu']:.0f} % of a core (their loop late "
+                        f"{r['callers_lag_p95']:.0f} ms p95), stand-in {r['stand_in_cpu']:.0f} %{worker}",
                         flush=True,
                     )
                     await asyncio.sleep(3.0)

@@ -372,6 +372,7 @@ class CallHandle:
                 self._at_pause,
                 self.uplink.shortest_ms,  # sizes the resend window (in messages)
                 mime=self.uplink.mime,
+                on_audio=self._on_model_audio,
             )
             await self._link.open()
         except Exception as exc:  # noqa: BLE001 - GeminiUnavailable or a configuration error
@@ -548,16 +549,7 @@ class CallHandle:
         if content.model_turn and content.model_turn.parts:
             for part in content.model_turn.parts:
                 if part.inline_data and part.inline_data.data:
-                    if self._awaiting_first_audio:
-                        self._awaiting_first_audio = False
-                        self._generating = True
-                        self._agent_quiet.clear()
-                        voice = self.uplink.last_voice_at
-                        if voice is not None and voice != self._last_voice_answered:
-                            self._last_voice_answered = voice
-                            self.metrics.turn_latencies_ms.append((now - voice) * 1000)
-                    if not self._model_muted:  # on hold the caller hears hold audio, not the model
-                        self.playout.add_model_audio(part.inline_data.data)
+                    self._on_model_audio(part.inline_data.data)
         if content.generation_complete:
             self._generating = False
             self.playout.end_of_generation()
@@ -578,6 +570,22 @@ class CallHandle:
             self._idle()
         elif status in (types.InteractionStatus.IN_PROGRESS, types.InteractionStatus.REQUIRES_ACTION):
             self._agent_quiet.clear()  # working (thinking, or waiting for a tool) before it speaks
+
+    def _on_model_audio(self, pcm: bytes) -> None:
+        """A piece of the model's reply (24 kHz PCM): from a message the SDK parsed, or straight off the
+        socket for an audio-only one (engine.model_audio)."""
+        if not pcm:
+            return
+        if self._awaiting_first_audio:
+            self._awaiting_first_audio = False
+            self._generating = True
+            self._agent_quiet.clear()
+            voice = self.uplink.last_voice_at
+            if voice is not None and voice != self._last_voice_answered:
+                self._last_voice_answered = voice
+                self.metrics.turn_latencies_ms.append((self._loop.time() - voice) * 1000)
+        if not self._model_muted:  # on hold the caller hears hold audio, not the model
+            self.playout.add_model_audio(pcm)
 
     @property
     def _idle_on_turn_complete(self) -> bool:

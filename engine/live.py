@@ -31,6 +31,7 @@ from typing import Any
 from google.genai import errors, types
 from websockets.exceptions import ConnectionClosed
 
+from .model_audio import AudioTap
 from .usage import UsageMeter
 from .wire import MIME, AudioMessages
 
@@ -65,12 +66,16 @@ class LiveLink:
         at_pause: Callable[[], bool] | None = None,
         batch_ms: int = 40,
         mime: str = MIME,
+        on_audio: Callable[[bytes], None] | None = None,
     ) -> None:
         self._client = client
         self._mime = mime  # caller audio's declared rate (the uplink's)
         self._model = model
         self._config_for = config_for
         self._on_message = on_message
+        # The model's audio-only messages, taken off the socket before the SDK parses them
+        # (engine.model_audio); every other message, and all of them without it, go to on_message.
+        self._on_audio = on_audio
         self._on_reconnect = on_reconnect  # called with resumed=True/False after a reconnect
         self._at_pause = at_pause or (lambda: True)  # a pause in the conversation: leave now on goAway
         # Client messages on the current connection. The service's index counts every client
@@ -105,6 +110,8 @@ class LiveLink:
         session = await asyncio.wait_for(cm.__aenter__(), timeout=10)
         self._cm, self._session = cm, session
         self._audio = await AudioMessages.for_session(session, self._mime)
+        if self._on_audio is not None:
+            await AudioTap.install(session, self._on_audio)
         self._sent, self._index_reported = 0, False
 
     async def _disconnect(self) -> None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime
 import os
 import signal
 import socket
@@ -382,6 +383,28 @@ def figures(ears: list[Ear], phrases: int, clears: list[float], **measured) -> d
     }
 
 
+async def engine_reply_ms(since: datetime.datetime, n: int, wait_s: float = 20.0) -> float | None:
+    """The project's own view of its reply time, median over the level's calls of their mean (the
+    engine times each turn from the caller's last voiced frame to Gemini's first audio, and stores it
+    with the call): the rest of the callers' reply time is the media path's, both ways."""
+    from calls.models import CallMetrics
+
+    def rows() -> list[float]:
+        return list(
+            CallMetrics.objects.filter(call__started_at__gte=since, mean_turn_latency_ms__isnull=False)
+            .values_list("mean_turn_latency_ms", flat=True)
+        )
+
+    deadline = time.monotonic() + wait_s
+    found = await asyncio.to_thread(rows)
+    for _ in range(int(wait_s)):  # the calls are stored by Celery, a little after they end
+        if len(found) >= n or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(1.0)
+        found = await asyncio.to_thread(rows)
+    return percentile(found, 50) if found else None
+
+
 async def loop_lag(lags: list[float], every_s: float = 0.02) -> None:
     """How late this process's event loop wakes a 20 ms timer (ms), until cancelled: the callers' ears
     time what they hear on this loop, so a late loop shows up in the reply and `clear` times too."""
@@ -604,6 +627,7 @@ async def main_async(args) -> None:
             """One level of one row, and what the rest of the machine spent meanwhile (the callers in this
             process, the stand-in), in % of a core: the two cores are shared by all three."""
             t0, mine, stand_in = time.monotonic(), time.process_time(), proc_cpu_seconds(gemini.proc.pid)
+            since = datetime.datetime.now(datetime.UTC)
             lags: list[float] = []
             probe = asyncio.create_task(loop_lag(lags))
             try:
@@ -615,6 +639,7 @@ async def main_async(args) -> None:
                 probe.cancel()
             wall = time.monotonic() - t0
             r["callers_lag_p95"] = percentile(lags, 95)
+            r["engine_reply_ms"] = None if s.name == "pipecat" else await engine_reply_ms(since, n)
             r["callers_cpu"] = 100 * (time.process_time() - mine) / wall
             r["stand_in_cpu"] = 100 * (proc_cpu_seconds(gemini.proc.pid) - stand_in) / wall
             return r
@@ -642,7 +667,12 @@ async def main_async(args) -> None:
                     )
                     print(
                         f"{'':>14}meanwhile: callers {r['callers_cpu']:.0f} % of a core (their loop late "
-                        f"{r['callers_lag_p95']:.0f} ms p95), stand-in {r['stand_in_cpu']:.0f} %{worker}",
+                        f"{r['callers_lag_p95']:.0f} ms p95), stand-in {r['stand_in_cpu']:.0f} %{worker}"
+                        + (
+                            f"; the engine's own reply time {r['engine_reply_ms']:.0f} ms"
+                            if r.get("engine_reply_ms")
+                            else ""
+                        ),
                         flush=True,
                     )
                     await asyncio.sleep(3.0)

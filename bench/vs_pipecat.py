@@ -1,6 +1,7 @@
 """The project against Pipecat, side by side in one run: the same Twilio callers, the same Gemini stand-in.
 
-    .venv/bin/python bench/vs_pipecat.py [--levels 1,10,30] [--seconds 40] [--no-barge-in] [--daphne]
+    .venv/bin/python bench/vs_pipecat.py [--levels 1,10,30] [--seconds 40] [--one-call-seconds 100]
+                                         [--no-barge-in] [--daphne]
                                          [--vary GEMINI_INPUT_BATCH_MS=40,100] [--no-pipecat] [--broker]
                                          [--no-plivo] [--no-rtp]
 
@@ -658,7 +659,7 @@ async def main_async(args) -> None:
             )
             for n in args.levels:
                 for s in servers:
-                    r = await level(s, n, args.seconds, barge_in)
+                    r = await level(s, n, args.one_call_seconds if n == 1 else args.seconds, barge_in)
                     print(row(s.name, r, floor, barge_floor), flush=True)
                     worker = (
                         f"; Celery worker +{r['helper_cpu']:.2f} % of a core per call"
@@ -688,6 +689,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--levels", default="1,10,30", help="comma-separated call counts")
     parser.add_argument("--seconds", type=float, default=40.0, help="length of each call's measured part")
+    parser.add_argument(
+        "--one-call-seconds",
+        type=float,
+        default=100.0,
+        help="the same for the one-call level, so that its medians rest on more than six turns (a caller's "
+        "20 ms frame clock alone moves each time by up to a frame)",
+    )
     parser.add_argument(
         "--daphne",
         action="store_true",

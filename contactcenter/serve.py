@@ -14,6 +14,8 @@ import logging
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 
+from contactcenter.malloc import cap_arenas
+
 log = logging.getLogger("contactcenter.serve")
 REQUESTS_GRACE_SECONDS = 5.0
 
@@ -60,4 +62,5 @@ class DrainingCommandLine(CommandLineInterface):
 
 
 if __name__ == "__main__":
+    cap_arenas()  # the embedded process carries calls too (contactcenter/malloc.py)
     DrainingCommandLine.entrypoint()

@@ -30,6 +30,7 @@ from collections.abc import Generator
 
 import uvicorn
 
+from contactcenter.malloc import cap_arenas
 from contactcenter.ws_protocol import MediaWebSocketProtocol
 
 log = logging.getLogger("contactcenter.streams")
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         help="trust X-Forwarded-For/-Proto from any address (behind the TLS proxy, as daphne's flag does)",
     )
     args = parser.parse_args(argv)
+    cap_arenas()  # before any thread starts (contactcenter/malloc.py)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contactcenter.settings")
     config = uvicorn.Config(
         "contactcenter.asgi:application",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
+from contactcenter.malloc import cap_arenas
 from telephony.asterisk.config import AsteriskConfig, parse_transport
 from telephony.asterisk.runner import serve, write_sounds
 from telephony.asterisk.stasis import APOLOGY_SOUND
@@ -35,6 +36,7 @@ class Command(BaseCommand):
             for path in write_sounds(Path(options["write_sounds"])):
                 self.stdout.write(str(path))
             return
+        cap_arenas()  # a process that carries calls (contactcenter/malloc.py)
         config = AsteriskConfig.from_settings(
             transport=parse_transport(options["transport"]) if options["transport"] else None,
             audiosocket_port=options["audiosocket_port"],

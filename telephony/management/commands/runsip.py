@@ -7,6 +7,7 @@ import logging
 
 from django.core.management.base import BaseCommand
 
+from contactcenter.malloc import cap_arenas
 from telephony.sip.config import SipConfig
 from telephony.sip.server import SipServer
 
@@ -23,6 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--rtp-ports", help="RTP port range low-high (SIP_RTP_PORT_RANGE)")
 
     def handle(self, *args, **options):
+        cap_arenas()  # a process that carries calls (contactcenter/malloc.py)
         config = SipConfig.from_settings()
         if options.get("bind"):
             config.bind_host = options["bind"]

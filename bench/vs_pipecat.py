@@ -651,7 +651,7 @@ async def main_async(args) -> None:
         for barge_in in modes:
             print(
                 f"\n== {'barge-in: the caller speaks over every reply' if barge_in else 'turns'} "
-                f"({args.seconds:g} s calls)"
+                f"({args.seconds:g} s calls, {args.one_call_seconds:g} s with one call)"
             )
             print(
                 f"{'N':>5} {'server':<8} {'streams':>7} {'CPU%/call':>8} {'MB/call':>8} {'p50 ms':>7} "

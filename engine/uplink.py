@@ -100,7 +100,7 @@ class Uplink:
         self._seen = 0  # _pcm_in at the last tick
         self._covered = 0.0  # loop time up to which the line's audio (or comfort silence) reached
         self._last_tick = 0.0
-        self._next_tick = 0.0
+        self._tick_no = 0  # the next tick is at _tick_no * _period of loop time (see _arm)
         self._filling = False  # comfort silence is flowing
         self.frames_in = 0
         self.dropped = 0
@@ -200,7 +200,8 @@ class Uplink:
         loop = asyncio.get_running_loop()
         self._connected = connected
         self._seen = self._pcm_in
-        self._covered = self._last_tick = self._next_tick = loop.time()
+        self._covered = self._last_tick = loop.time()
+        self._tick_no = int(self._last_tick / self._period)
         self._arm(loop)
 
     def stop_feeding(self) -> None:
@@ -210,10 +211,14 @@ class Uplink:
             self._feed = None
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._next_tick += self._period
-        if loop.time() - self._next_tick > MAX_CATCH_UP_S:  # the loop stalled: restart the clock
-            self._next_tick = loop.time() + self._period
-        self._feed = loop.call_at(self._next_tick, self._tick, loop)
+        # On one grid of loop time for every call (whole multiples of the period, not each call's own
+        # phase): timers due at the same instant run in one pass of the loop, so 30 calls' ticks cost one
+        # wake-up, not 30 at scattered instants (each a return from epoll and a thread switch, issue 16).
+        self._tick_no += 1
+        now = loop.time()
+        if now - self._tick_no * self._period > MAX_CATCH_UP_S:  # the loop stalled: restart the clock
+            self._tick_no = int(now / self._period) + 1
+        self._feed = loop.call_at(self._tick_no * self._period, self._tick, loop)
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()

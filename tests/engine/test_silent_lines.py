@@ -116,3 +116,38 @@ async def test_uplink_feeds_comfort_silence_only_while_the_line_sends_nothing():
     stopped = uplink.silence_batches
     await asyncio.sleep(0.2)
     assert uplink.silence_batches == stopped
+
+
+async def test_every_calls_comfort_silence_tick_falls_on_one_grid():
+    """Thrown at it: 30 uplinks started 7 ms apart (calls answered at scattered instants), each feeding
+    comfort silence for half a second on one event loop. Holds: their ticks are due at the same instants
+    (one wake-up of the loop for all of them, not 30), and each still feeds its silence in real time."""
+    loop = asyncio.get_running_loop()
+    connected = asyncio.Event()
+    connected.set()
+    instants: list[set[float]] = []
+    uplinks = []
+    for _ in range(30):
+        uplink = Uplink(WireFormat("ulaw", 8000), 40, lambda pcm: None)
+        ticks: set[float] = set()
+        instants.append(ticks)
+        original = uplink._tick
+
+        def tick(loop, original=original, ticks=ticks, uplink=uplink):  # noqa: ANN001 - the timer's
+            ticks.add(round(uplink._feed.when(), 6))  # the instant this tick was due
+            original(loop)
+
+        uplink._tick = tick
+        uplink.keep_fed(connected)
+        uplinks.append(uplink)
+        await asyncio.sleep(0.007)
+    started = loop.time()
+    try:
+        await asyncio.sleep(0.5)
+    finally:
+        for uplink in uplinks:
+            uplink.stop_feeding()
+    late = [{t for t in ticks if t > started} for ticks in instants]
+    assert all(len(t) >= 11 for t in late), [len(t) for t in late]  # about 12 in 0.5 s, every one of them
+    assert len(set.union(*late)) <= 14  # the same instants for all 30 (scattered: about 30 times as many)
+    assert all(u.silence_batches >= 10 for u in uplinks)

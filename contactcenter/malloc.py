@@ -12,10 +12,7 @@ start, and this leaves it alone. Elsewhere (musl, macOS) it does nothing.
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
-
-log = logging.getLogger(__name__)
 
 M_ARENA_MAX = -8  # glibc's malloc.h
 ARENAS = 2

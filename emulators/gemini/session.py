@@ -215,7 +215,8 @@ class Session:
 
     async def _recv(self) -> dict[str, Any]:
         frame = await self.ws.recv()
-        self.record.frame_types.append("text" if isinstance(frame, str) else "binary")
+        if self.server.keep_records:
+            self.record.frame_types.append("text" if isinstance(frame, str) else "binary")
         try:
             obj = json.loads(frame)
         except (ValueError, UnicodeDecodeError):
@@ -267,7 +268,8 @@ class Session:
         self.tasks.append(asyncio.create_task(self._lifecycle()))
         while True:
             obj = await self._recv()
-            self.record.messages.append(obj)
+            if self.server.keep_records:
+                self.record.messages.append(obj)
             self.msg_index += 1
             field, body = p.parse_client_message(obj, api_version)
             if field == "setup":

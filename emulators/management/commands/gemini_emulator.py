@@ -42,6 +42,7 @@ class Command(BaseCommand):
             profile=options["profile"],
             scenario=options["scenario"],
             max_sessions=options["max_sessions"],
+            keep_records=False,  # nobody in this process reads them (EmulatorServer says why)
         )
         faults: dict[str, Any] = json.loads(options["faults"]) if options["faults"] else {}
         if options["fault_drop_mid_turn"]:

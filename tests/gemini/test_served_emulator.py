@@ -6,68 +6,32 @@ its loop for tens of milliseconds: a benchmark's clients saw that as the model a
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import ssl
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.support.live import ROOT, free_port
+from bench.common import EmulatorProcess, proc_cpu_seconds, proc_rss_mb
 
 pytestmark = pytest.mark.asyncio
-
-
-def rss_mb(pid: int) -> float:
-    return int(re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text()).group(1)) / 1024
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def settled(pid: int) -> None:
     """Until the emulator has worked through what it was sent (its CPU time stops rising)."""
     last = -1.0
-    while (now := cpu_s(pid)) != last:
+    while (now := proc_cpu_seconds(pid)) != last:
         last = now
         await asyncio.sleep(0.2)
 
 
 @pytest.fixture
 def served():
-    """`manage.py gemini_emulator` in its own process: (process, port, CA file)."""
-    port = free_port()
-    ca_file = str(Path(tempfile.mkdtemp(prefix="cc-gem-")) / "ca.pem")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "gemini_emulator",
-            "--port",
-            str(port),
-            "--api-key",
-            "k",
-            "--ca-file",
-            ca_file,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    """`manage.py gemini_emulator` in its own process, as the benchmarks start it."""
+    emulator = EmulatorProcess(profile="fast")
     try:
-        line = proc.stdout.readline()
-        assert "listening" in line, line + proc.stdout.read()
-        yield proc, port, ca_file
+        yield emulator
     finally:
-        proc.terminate()
-        proc.wait(10)
+        emulator.stop()
 
 
 async def test_a_served_emulator_keeps_no_record_of_the_audio_it_is_sent(served):
@@ -78,12 +42,12 @@ async def test_a_served_emulator_keeps_no_record_of_the_audio_it_is_sent(served)
     from google import genai
     from google.genai import types
 
-    proc, port, ca_file = served
+    pid = served.proc.pid
     client = genai.Client(
-        api_key="k",
+        api_key=served.api_key,
         http_options=types.HttpOptions(
-            base_url=f"https://127.0.0.1:{port}",
-            async_client_args={"ssl": ssl.create_default_context(cafile=ca_file)},
+            base_url=served.base_url,
+            async_client_args={"ssl": ssl.create_default_context(cafile=served.ca_file)},
         ),
     )
     config = types.LiveConnectConfig(response_modalities=[types.Modality.AUDIO])
@@ -93,15 +57,15 @@ async def test_a_served_emulator_keeps_no_record_of_the_audio_it_is_sent(served)
             await session.send_realtime_input(audio=blob)
             if i % 50 == 0:
                 await asyncio.sleep(0.01)
-        await settled(proc.pid)
-        before = rss_mb(proc.pid)
+        await settled(pid)
+        before = proc_rss_mb(pid)
         started = time.monotonic()
         for i in range(30000):
             await session.send_realtime_input(audio=blob)
             if i % 50 == 0:  # paced so that it keeps up: no backlog of unread frames piles up
                 await asyncio.sleep(0.01)
-        await settled(proc.pid)
-        grown = rss_mb(proc.pid) - before
+        await settled(pid)
+        grown = proc_rss_mb(pid) - before
         took = time.monotonic() - started
         await session.send_client_content(
             turns=types.Content(role="user", parts=[types.Part(text="hello")]), turn_complete=True

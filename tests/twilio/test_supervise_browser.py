@@ -158,7 +158,9 @@ async def test_listen_take_over_and_hand_back_from_the_call_page(
     assert ("system", "staff handed the call back to the agent") in lines
     rows = await sync_to_async(list)(Supervision.objects.filter(call=stored_call).order_by("started_at"))
     assert [(r.username, r.action) for r in rows] == [("staff", "listen"), ("staff", "take_over")]
-    await page.goto(f"/calls/{row.pk}/")
+    # The live page turns itself into the stored call (call_live.js reloads it once the call has
+    # ended); navigating away here would race that reload.
+    await page.wait_for_selector("#transcript-live", state="detached", timeout=20_000)
     log = await page.locator("#supervisions").inner_text()
     assert "staff: listened in at" in log and "staff: took over at" in log
     assert await page.locator(".turn-human").count() >= 1

@@ -48,8 +48,9 @@ def _decode_ulaw_rule(codes: np.ndarray) -> np.ndarray:
 
 def decode_ulaw(data: bytes) -> bytes:
     """mu-law bytes -> 16-bit little-endian PCM (through the rule's 256 values, worked out once: an
-    emulated caller decodes every frame it hears, 100 calls' worth in one process)."""
-    return _ULAW_DECODED[np.frombuffer(data, dtype=np.uint8)].tobytes()
+    emulated caller decodes every frame it hears, 100 calls' worth in one process; `take` is about
+    half the cost of fancy indexing on a 20 ms frame)."""
+    return _ULAW_DECODED.take(np.frombuffer(data, dtype=np.uint8)).tobytes()
 
 
 def encode_alaw(pcm: bytes) -> bytes:
@@ -74,7 +75,7 @@ def _decode_alaw_rule(codes: np.ndarray) -> np.ndarray:
 
 def decode_alaw(data: bytes) -> bytes:
     """A-law bytes -> 16-bit little-endian PCM (through the rule's 256 values, as `decode_ulaw`)."""
-    return _ALAW_DECODED[np.frombuffer(data, dtype=np.uint8)].tobytes()
+    return _ALAW_DECODED.take(np.frombuffer(data, dtype=np.uint8)).tobytes()
 
 
 _EVERY_CODE = np.arange(256, dtype=np.uint8)

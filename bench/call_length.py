@@ -83,6 +83,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--minutes", default="1,20")
     args = parser.parse_args()
+    from contactcenter.malloc import cap_arenas
+
+    cap_arenas()  # as every process that carries calls does, before its threads (contactcenter/malloc.py)
     setup_django()
     emulator = start_emulator()
     bench_agent()

@@ -199,10 +199,10 @@ class RtpSide:
             chan.phone.say(pcm)
             await either(chan.phone.mic.quiet, chan.phone.ended)
 
-        async def caller(chan: Channel, ear: Ear) -> int:
+        async def caller(chan: Channel, ear: Ear, delay: float) -> int:
             phone = chan.phone
             await either(phone.answered, phone.ended)
-            await asyncio.sleep(3.0)  # the greeting
+            await asyncio.sleep(delay)  # the greeting (and with --spread, this caller's phase)
             end, said = time.monotonic() + seconds, 0
             while time.monotonic() < end and not phone.ended.is_set():
                 await say(chan, speech)
@@ -218,7 +218,12 @@ class RtpSide:
                 await asyncio.sleep(vs.QUIET_S)
             return said
 
-        said = await asyncio.gather(*(caller(c, e) for c, e in zip(chans, ears, strict=True)))
+        said = await asyncio.gather(
+            *(
+                caller(c, e, vs.first_phrase_delay(i, n))
+                for i, (c, e) in enumerate(zip(chans, ears, strict=True))
+            )
+        )
         return chans, ears, sum(said)
 
     async def _hang_up(self, chans: list[Channel]) -> None:

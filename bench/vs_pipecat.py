@@ -70,6 +70,8 @@ SILENCE_MS = 300
 SPEECH_S = 2.5
 QUIET_S = 3.5
 BARGE_AFTER_S = 0.3
+GREETING_S = 3.0  # the project's greeting (Pipecat says none): callers wait this long before speaking
+SPREAD = {"on": False}  # --spread: each caller's first phrase at its own phase of the 6 s cycle
 LOUD = 500.0  # RMS of a 20 ms frame that counts as speech (the stand-in's replies are far above)
 
 
@@ -269,10 +271,19 @@ def reply_latencies(ear: Ear) -> list[float]:
     return out
 
 
-async def caller(call, ear: Ear, speech: bytes, barge: bytes, seconds: float, barge_in: bool) -> int:
+def first_phrase_delay(i: int, n: int) -> float:
+    """Seconds from caller i's answer (of n) to its first phrase: the greeting, and with --spread its own
+    share of the speak-and-listen cycle, so the n callers' phrases end at evenly spread moments as
+    independent callers' do, instead of all within the calls' set-up spread."""
+    return GREETING_S + ((SPEECH_S + QUIET_S) * i / n if SPREAD["on"] else 0.0)
+
+
+async def caller(
+    call, ear: Ear, speech: bytes, barge: bytes, seconds: float, barge_in: bool, delay: float = GREETING_S
+) -> int:
     """Speak, listen, repeat; with barge_in, speak over each reply. Returns the phrases said."""
     await call.answered()
-    await asyncio.sleep(3.0)  # the project's greeting (Pipecat says none)
+    await asyncio.sleep(delay)
     end = time.monotonic() + seconds
     said = 0
     while time.monotonic() < end and not call.ended.is_set():
@@ -330,8 +341,8 @@ async def run_level(
     calls = [emulator.place_call(NUMBER) for _ in range(n)]
     ears = [attach_ear(c) for c in calls]
     tasks = [
-        asyncio.create_task(caller(c, e, speech, barge, seconds, barge_in))
-        for c, e in zip(calls, ears, strict=True)
+        asyncio.create_task(caller(c, e, speech, barge, seconds, barge_in, first_phrase_delay(i, n)))
+        for i, (c, e) in enumerate(zip(calls, ears, strict=True))
     ]
     usage = await steady_usage(
         server.pid, server.helper_pids, n, idle_rss, lambda: all(t.done() for t in tasks)
@@ -384,8 +395,10 @@ def figures(ears: list[Ear], phrases: int, clears: list[float], **measured) -> d
     """A row's figures (the keys `row` prints): reply and `clear` times from what its callers heard, and
     what the row measured itself (n, streams, cpu, helper_cpu, rss, after_clear_s, errors)."""
     replies = [ms for e in ears for ms in reply_latencies(e)]
+    firsts = [e.speech_ends[0] for e in ears if e.speech_ends]
     return {
         **measured,
+        "ends_spread_ms": (percentile(firsts, 95) - percentile(firsts, 5)) * 1000 if len(firsts) > 1 else 0.0,
         "p50": percentile(replies, 50),
         "p95": percentile(replies, 95),
         "replies": len(replies),
@@ -690,6 +703,7 @@ async def main_async(args) -> None:
                             if r.get("engine_reply_ms")
                             else ""
                         )
+                        + f"; callers' first phrases ended within {r['ends_spread_ms']:.0f} ms (p5 to p95)"
                         + (
                             f"; barge-in phrases waited {r['frame_wait']:.0f} ms (p50) for their first frame"
                             if r.get("frame_wait") is not None
@@ -742,6 +756,12 @@ def main() -> None:
         "--no-rtp", dest="rtp", action="store_false", help="skip the project's RTP row (runasterisk)"
     )
     parser.add_argument("--no-plivo", dest="plivo", action="store_false", help="skip the project's Plivo row")
+    parser.add_argument(
+        "--spread",
+        action="store_true",
+        help="each caller's first phrase at its own phase of the 6 s speak-and-listen cycle (evenly spread, as "
+        "independent callers' are); default: every caller starts speaking 3 s after its answer",
+    )
     parser.add_argument("--no-barge-in", dest="barge_in", action="store_false", help="skip the barge-in pass")
     parser.add_argument(
         "--vary",
@@ -751,6 +771,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
+    SPREAD["on"] = args.spread
     setup_django()
     prepare_db()
     prepare_rtp_db()

@@ -202,8 +202,8 @@ class RtpSide:
         async def caller(chan: Channel, ear: Ear, delay: float) -> int:
             phone = chan.phone
             await either(phone.answered, phone.ended)
-            await asyncio.sleep(delay)  # the greeting (and with --spread, this caller's phase)
-            end, said = time.monotonic() + seconds, 0
+            end, said = time.monotonic() + vs.GREETING_S + seconds, 0  # the same for every caller
+            await asyncio.sleep(delay)  # the greeting, then this caller's phase of the cycle
             while time.monotonic() < end and not phone.ended.is_set():
                 await say(chan, speech)
                 said += 1

@@ -3,7 +3,7 @@
     .venv/bin/python bench/vs_pipecat.py [--levels 1,10,30] [--seconds 40] [--one-call-seconds 100]
                                          [--no-barge-in] [--daphne]
                                          [--vary GEMINI_INPUT_BATCH_MS=40,100] [--no-pipecat] [--broker]
-                                         [--no-plivo] [--no-rtp] [--pipecat-up-to 30]
+                                         [--no-plivo] [--no-rtp] [--pipecat-up-to 30] [--together]
 
 Processes, one each: the Gemini stand-in (`manage.py gemini_emulator --profile bench` with
 `bench/neutral_scenario.json`: energy VAD, every reply the same ~2 s sentence, a barge-in once 40 ms of
@@ -12,7 +12,9 @@ production's media streams, DEBUG off, reached through its signed voice webhook,
 `--daphne` adds the same in daphne; embedded mode, storing in-process, unless `--broker`) and Pipecat 1.14 as its examples build it (`bench/pipecat_bot.py`: uvicorn + FastAPI
 WebSocket transport + Twilio serializer + Gemini Live service; installed into `.pipecat-venv` on first
 use). This process is the Twilio emulator: per call, 20 ms frames both ways on real-time clocks; each
-caller says a 2.5 s phrase, then stays quiet 3.5 s, in a loop. Both servers ask the stand-in for the same
+caller says a 2.5 s phrase, then stays quiet 3.5 s, in a loop, each at its own phase of that 6 s cycle
+(evenly spread over the N callers, as independent callers' phrases are; `--together` starts them all
+right after the greeting, a burst of N turn ends per cycle). Both servers ask the stand-in for the same
 end-of-turn silence (300 ms). The project also gets a Plivo row (`--no-plivo` skips it): the same
 callers from the Plivo emulator (V3-signed answer webhook, then the Audio Stream) into the same process,
 and an RTP row (`--no-rtp`; `bench/rtp_side.py`): the same callers as Asterisk phones, through
@@ -71,7 +73,7 @@ SPEECH_S = 2.5
 QUIET_S = 3.5
 BARGE_AFTER_S = 0.3
 GREETING_S = 3.0  # the project's greeting (Pipecat says none): callers wait this long before speaking
-SPREAD = {"on": False}  # --spread: each caller's first phrase at its own phase of the 6 s cycle
+SPREAD = {"on": True}  # each caller's first phrase at its own phase of the 6 s cycle (--together: not)
 LOUD = 500.0  # RMS of a 20 ms frame that counts as speech (the stand-in's replies are far above)
 
 
@@ -272,9 +274,11 @@ def reply_latencies(ear: Ear) -> list[float]:
 
 
 def first_phrase_delay(i: int, n: int) -> float:
-    """Seconds from caller i's answer (of n) to its first phrase: the greeting, and with --spread its own
-    share of the speak-and-listen cycle, so the n callers' phrases end at evenly spread moments as
-    independent callers' do, instead of all within the calls' set-up spread."""
+    """Seconds from caller i's answer (of n) to its first phrase: the greeting, then its own share of
+    the speak-and-listen cycle, so the n callers' phrases end at evenly spread moments as independent
+    callers' do. With --together every caller starts right after the greeting: their phrases then end
+    within the calls' set-up spread (1.5 s at 100 calls), and the stand-in and the server meet N turn
+    ends, and N replies, at once."""
     return GREETING_S + ((SPEECH_S + QUIET_S) * i / n if SPREAD["on"] else 0.0)
 
 
@@ -283,8 +287,8 @@ async def caller(
 ) -> int:
     """Speak, listen, repeat; with barge_in, speak over each reply. Returns the phrases said."""
     await call.answered()
+    end = time.monotonic() + GREETING_S + seconds  # the same for every caller, whatever its phase
     await asyncio.sleep(delay)
-    end = time.monotonic() + seconds
     said = 0
     while time.monotonic() < end and not call.ended.is_set():
         call.play_pcm(speech)
@@ -757,10 +761,11 @@ def main() -> None:
     )
     parser.add_argument("--no-plivo", dest="plivo", action="store_false", help="skip the project's Plivo row")
     parser.add_argument(
-        "--spread",
+        "--together",
         action="store_true",
-        help="each caller's first phrase at its own phase of the 6 s speak-and-listen cycle (evenly spread, as "
-        "independent callers' are); default: every caller starts speaking 3 s after its answer",
+        help="every caller speaks its first phrase right after the greeting, so all N turns end within the "
+        "calls' set-up spread, a burst each cycle (default: each caller at its own phase of the 6 s cycle, "
+        "evenly spread, as independent callers are)",
     )
     parser.add_argument("--no-barge-in", dest="barge_in", action="store_false", help="skip the barge-in pass")
     parser.add_argument(
@@ -771,7 +776,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
-    SPREAD["on"] = args.spread
+    SPREAD["on"] = not args.together
     setup_django()
     prepare_db()
     prepare_rtp_db()

@@ -73,7 +73,7 @@ SPEECH_S = 2.5
 QUIET_S = 3.5
 BARGE_AFTER_S = 0.3
 GREETING_S = 3.0  # the project's greeting (Pipecat says none): callers wait this long before speaking
-SPREAD = {"on": True}  # each caller's first phrase at its own phase of the 6 s cycle (--together: not)
+TOGETHER = False  # --together: every caller's first phrase right after the greeting, not at its own phase
 LOUD = 500.0  # RMS of a 20 ms frame that counts as speech (the stand-in's replies are far above)
 
 
@@ -277,13 +277,13 @@ def first_phrase_delay(i: int, n: int) -> float:
     """Seconds from caller i's answer (of n) to its first phrase: the greeting, then its own share of
     the speak-and-listen cycle, so the n callers' phrases end at evenly spread moments as independent
     callers' do. With --together every caller starts right after the greeting: their phrases then end
-    within the calls' set-up spread (1.5 s at 100 calls), and the stand-in and the server meet N turn
+    within the calls' set-up spread (1–2 s at 100 calls), and the stand-in and the server meet N turn
     ends, and N replies, at once."""
-    return GREETING_S + ((SPEECH_S + QUIET_S) * i / n if SPREAD["on"] else 0.0)
+    return GREETING_S + (0.0 if TOGETHER else (SPEECH_S + QUIET_S) * i / n)
 
 
 async def caller(
-    call, ear: Ear, speech: bytes, barge: bytes, seconds: float, barge_in: bool, delay: float = GREETING_S
+    call, ear: Ear, speech: bytes, barge: bytes, seconds: float, barge_in: bool, delay: float
 ) -> int:
     """Speak, listen, repeat; with barge_in, speak over each reply. Returns the phrases said."""
     await call.answered()
@@ -776,7 +776,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
-    SPREAD["on"] = not args.together
+    global TOGETHER
+    TOGETHER = args.together
     setup_django()
     prepare_db()
     prepare_rtp_db()

@@ -13,6 +13,8 @@ import binascii
 import json
 from dataclasses import dataclass, field
 
+from telephony import frame_json
+
 CONTENT_TYPE = "audio/x-mulaw"
 SAMPLE_RATE = 8000
 
@@ -70,7 +72,7 @@ class PlivoSerializer:
 
     def parse(self, text: str) -> PlivoEvent:
         try:
-            msg = json.loads(text)
+            msg = frame_json.loads(text)
         except (TypeError, ValueError) as exc:
             raise FrameError(f"not JSON: {exc}") from None
         if not isinstance(msg, dict) or not isinstance(msg.get("event"), str):
@@ -87,7 +89,7 @@ class PlivoSerializer:
                 media = msg["media"]
                 if media.get("track", "inbound") != "inbound":
                     return PlivoEvent("other")
-                return PlivoEvent("media", payload=base64.b64decode(media["payload"], validate=True))
+                return PlivoEvent("media", payload=binascii.a2b_base64(media["payload"], strict_mode=True))
             if kind == "dtmf":
                 dtmf = msg["dtmf"]
                 return PlivoEvent("dtmf", digit=str(dtmf["digit"] if isinstance(dtmf, dict) else dtmf))

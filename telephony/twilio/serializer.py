@@ -11,6 +11,8 @@ import binascii
 import json
 from dataclasses import dataclass, field
 
+from telephony import frame_json
+
 
 class FrameError(ValueError):
     """A frame we cannot use (not JSON, wrong shape, bad base64); the call goes on without it."""
@@ -47,7 +49,7 @@ class TwilioSerializer:
 
     def parse(self, text: str) -> TwilioEvent:
         try:
-            msg = json.loads(text)
+            msg = frame_json.loads(text)
         except (TypeError, ValueError) as exc:
             raise FrameError(f"not JSON: {exc}") from None
         if not isinstance(msg, dict) or not isinstance(msg.get("event"), str):
@@ -71,7 +73,7 @@ class TwilioSerializer:
                 media = msg["media"]
                 if media.get("track", "inbound") not in ("inbound", "inbound_track"):
                     return TwilioEvent("other")
-                return TwilioEvent("media", payload=base64.b64decode(media["payload"], validate=True))
+                return TwilioEvent("media", payload=binascii.a2b_base64(media["payload"], strict_mode=True))
             if kind == "dtmf":
                 return TwilioEvent("dtmf", digit=str(msg["dtmf"]["digit"]))
             if kind == "mark":

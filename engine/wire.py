@@ -111,6 +111,9 @@ class AudioMessages:
     def __init__(self, session: Any, frame: Frame | None, mime: str = MIME) -> None:
         self.session = session
         self._frame = frame
+        # The same text as bytes, for `send_now`: the base64 is ASCII bytes already, so the frame's
+        # payload is built without decoding it to text and encoding the whole message back.
+        self._frame_bytes = None if frame is None else (frame[0], frame[1].encode(), frame[2].encode())
         self._mime = mime
         ws = getattr(session, "_ws", None)
         self._ws = ws if all(hasattr(ws, name) for name in _PLAIN_ATTRIBUTES) else None
@@ -134,8 +137,8 @@ class AudioMessages:
     def send_now(self, pcm: bytes) -> bool:
         """Write the batch's frame to the socket now if the connection is plainly open (module
         docstring); False where `send` must send it."""
-        ws = self._ws
-        if ws is None or self._frame is None:
+        ws, frame = self._ws, self._frame_bytes
+        if ws is None or frame is None:
             return False
         protocol = ws.protocol
         if (
@@ -147,8 +150,8 @@ class AudioMessages:
             or ws.transport.is_closing()
         ):
             return False
-        payload = self.text(pcm).encode()  # type: ignore[union-attr]  # _frame is set: never None
-        ws.transport.write(masked_text_frame(payload, _keys.next()))
+        encode, before, after = frame
+        ws.transport.write(masked_text_frame(before + encode(pcm) + after, _keys.next()))
         return True
 
     async def send(self, pcm: bytes) -> None:

@@ -58,6 +58,71 @@ SPEECH_BATCH_MS = 40  # the rest of an utterance goes up in messages this long (
 FEED_TICK_MS = 40  # how often a silent line's comfort silence is topped up (not the batch size: see _tick)
 
 
+class FeedClock:
+    """One timer per event loop and tick period for every uplink fed comfort silence.
+
+    Ticks fall on whole multiples of the period of loop time, so all calls are checked in one pass of
+    the loop, by one timer: 30 calls' ticks cost one wake-up and one timer, not 30 of each at scattered
+    instants (each a return from epoll and a thread switch, issue 16).
+    """
+
+    _clocks: dict[tuple[asyncio.AbstractEventLoop, float], FeedClock] = {}
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, period: float) -> None:
+        self.loop = loop
+        self.period = period
+        self.uplinks: dict[Uplink, None] = {}  # in the order they started: a dict, not a set
+        self._timer: asyncio.TimerHandle | None = None
+        self._tick_no = 0  # the next tick is at _tick_no * period of loop time
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop, period: float) -> FeedClock:
+        key = (loop, period)
+        if key not in cls._clocks:
+            cls._clocks[key] = cls(loop, period)
+        return cls._clocks[key]
+
+    def add(self, uplink: Uplink) -> None:
+        self.uplinks[uplink] = None
+        if self._timer is None:
+            self._tick_no = int(self.loop.time() / self.period)
+            self._arm()
+
+    def discard(self, uplink: Uplink) -> None:
+        self.uplinks.pop(uplink, None)
+        if not self.uplinks:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._forget()
+
+    def _arm(self) -> None:
+        self._tick_no += 1
+        now = self.loop.time()
+        if now - self._tick_no * self.period > MAX_CATCH_UP_S:  # the loop stalled: restart the clock
+            self._tick_no = int(now / self.period) + 1
+        self._timer = self.loop.call_at(self._tick_no * self.period, self._tick)
+
+    def _tick(self) -> None:
+        for uplink in list(self.uplinks):
+            try:
+                uplink._tick(self.loop)
+            except Exception:  # noqa: BLE001 - one call's fault must not stop the others' silence
+                log.exception("comfort silence failed for one call; its line is no longer fed")
+                self.uplinks.pop(uplink, None)
+        if self.uplinks:
+            self._arm()
+        else:
+            self._timer = None
+            self._forget()
+
+    def _forget(self) -> None:
+        """Out of the registry once idle (the next uplink on this loop starts a new clock)."""
+        key = (self.loop, self.period)
+        if self._clocks.get(key) is self:
+            del self._clocks[key]
+
+
 class Uplink:
     def __init__(
         self,
@@ -93,14 +158,13 @@ class Uplink:
         tick_ms = min(batch_ms, FEED_TICK_MS)
         self._silence = bytes(wire.rate * tick_ms // 1000 * 2)  # one tick of zeros at the wire rate
         self._period = tick_ms / 1000
-        self._feed: asyncio.TimerHandle | None = None
+        self._clock: FeedClock | None = None  # while fed: the loop's clock that calls `_tick`
         self._connected: asyncio.Event | None = None
         self._wire_bytes_per_s = wire.rate * 2  # decoded linear PCM
         self._pcm_in = 0  # decoded caller PCM bytes received (compared with elapsed time per tick)
         self._seen = 0  # _pcm_in at the last tick
         self._covered = 0.0  # loop time up to which the line's audio (or comfort silence) reached
         self._last_tick = 0.0
-        self._tick_no = 0  # the next tick is at _tick_no * _period of loop time (see _arm)
         self._filling = False  # comfort silence is flowing
         self.frames_in = 0
         self.dropped = 0
@@ -173,52 +237,50 @@ class Uplink:
         return np.clip(mixed, -32768, 32767).astype("<i2").tobytes()
 
     def _batch(self, size: int) -> None:
-        """Queue whole messages of `size` bytes from what is pending."""
-        while len(self._pending) >= size:
-            batch = bytes(self._pending[:size])
-            if self._extra:
-                batch = self._mixed(batch)
-            del self._pending[:size]
-            if not self._queue and not self._sending and self._send_now is not None and self._send_now(batch):
-                continue  # sent from here: nothing waits, the sender task stays asleep
-            if len(self._queue) == self._queue.maxlen:
-                self.dropped += 1
-            self._queue.append(batch)
-            if self._wake is not None and not self._wake.done():
-                self._wake.set_result(None)
+        """Send what is pending in whole multiples of `size` bytes, as one message.
+
+        More than one `size` is pending only where the size just fell (a caller's first spoken frame
+        after a quiet batch began, the first quiet frame after speech): those go up at once, so one
+        message carries them as promptly as several would, for one WebSocket frame and TLS write
+        instead of up to five (vs_pipecat.py with 200 ms quiet batches, flushed in 20 ms pieces,
+        cost more CPU per call than 100 ms ones, issue 16)."""
+        whole = len(self._pending) // size * size
+        if not whole:
+            return
+        batch = bytes(self._pending[:whole])
+        if self._extra:
+            batch = self._mixed(batch)
+        del self._pending[:whole]
+        if not self._queue and not self._sending and self._send_now is not None and self._send_now(batch):
+            return  # sent from here: nothing waits, the sender task stays asleep
+        if len(self._queue) == self._queue.maxlen:
+            self.dropped += 1
+        self._queue.append(batch)
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
 
     # --- silent lines ---------------------------------------------------------------------------
     def keep_fed(self, connected: asyncio.Event) -> None:
         """Feed comfort silence whenever the line goes quiet, until `stop_feeding` (module docstring).
 
-        One timer per FEED_TICK_MS (or per batch, if shorter), re-armed from its own callback on absolute
-        deadlines: a long quiet batch does not delay the silence that ends a turn. It
-        compares how much caller audio arrived with how much time passed, so a sender of large
-        chunks (100 ms, 1 s) is not mistaken for a silent line; `push` only adds up byte counts.
+        Checked every FEED_TICK_MS (or every batch, if shorter) by the loop's `FeedClock`, one timer for
+        every call: a long quiet batch does not delay the silence that ends a turn. It compares how
+        much caller audio arrived with how much time passed, so a sender of large chunks (100 ms, 1 s)
+        is not mistaken for a silent line; `push` only adds up byte counts.
         """
         self.stop_feeding()
         loop = asyncio.get_running_loop()
         self._connected = connected
         self._seen = self._pcm_in
         self._covered = self._last_tick = loop.time()
-        self._tick_no = int(self._last_tick / self._period)
-        self._arm(loop)
+        self._clock = FeedClock.of(loop, self._period)
+        self._clock.add(self)
 
     def stop_feeding(self) -> None:
         """The call is over: no more comfort silence."""
-        if self._feed is not None:
-            self._feed.cancel()
-            self._feed = None
-
-    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
-        # On one grid of loop time for every call (whole multiples of the period, not each call's own
-        # phase): timers due at the same instant run in one pass of the loop, so 30 calls' ticks cost one
-        # wake-up, not 30 at scattered instants (each a return from epoll and a thread switch, issue 16).
-        self._tick_no += 1
-        now = loop.time()
-        if now - self._tick_no * self._period > MAX_CATCH_UP_S:  # the loop stalled: restart the clock
-            self._tick_no = int(now / self._period) + 1
-        self._feed = loop.call_at(self._tick_no * self._period, self._tick, loop)
+        if self._clock is not None:
+            self._clock.discard(self)
+            self._clock = None
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()
@@ -246,7 +308,6 @@ class Uplink:
             self._filling = True
             # The silence after an utterance ends its turn: it goes up as quickly as live audio would.
             self._batch(self._size_at(now, False))
-        self._arm(loop)
 
     def clear_backlog(self) -> None:
         """Forget queued audio (after a reconnect, stale speech would confuse the new session)."""

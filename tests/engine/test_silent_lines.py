@@ -161,7 +161,7 @@ async def test_every_calls_comfort_silence_tick_falls_on_one_grid():
     finally:
         del loop.call_at
     late = [{t for t in ticks if t > started} for ticks in instants]
-    assert all(len(t) >= 11 for t in late), [len(t) for t in late]  # about 12 in 0.5 s, every one of them
-    assert 11 <= len(armed) <= 14, len(armed)  # one timer for all 30 calls
+    assert 0 < len(armed) <= 14, len(armed)  # one timer for all 30 calls: about 12 in 0.5 s, not 360
+    assert all(len(t) >= len(armed) - 1 for t in late), [len(t) for t in late]  # every call at every tick
     assert all(u.silence_batches >= 10 for u in uplinks)
     assert not FeedClock._clocks, "a clock outlived its last call"

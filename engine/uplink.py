@@ -12,9 +12,9 @@ reading the carrier's frames, issue 16):
   speech received, and in the quiet after a voiced frame until the end-of-turn silence has surely gone
   up (the agent's silence_duration_ms plus QUICK_MARGIN_S): a half-filled batch would delay both;
 - 40 ms (GEMINI_SPEECH_BATCH_MS) in the rest of an utterance: a decision taken there is at most 20 ms late,
-  and the first quiet frame flushes what is pending in 20 ms messages at once;
+  and the first quiet frame flushes what is pending, in one message (`_batch`);
 - GEMINI_INPUT_BATCH_MS (100 ms) while the caller is quiet, most of a call: the first voiced frame
-  flushes what is pending too, so a barge-in waits for no batch.
+  flushes what is pending too, in one message, so a barge-in waits for no batch.
 While Gemini reconnects the queue is bounded: the oldest audio is dropped and counted.
 
 Silent lines. Phones and PBXs with silence suppression (DTX, WebRTC, Asterisk's bridge relaying only

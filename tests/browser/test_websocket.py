@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosedError, InvalidStatus
+from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
 
 from agents.models import Agent
 from calls.models import Call
@@ -70,7 +70,11 @@ class BrowserCaller:
         for n, i in enumerate(range(0, len(pcm), FRAME)):
             if self.closed.is_set():
                 return
-            await self.ws.send(pcm[i : i + FRAME].ljust(FRAME, b"\x00"))
+            try:
+                await self.ws.send(pcm[i : i + FRAME].ljust(FRAME, b"\x00"))
+            except ConnectionClosedOK:  # the server hung up between our check and this frame
+                await asyncio.wait_for(self.closed.wait(), 5)
+                return
             delay = start + (n + 1) * 0.02 - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
